@@ -57,15 +57,17 @@ impl LoadError {
     /// The message without the kind prefix.
     pub fn message(&self) -> &str {
         match self {
-            LoadError::InvalidDocument { message, .. } | LoadError::UnknownShape { message, .. } => {
-                message
-            }
+            LoadError::InvalidDocument { message, .. }
+            | LoadError::UnknownShape { message, .. } => message,
         }
     }
 }
 
 impl From<SyntaxError> for LoadError {
     fn from(e: SyntaxError) -> Self {
-        LoadError::InvalidDocument { message: e.message, pos: e.pos }
+        LoadError::InvalidDocument {
+            message: e.message,
+            pos: e.pos,
+        }
     }
 }

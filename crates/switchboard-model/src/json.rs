@@ -10,8 +10,17 @@ pub const MAX_DEPTH: usize = 256;
 /// Parses one JSON document. A UTF-8 byte-order mark is skipped.
 pub fn parse(text: &str) -> Result<Value, SyntaxError> {
     let bytes = text.as_bytes();
-    let start = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-    let mut p = Parser { s: bytes, i: start, depth: 0, keys: Vec::new() };
+    let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let mut p = Parser {
+        s: bytes,
+        i: start,
+        depth: 0,
+        keys: Vec::new(),
+    };
     p.ws();
     let v = p.value()?;
     p.ws();
@@ -31,11 +40,17 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, msg: impl Into<String>) -> SyntaxError {
-        SyntaxError { message: msg.into(), pos: Pos::new(self.i) }
+        SyntaxError {
+            message: msg.into(),
+            pos: Pos::new(self.i),
+        }
     }
 
     fn err_at(&self, at: usize, msg: impl Into<String>) -> SyntaxError {
-        SyntaxError { message: msg.into(), pos: Pos::new(at) }
+        SyntaxError {
+            message: msg.into(),
+            pos: Pos::new(at),
+        }
     }
 
     #[inline]
@@ -57,9 +72,10 @@ impl Parser<'_> {
     fn unexpected(&self, what: &str) -> SyntaxError {
         match self.peek() {
             None => self.err(format!("unexpected end of input, expected {what}")),
-            Some(c) if c.is_ascii_graphic() => {
-                self.err(format!("unexpected character `{}`, expected {what}", c as char))
-            }
+            Some(c) if c.is_ascii_graphic() => self.err(format!(
+                "unexpected character `{}`, expected {what}",
+                c as char
+            )),
             Some(_) => {
                 let ch = std::str::from_utf8(&self.s[self.i..])
                     .ok()
@@ -293,7 +309,9 @@ impl Parser<'_> {
         };
         let mut n = 0u32;
         for &c in h {
-            let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("invalid \\u escape"))?;
             n = n * 16 + d;
         }
         self.i += 4;
@@ -485,7 +503,8 @@ mod tests {
 
     #[test]
     fn parses_and_keeps_order_ints_and_floats() {
-        let v = parse(r#"{"b": 1, "a": [1.0, -0, 2e3, "x\u00e9\ud83d\ude00"], "n": null}"#).unwrap();
+        let v =
+            parse(r#"{"b": 1, "a": [1.0, -0, 2e3, "x\u00e9\ud83d\ude00"], "n": null}"#).unwrap();
         let m = v.as_object().unwrap();
         assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a", "n"]);
         assert_eq!(m.get("b"), Some(&Value::Int(1)));
@@ -511,9 +530,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents_with_positions() {
-        assert!(err(r#"{"a": 1, "a": 2}"#).message.contains("duplicate key `a`"));
+        assert!(
+            err(r#"{"a": 1, "a": 2}"#)
+                .message
+                .contains("duplicate key `a`")
+        );
         assert_eq!(err(r#"{"a": 1, "a": 2}"#).pos, Pos::new(9));
-        assert!(err("{\"nodes\": [}").message.contains("expected a JSON value"));
+        assert!(
+            err("{\"nodes\": [}")
+                .message
+                .contains("expected a JSON value")
+        );
         assert!(err("[1, 2] x").message.contains("trailing"));
         assert!(err("\"\\ud800\"").message.contains("surrogate"));
         assert!(err("1e999").message.contains("out of range"));
@@ -535,14 +562,18 @@ mod tests {
         assert!(err(&s).message.contains("duplicate key `k3`"));
         let ok: String = format!(
             "{{{}}}",
-            (0..40).map(|i| format!("\"k{i}\": {i}")).collect::<Vec<_>>().join(",")
+            (0..40)
+                .map(|i| format!("\"k{i}\": {i}"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         assert_eq!(parse(&ok).unwrap().as_object().unwrap().len(), 40);
     }
 
     #[test]
     fn writes_what_it_reads() {
-        let text = r#"{"a":[1,2.5,1.0,-0.0,1e+300,"q\"\\\n\u0001é"],"b":{},"c":[],"d":null,"e":true}"#;
+        let text =
+            r#"{"a":[1,2.5,1.0,-0.0,1e+300,"q\"\\\n\u0001é"],"b":{},"c":[],"d":null,"e":true}"#;
         let v = parse(text).unwrap();
         for style in [Style::Pretty, Style::Compact] {
             assert_eq!(parse(&to_string(&v, style)).unwrap(), v);

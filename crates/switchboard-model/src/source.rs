@@ -45,7 +45,10 @@ impl Source {
         }
         let line = self.line_starts.partition_point(|&s| s as usize <= off) - 1;
         let start = self.line_starts[line] as usize;
-        let prefix = self.text.get(start..off).map_or(off - start, |s| s.chars().count());
+        let prefix = self
+            .text
+            .get(start..off)
+            .map_or(off - start, |s| s.chars().count());
         Some(LineCol {
             line: u32::try_from(line + 1).unwrap_or(u32::MAX),
             column: u32::try_from(prefix + 1).unwrap_or(u32::MAX),
@@ -56,7 +59,10 @@ impl Source {
     pub fn line_text(&self, line: u32) -> Option<&str> {
         let i = (line as usize).checked_sub(1)?;
         let start = *self.line_starts.get(i)? as usize;
-        let end = self.line_starts.get(i + 1).map_or(self.text.len(), |&e| e as usize);
+        let end = self
+            .line_starts
+            .get(i + 1)
+            .map_or(self.text.len(), |&e| e as usize);
         let s = self.text.get(start..end)?;
         Some(s.trim_end_matches(['\n', '\r']))
     }
@@ -69,10 +75,19 @@ mod tests {
     #[test]
     fn maps_offsets_to_lines_and_char_columns() {
         let s = Source::new("ab\néé x\n\nz");
-        assert_eq!(s.line_col(Pos::new(0)), Some(LineCol { line: 1, column: 1 }));
-        assert_eq!(s.line_col(Pos::new(3)), Some(LineCol { line: 2, column: 1 }));
+        assert_eq!(
+            s.line_col(Pos::new(0)),
+            Some(LineCol { line: 1, column: 1 })
+        );
+        assert_eq!(
+            s.line_col(Pos::new(3)),
+            Some(LineCol { line: 2, column: 1 })
+        );
         // 'x' is after two 2-byte characters and a space: byte 8, character column 4.
-        assert_eq!(s.line_col(Pos::new(8)), Some(LineCol { line: 2, column: 4 }));
+        assert_eq!(
+            s.line_col(Pos::new(8)),
+            Some(LineCol { line: 2, column: 4 })
+        );
         assert_eq!(s.line_text(2), Some("éé x"));
         assert_eq!(s.line_text(3), Some(""));
         assert_eq!(s.line_text(4), Some("z"));

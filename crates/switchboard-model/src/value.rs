@@ -17,7 +17,9 @@ impl Pos {
 
     /// A position at byte `offset` (offsets beyond `u32::MAX - 1` are clamped).
     pub fn new(offset: usize) -> Pos {
-        Pos(u32::try_from(offset).unwrap_or(u32::MAX - 1).min(u32::MAX - 1))
+        Pos(u32::try_from(offset)
+            .unwrap_or(u32::MAX - 1)
+            .min(u32::MAX - 1))
     }
 
     /// The byte offset, or `None` for [`Pos::NONE`].
@@ -361,12 +363,18 @@ impl PartialEq for Map {
 impl Map {
     /// An empty map with no source position.
     pub fn new() -> Map {
-        Map { entries: Vec::new(), pos: Pos::NONE }
+        Map {
+            entries: Vec::new(),
+            pos: Pos::NONE,
+        }
     }
 
     /// An empty map with room for `n` entries.
     pub fn with_capacity(n: usize, pos: Pos) -> Map {
-        Map { entries: Vec::with_capacity(n), pos }
+        Map {
+            entries: Vec::with_capacity(n),
+            pos,
+        }
     }
 
     /// Number of entries.
@@ -391,7 +399,10 @@ impl Map {
 
     /// The value for `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries.iter_mut().find(|e| e.key == key).map(|e| &mut e.value)
+        self.entries
+            .iter_mut()
+            .find(|e| e.key == key)
+            .map(|e| &mut e.value)
     }
 
     /// `true` when `key` is present (even with a `null` value).
@@ -407,7 +418,12 @@ impl Map {
         match self.entries.iter_mut().find(|e| e.key == key) {
             Some(e) => Some(std::mem::replace(&mut e.value, value)),
             None => {
-                self.entries.push(Entry { key, value, key_pos: Pos::NONE, value_pos: Pos::NONE });
+                self.entries.push(Entry {
+                    key,
+                    value,
+                    key_pos: Pos::NONE,
+                    value_pos: Pos::NONE,
+                });
                 None
             }
         }
@@ -416,6 +432,25 @@ impl Map {
     /// Appends an entry read from a source. The caller guarantees the key is new.
     pub fn push_entry(&mut self, entry: Entry) {
         self.entries.push(entry);
+    }
+
+    /// The object at `key`, inserted (or replacing a non-object) when needed.
+    pub fn object_entry(&mut self, key: &str) -> &mut Map {
+        let i = match self.entries.iter().position(|e| e.key == key) {
+            Some(i) => i,
+            None => {
+                self.insert(key, Map::new());
+                self.entries.len() - 1
+            }
+        };
+        let v = &mut self.entries[i].value;
+        if !matches!(v, Value::Object(_)) {
+            *v = Value::Object(Map::new());
+        }
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("replaced by an object just above"),
+        }
     }
 
     /// Removes `key`, keeping the order of the others. Returns its value.

@@ -1,0 +1,381 @@
+//! Field access with issue reporting: the building blocks of the typed projection.
+//!
+//! An [`Obj`] is a JSON object seen at a JSON pointer. Its accessors return the typed value of a
+//! key, or `None` when the key is absent, `null`, or of the wrong type; a wrong type is recorded
+//! as an [`Issue`]. Pointer strings are built only when an issue is recorded.
+
+use crate::issue::{Issue, IssueKind};
+use crate::value::{Map, Pos, Value, escape_pointer_token};
+
+/// Collects issues for one node (or edge, or the top level).
+pub(crate) struct Cx<'a> {
+    pub issues: &'a mut Vec<Issue>,
+    pub node: Option<usize>,
+    pub edge: Option<usize>,
+}
+
+impl Cx<'_> {
+    pub fn push(&mut self, kind: IssueKind, pointer: String, pos: Pos) {
+        self.issues.push(Issue {
+            kind,
+            pointer,
+            pos,
+            node: self.node,
+            edge: self.edge,
+        });
+    }
+}
+
+/// An object at a pointer, with the path from the node config root (for field names in messages).
+#[derive(Clone, Copy)]
+pub(crate) struct Obj<'a> {
+    pub map: &'a Map,
+    /// JSON pointer of this object in the document.
+    pub ptr: &'a str,
+    /// Dotted path of this object below the config root (`""` at the root).
+    pub path: &'a str,
+}
+
+/// A text field that may hold an AI marker (`{"$ai": {}}`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TextField {
+    /// Literal (templated) text.
+    Text(String),
+    /// Generated at run time from the node's `ai_field_config` prompt.
+    Ai,
+}
+
+impl TextField {
+    /// The text, when literal.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            TextField::Text(s) => Some(s),
+            TextField::Ai => None,
+        }
+    }
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(map: &'a Map, ptr: &'a str, path: &'a str) -> Obj<'a> {
+        Obj { map, ptr, path }
+    }
+
+    pub fn ptr_of(&self, key: &str) -> String {
+        format!("{}/{}", self.ptr, escape_pointer_token(key))
+    }
+
+    pub fn field_name(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn pos_of(&self, key: &str) -> Pos {
+        self.map
+            .entry(key)
+            .map_or(self.map.pos, |e| e.value_pos.or(e.key_pos))
+    }
+
+    /// The value of `key` unless absent or `null`.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn wrong_type(&self, cx: &mut Cx, key: &str, expected: &'static str) {
+        let found = self.map.get(key).map_or("nothing", Value::type_name);
+        cx.push(
+            IssueKind::InvalidFieldType {
+                field: self.field_name(key),
+                expected,
+                found,
+            },
+            self.ptr_of(key),
+            self.pos_of(key),
+        );
+    }
+
+    pub fn str(&self, cx: &mut Cx, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(cx, key, "string");
+                None
+            }
+        }
+    }
+
+    pub fn text(&self, cx: &mut Cx, key: &str) -> Option<TextField> {
+        match self.get(key)? {
+            Value::String(s) => Some(TextField::Text(s.clone())),
+            v if v.is_ai_marker() => Some(TextField::Ai),
+            _ => {
+                self.wrong_type(cx, key, "string");
+                None
+            }
+        }
+    }
+
+    pub fn bool(&self, cx: &mut Cx, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.wrong_type(cx, key, "boolean");
+                None
+            }
+        }
+    }
+
+    /// A number, or a string holding a decimal number (exports write `"0.3"`).
+    pub fn number(&self, cx: &mut Cx, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::String(s) => match parse_decimal(s) {
+                Some(f) => Some(f),
+                None => {
+                    self.wrong_type(cx, key, "number");
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(cx, key, "number");
+                None
+            }
+        }
+    }
+
+    /// An integer (an integral float or numeric string is accepted).
+    pub fn integer(&self, cx: &mut Cx, key: &str) -> Option<i64> {
+        let v = self.get(key)?;
+        let f = match v {
+            Value::Int(i) => return Some(*i),
+            Value::Float(f) => Some(*f),
+            Value::String(s) => parse_decimal(s),
+            _ => None,
+        };
+        match f {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            _ => {
+                self.wrong_type(cx, key, "integer");
+                None
+            }
+        }
+    }
+
+    pub fn array(&self, cx: &mut Cx, key: &str) -> Option<&'a [Value]> {
+        match self.get(key)? {
+            Value::Array(a) => Some(a),
+            _ => {
+                self.wrong_type(cx, key, "array");
+                None
+            }
+        }
+    }
+
+    pub fn object(&self, cx: &mut Cx, key: &str) -> Option<&'a Map> {
+        match self.get(key)? {
+            Value::Object(m) => Some(m),
+            _ => {
+                self.wrong_type(cx, key, "object");
+                None
+            }
+        }
+    }
+
+    /// An array of strings; non-string items are reported and skipped.
+    pub fn string_list(&self, cx: &mut Cx, key: &str) -> Option<Vec<String>> {
+        let items = self.array(cx, key)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                other => cx.push(
+                    IssueKind::InvalidFieldType {
+                        field: format!("{}[{i}]", self.field_name(key)),
+                        expected: "string",
+                        found: other.type_name(),
+                    },
+                    format!("{}/{i}", self.ptr_of(key)),
+                    self.pos_of(key),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// An object-or-JSON-string field: an object (or, with `allow_array`, an array) or a string
+    /// with its JSON text (`""` means `{}`). Returns the decoded value.
+    pub fn json_field(&self, cx: &mut Cx, key: &str, shape: JsonShape) -> Option<Value> {
+        let v = self.get(key)?;
+        match v {
+            Value::Object(_) => Some(v.clone()),
+            Value::Array(_) if shape != JsonShape::Object => Some(v.clone()),
+            Value::String(s) if s.trim().is_empty() => Some(Value::Object(Map::new())),
+            Value::String(s) => match crate::json::parse(s) {
+                Ok(parsed) if shape.accepts(&parsed) => Some(parsed),
+                Ok(parsed) => {
+                    self.bad_json(cx, key, shape, format!("it holds {}", describe(&parsed)));
+                    None
+                }
+                Err(e) => {
+                    self.bad_json(cx, key, shape, e.message);
+                    None
+                }
+            },
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) if shape == JsonShape::Any => {
+                Some(v.clone())
+            }
+            _ => {
+                self.wrong_type(cx, key, shape.name());
+                None
+            }
+        }
+    }
+
+    fn bad_json(&self, cx: &mut Cx, key: &str, shape: JsonShape, detail: String) {
+        cx.push(
+            IssueKind::InvalidJsonString {
+                field: self.field_name(key),
+                expected: shape.name(),
+                detail,
+            },
+            self.ptr_of(key),
+            self.pos_of(key),
+        );
+    }
+
+    /// A string from a fixed set.
+    pub fn enumeration<T: Copy>(
+        &self,
+        cx: &mut Cx,
+        key: &str,
+        allowed: &'static [&'static str],
+        values: &[T],
+    ) -> Option<T> {
+        let s = match self.get(key)? {
+            Value::String(s) => s,
+            _ => {
+                self.wrong_type(cx, key, "string");
+                return None;
+            }
+        };
+        match allowed.iter().position(|a| a == s) {
+            Some(i) => values.get(i).copied(),
+            None => {
+                cx.push(
+                    IssueKind::InvalidEnumValue {
+                        field: self.field_name(key),
+                        value: s.clone(),
+                        allowed,
+                    },
+                    self.ptr_of(key),
+                    self.pos_of(key),
+                );
+                None
+            }
+        }
+    }
+
+    /// Picks the key of an alias pair to read: the canonical one when present (reporting a
+    /// conflict when both are present with different values), else the alias.
+    pub fn alias(&self, cx: &mut Cx, canonical: &'static str, alias: &'static str) -> &'static str {
+        let c = self.get(canonical);
+        let a = self.get(alias);
+        match (c, a) {
+            (Some(c), Some(a)) => {
+                if c != a {
+                    cx.push(
+                        IssueKind::ConflictingAlias { canonical, alias },
+                        self.ptr_of(alias),
+                        self.pos_of(alias),
+                    );
+                }
+                canonical
+            }
+            (None, Some(_)) => alias,
+            _ => canonical,
+        }
+    }
+
+    /// Reports every key not in `known`.
+    pub fn unknown_keys(&self, cx: &mut Cx, known: &[&str], within: &'static str) {
+        for e in self.map.entries() {
+            if !known.contains(&e.key.as_str()) {
+                cx.push(
+                    IssueKind::UnknownConfigKey {
+                        key: e.key.clone(),
+                        within,
+                    },
+                    self.ptr_of(&e.key),
+                    e.key_pos,
+                );
+            }
+        }
+    }
+
+    /// The objects of an array field, each with its pointer; non-objects are reported.
+    pub fn objects(&self, cx: &mut Cx, key: &str) -> Option<Vec<(usize, &'a Map)>> {
+        let items = self.array(cx, key)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::Object(m) => out.push((i, m)),
+                other => cx.push(
+                    IssueKind::InvalidFieldType {
+                        field: format!("{}[{i}]", self.field_name(key)),
+                        expected: "object",
+                        found: other.type_name(),
+                    },
+                    format!("{}/{i}", self.ptr_of(key)),
+                    self.pos_of(key),
+                ),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// What an object-or-JSON-string field must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonShape {
+    Object,
+    Any,
+}
+
+impl JsonShape {
+    fn name(self) -> &'static str {
+        match self {
+            JsonShape::Object => "object",
+            JsonShape::Any => "JSON value",
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            JsonShape::Object => matches!(v, Value::Object(_)),
+            JsonShape::Any => true,
+        }
+    }
+}
+
+fn describe(v: &Value) -> String {
+    format!("{} {}", crate::issue::article(v.type_name()), v.type_name())
+}
+
+/// Parses a decimal number written as a string (`"0.3"`, `" 10 "`); rejects NaN/inf and words.
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let ok = !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        && t.bytes().any(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|f| f.is_finite())
+}
