@@ -1,0 +1,122 @@
+//! Small text helpers shared by the rules.
+
+/// `true` when the text holds a template block (`{{ … }}` or `{% … %}`).
+pub(crate) fn has_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The literal text with every `{{ … }}`, `{% … %}` and `{# … #}` block removed: a lower bound of
+/// the rendered length (validation-rules §0).
+pub(crate) fn strip_templates(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('{') {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        let close = match rest[i + 1..].chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            Some('#') => "#}",
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = &rest[i + 1..];
+                continue;
+            }
+        };
+        out.push_str(&rest[..i]);
+        match rest[i + 2..].find(close) {
+            Some(j) => rest = &rest[i + 2 + j + 2..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// Length in Unicode scalar values.
+pub(crate) fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// The length a limit is checked on: characters of the text without template blocks.
+pub(crate) fn static_len(s: &str) -> usize {
+    char_len(&strip_templates(s))
+}
+
+/// `true` for an absolute `http`/`https` URL with a host and no whitespace.
+pub(crate) fn is_http_url(s: &str) -> bool {
+    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &s[8..]
+    } else if lower.starts_with("http://") {
+        &s[7..]
+    } else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or("");
+    !host.is_empty()
+        && !host.starts_with(':')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `true` when the value is dynamic (a template or a secret): value checks do not apply.
+pub(crate) fn is_dynamic(s: &str) -> bool {
+    has_template(s) || s.contains("${ENV:")
+}
+
+/// `^[A-Za-z_][A-Za-z0-9_]*$`
+pub(crate) fn is_var_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Names a flow may not write.
+pub(crate) const RESERVED_NAMES: &[&str] = &["vars", "system", "context", "metadata", "last_user_input"];
+
+/// Escapes a pointer token.
+pub(crate) fn tok(s: &str) -> String {
+    switchboard_model::value::escape_pointer_token(s).into_owned()
+}
+
+/// A short excerpt of a long text for messages.
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut it = s.chars();
+    let head: String = it.by_ref().take(40).collect();
+    if it.next().is_some() { format!("{head}…") } else { head }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_template_blocks() {
+        assert_eq!(strip_templates("Hi {{ name }}, {% if x %}yes{% endif %}!"), "Hi , yes!");
+        assert_eq!(strip_templates("a { b } {{ unterminated"), "a { b } ");
+        assert_eq!(strip_templates("{#c#}x"), "x");
+    }
+
+    #[test]
+    fn recognises_http_urls() {
+        assert!(is_http_url("https://x.io"));
+        assert!(is_http_url("HTTP://x.io/a?b#c"));
+        assert!(!is_http_url("www.x.io"));
+        assert!(!is_http_url("ftp://x.io"));
+        assert!(!is_http_url("https://"));
+        assert!(!is_http_url("https:///path"));
+        assert!(!is_http_url("https://x.io/a b"));
+    }
+
+    #[test]
+    fn variable_names() {
+        assert!(is_var_name("_a1"));
+        assert!(!is_var_name("1a"));
+        assert!(!is_var_name("vars.crm"));
+        assert!(!is_var_name(""));
+    }
+}
