@@ -1,9 +1,80 @@
-//! `cargo xtask`: project automation (validate flow files, run benchmarks).
+//! `cargo xtask`: project automation.
+//!
+//! * `cargo xtask validate [--format human|json] [--registries FILE] PATH...` validates flow
+//!   files and directories (exit 0: no error, 1: errors, 2: usage, I/O, or not a flow).
+//! * `cargo xtask bench validate [--sizes N...] [--runs R]` times load + validate of the
+//!   generated benchmark flows (shared/bench/README.md) in a release build.
 
-// wired into `cargo xtask bench` next
-#[allow(dead_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
 mod flowgen;
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("no task given")
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use switchboard_validator::fs::{Format, read_registries, run};
+
+const USAGE: &str = "usage:
+  cargo xtask validate [--format human|json] [--registries FILE] PATH...
+  cargo xtask bench validate [--sizes N...] [--runs R]";
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("validate") => validate(&args[1..]),
+        Some("bench") => bench::main(&args[1..]).map(|()| ExitCode::SUCCESS),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => bail!("unknown task `{other}`"),
+        None => bail!("no task given"),
+    }
+}
+
+fn validate(args: &[String]) -> anyhow::Result<ExitCode> {
+    let mut format = Format::Human;
+    let mut options = switchboard_validator::Options::default();
+    let mut paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--format" => {
+                format = match it.next().map(String::as_str) {
+                    Some("human") => Format::Human,
+                    Some("json") => Format::Json,
+                    other => bail!("--format takes `human` or `json`, not {other:?}"),
+                }
+            }
+            "--registries" => {
+                let path = it.next().context("--registries takes a file")?;
+                options.registries = read_registries(path.as_ref())?;
+            }
+            s if s.starts_with('-') => bail!("unknown option `{s}`"),
+            _ => paths.push(PathBuf::from(a)),
+        }
+    }
+    if paths.is_empty() {
+        bail!("no PATH given");
+    }
+    let result = run(&paths, &options);
+    print!("{}", result.render(format));
+    for e in &result.errors {
+        eprintln!("error: {e}");
+    }
+    Ok(ExitCode::from(
+        u8::try_from(result.exit_code()).unwrap_or(2),
+    ))
 }

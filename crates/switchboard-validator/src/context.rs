@@ -12,6 +12,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a Options,
     /// Node id → index of its first occurrence.
     pub ids: HashMap<&'a str, usize>,
+    /// Node index → indices of the edges leaving it whose target is a known node or not.
+    pub out_edges: Vec<Vec<usize>>,
     nodes_ptr: String,
     edges_ptr: String,
     out: Vec<Diagnostic>,
@@ -25,7 +27,21 @@ impl<'a> Ctx<'a> {
                 ids.entry(n.id()).or_insert(i);
             }
         }
-        Ctx { flow, opts, ids, nodes_ptr: flow.nodes_pointer(), edges_ptr: flow.edges_pointer(), out: Vec::new() }
+        let mut out_edges = vec![Vec::new(); flow.nodes.len()];
+        for (k, e) in flow.edges.iter().enumerate() {
+            if let Some(&i) = e.source().and_then(|s| ids.get(s)) {
+                out_edges[i].push(k);
+            }
+        }
+        Ctx {
+            flow,
+            opts,
+            ids,
+            out_edges,
+            nodes_ptr: flow.nodes_pointer(),
+            edges_ptr: flow.edges_pointer(),
+            out: Vec::new(),
+        }
     }
 
     pub fn finish(self) -> Vec<Diagnostic> {
@@ -60,13 +76,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// A diagnostic at a config path of node `i`.
-    pub fn at_config(&mut self, rule: Rule, i: usize, suffix: &str, message: String, help: impl Into<String>) {
+    pub fn at_config(
+        &mut self,
+        rule: Rule,
+        i: usize,
+        suffix: &str,
+        message: String,
+        help: impl Into<String>,
+    ) {
         let pointer = self.config_ptr(i, suffix);
         self.at_node_ptr(rule, rule.severity, i, pointer, message, help.into());
     }
 
     /// A diagnostic at a pointer below node `i` (`suffix` relative to the node object).
-    pub fn at_node(&mut self, rule: Rule, i: usize, suffix: &str, message: String, help: impl Into<String>) {
+    pub fn at_node(
+        &mut self,
+        rule: Rule,
+        i: usize,
+        suffix: &str,
+        message: String,
+        help: impl Into<String>,
+    ) {
         let pointer = self.node_ptr(i, suffix);
         self.at_node_ptr(rule, rule.severity, i, pointer, message, help.into());
     }
@@ -96,11 +126,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// A diagnostic on edge `i` (`suffix` relative to the edge object).
-    pub fn at_edge(&mut self, rule: Rule, i: usize, suffix: &str, message: String, help: impl Into<String>) {
+    pub fn at_edge(
+        &mut self,
+        rule: Rule,
+        i: usize,
+        suffix: &str,
+        message: String,
+        help: impl Into<String>,
+    ) {
         let pointer = self.edge_ptr(i, suffix);
         let pos = self.flow.pos_at(&pointer);
         let edge = &self.flow.edges[i];
-        let node = edge.source().filter(|s| self.ids.contains_key(s)).map(str::to_owned);
+        let node = edge
+            .source()
+            .filter(|s| self.ids.contains_key(s))
+            .map(str::to_owned);
         self.out.push(Diagnostic {
             rule: rule.name,
             severity: rule.severity,
@@ -116,7 +156,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// A diagnostic about the flow as a whole, at `pointer`.
-    pub fn at_flow(&mut self, rule: Rule, pointer: String, message: String, help: impl Into<String>) {
+    pub fn at_flow(
+        &mut self,
+        rule: Rule,
+        pointer: String,
+        message: String,
+        help: impl Into<String>,
+    ) {
         let pos = self.flow.pos_at(&pointer).or(Pos::new(0));
         self.out.push(Diagnostic {
             rule: rule.name,
@@ -143,10 +189,20 @@ pub(crate) fn edge_ref(edge: &Edge) -> EdgeRef {
 
 /// A model decoding issue as a diagnostic.
 pub(crate) fn issue_to_diagnostic(flow: &Flow, issue: &Issue) -> Diagnostic {
-    let rule = crate::rules::by_name(issue.rule()).copied().unwrap_or(crate::rules::INVALID_FIELD_TYPE);
-    let node = issue.node.and_then(|i| flow.nodes.get(i)).map(|n| n.id().to_owned()).filter(|s| !s.is_empty());
+    let rule = crate::rules::by_name(issue.rule())
+        .copied()
+        .unwrap_or(crate::rules::INVALID_FIELD_TYPE);
+    let node = issue
+        .node
+        .and_then(|i| flow.nodes.get(i))
+        .map(|n| n.id().to_owned())
+        .filter(|s| !s.is_empty());
     let edge = issue.edge.and_then(|i| flow.edges.get(i)).map(edge_ref);
-    let pos = if issue.pos == Pos::NONE { flow.pos_at(&issue.pointer) } else { issue.pos };
+    let pos = if issue.pos == Pos::NONE {
+        flow.pos_at(&issue.pointer)
+    } else {
+        issue.pos
+    };
     Diagnostic {
         rule: rule.name,
         severity: rule.severity,

@@ -1,5 +1,220 @@
-//! (being written)
+//! Edges and routing (validation-rules §3 and the label checks of §4).
+
+use std::collections::{HashMap, HashSet};
+
+use switchboard_model::NodeKind;
+use switchboard_model::config::NodeConfig;
 
 use crate::context::Ctx;
+use crate::rules;
 
-pub(crate) fn check(_cx: &mut Ctx) {}
+pub(crate) fn check(cx: &mut Ctx) {
+    let flow = cx.flow;
+    for (k, e) in flow.edges.iter().enumerate() {
+        if !e.is_object() {
+            continue;
+        }
+        for (end, value) in [("source", e.source()), ("target", e.target())] {
+            match value {
+                Some(id) if cx.index_of(id).is_some() => {}
+                Some(id) => cx.at_edge(
+                    rules::UNKNOWN_EDGE_ENDPOINT,
+                    k,
+                    &format!("/{end}"),
+                    format!("edge {end} `{}` is not a node id", crate::util::excerpt(id)),
+                    "point the edge at an existing node id (ids are case-sensitive)",
+                ),
+                None if e.raw().get(end).is_some_and(|v| !v.is_null()) => {} // wrong type: reported
+                None => cx.at_edge(
+                    rules::UNKNOWN_EDGE_ENDPOINT,
+                    k,
+                    "",
+                    format!("edge has no `{end}`"),
+                    format!("set `{end}` to a node id"),
+                ),
+            }
+        }
+        if e.raw().get("label").and_then(|v| v.as_str()) == Some("") {
+            cx.at_edge(
+                rules::EMPTY_EDGE_LABEL,
+                k,
+                "/label",
+                "edge label is empty".into(),
+                "use `next` (or leave the label out), a condition label on a decide node, or `error`",
+            );
+        }
+    }
+
+    for i in 0..flow.nodes.len() {
+        let node = cx.node(i);
+        let Some(kind) = node.kind() else { continue };
+        let outs = cx.out_edges[i].clone();
+        if outs.is_empty() && kind != NodeKind::Decide {
+            continue;
+        }
+        // duplicate-edge-label
+        let mut by_label: HashMap<&str, usize> = HashMap::new();
+        for &k in &outs {
+            let label = flow.edges[k].label();
+            if label.is_empty() {
+                continue;
+            }
+            if by_label.insert(label, k).is_some() {
+                cx.at_edge(
+                    rules::DUPLICATE_EDGE_LABEL,
+                    k,
+                    "/label",
+                    format!(
+                        "node `{}` already has an edge labelled `{label}`",
+                        node.id()
+                    ),
+                    "each label may leave a node once: remove or relabel one of the edges",
+                );
+            }
+        }
+        match kind {
+            NodeKind::Handoff => {
+                for &k in &outs {
+                    cx.at_edge(
+                        rules::HANDOFF_HAS_EDGES,
+                        k,
+                        "",
+                        format!(
+                            "handoff node `{}` has an outgoing edge, which is never followed",
+                            node.id()
+                        ),
+                        "remove the edge: after a handoff, a human continues the conversation",
+                    );
+                }
+            }
+            NodeKind::Decide => decide(cx, i, &outs),
+            _ => {
+                let non_error: Vec<usize> = outs
+                    .iter()
+                    .copied()
+                    .filter(|&k| !flow.edges[k].is_error())
+                    .collect();
+                if non_error.len() > 1 {
+                    for &k in &non_error[1..] {
+                        cx.at_edge(
+                            rules::AMBIGUOUS_NEXT,
+                            k,
+                            "",
+                            format!(
+                                "{} node `{}` has {} outgoing edges besides `error`; only one can be followed",
+                                kind.as_str(),
+                                node.id(),
+                                non_error.len()
+                            ),
+                            "keep one `next` edge (route with a decide node to branch)",
+                        );
+                    }
+                }
+                for &k in &outs {
+                    let label = flow.edges[k].label();
+                    if label != "next" && label != "error" && !label.is_empty() {
+                        cx.at_edge(
+                            rules::UNEXPECTED_EDGE_LABEL,
+                            k,
+                            "/label",
+                            format!(
+                                "edge label `{label}` on a {} node is followed like `next`",
+                                kind.as_str()
+                            ),
+                            "label it `next` (labels only choose a branch on decide nodes)",
+                        );
+                    }
+                    if label == "error"
+                        && matches!(
+                            kind,
+                            NodeKind::Start
+                                | NodeKind::WaitForResponse
+                                | NodeKind::SetVariable
+                                | NodeKind::EmitEvent
+                        )
+                    {
+                        cx.at_edge(
+                            rules::USELESS_ERROR_EDGE,
+                            k,
+                            "/label",
+                            format!("a {} node never takes an `error` edge", kind.as_str()),
+                            "remove the edge: only sending, function, webhook, call and agent nodes fail onto `error`",
+                        );
+                    }
+                }
+            }
+        }
+        // invalid-flow-condition-id (any source)
+        let ids: HashSet<&str> = match node.config() {
+            NodeConfig::Decide(d) => d
+                .conditions
+                .iter()
+                .flatten()
+                .filter_map(|c| c.id.as_deref())
+                .collect(),
+            _ => HashSet::new(),
+        };
+        for &k in &outs {
+            if let Some(fc) = flow.edges[k].flow_condition_id()
+                && !ids.contains(fc)
+            {
+                cx.at_edge(
+                    rules::INVALID_FLOW_CONDITION_ID,
+                    k,
+                    "/flow_condition_id",
+                    format!("`flow_condition_id` `{fc}` names no condition of node `{}`", node.id()),
+                    "routing uses labels; remove the stale `flow_condition_id` or re-export the flow",
+                );
+            }
+        }
+    }
+}
+
+fn decide(cx: &mut Ctx, i: usize, outs: &[usize]) {
+    let flow = cx.flow;
+    let node = cx.node(i);
+    let NodeConfig::Decide(d) = node.config() else {
+        return;
+    };
+    let labels: Vec<&str> = d.labels().collect();
+    for &k in outs {
+        let label = flow.edges[k].label();
+        if !label.is_empty() && !labels.contains(&label) {
+            cx.at_edge(
+                rules::DECIDE_LABEL_MISMATCH,
+                k,
+                "/label",
+                format!(
+                    "edge label `{label}` is not a condition of decide node `{}`",
+                    node.id()
+                ),
+                format!("use one of the condition labels: {}", quoted(&labels)),
+            );
+        }
+    }
+    for (c, cond) in d.conditions.iter().flatten().enumerate() {
+        let Some(label) = cond.label.as_deref().filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        if !outs.iter().any(|&k| flow.edges[k].label() == label) {
+            cx.at_config(
+                rules::CONDITION_WITHOUT_EDGE,
+                i,
+                &format!("/conditions/{c}"),
+                format!("condition `{label}` of decide node `{}` has no edge: choosing it ends the execution", node.id()),
+                format!("add an edge from `{}` labelled `{label}`", node.id()),
+            );
+        }
+    }
+}
+
+fn quoted(items: &[&str]) -> String {
+    if items.is_empty() {
+        return "(none)".into();
+    }
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

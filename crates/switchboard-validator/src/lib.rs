@@ -24,6 +24,8 @@
 mod ai;
 mod context;
 mod edges;
+#[cfg(feature = "fs")]
+pub mod fs;
 mod graph;
 mod nodes;
 mod references;
@@ -149,17 +151,25 @@ pub struct FileReport {
 impl FileReport {
     /// `true` when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Number of warnings.
     pub fn warning_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -181,8 +191,11 @@ pub fn validate(flow: &Flow, options: &Options) -> Vec<Diagnostic> {
 /// Validates a loaded flow: decoding issues plus every rule, with lines and columns, sorted.
 pub fn validate_loaded(loaded: &Loaded, options: &Options) -> Vec<Diagnostic> {
     let flow = &loaded.flow;
-    let mut out: Vec<Diagnostic> =
-        loaded.issues.iter().map(|i| context::issue_to_diagnostic(flow, i)).collect();
+    let mut out: Vec<Diagnostic> = loaded
+        .issues
+        .iter()
+        .map(|i| context::issue_to_diagnostic(flow, i))
+        .collect();
     out.extend(validate(flow, options));
     finish(&mut out, Some(&loaded.source));
     out
@@ -193,7 +206,11 @@ pub fn check_file(path: &str, bytes: &[u8], options: &Options) -> FileReport {
     match switchboard_model::load_bytes(bytes, Some(path), &options.load) {
         Ok(loaded) => {
             let diagnostics = validate_loaded(&loaded, options);
-            FileReport { path: path.to_owned(), diagnostics, source: Some(loaded.source) }
+            FileReport {
+                path: path.to_owned(),
+                diagnostics,
+                source: Some(loaded.source),
+            }
         }
         Err(e) => {
             let source = std::str::from_utf8(bytes).ok().map(Source::new);
@@ -219,7 +236,11 @@ pub fn check_file(path: &str, bytes: &[u8], options: &Options) -> FileReport {
                 pos: e.pos(),
             }];
             finish(&mut d, source.as_ref());
-            FileReport { path: path.to_owned(), diagnostics: d, source }
+            FileReport {
+                path: path.to_owned(),
+                diagnostics: d,
+                source,
+            }
         }
     }
 }
@@ -234,6 +255,7 @@ fn finish(out: &mut [Diagnostic], source: Option<&Source>) {
         }
     }
     out.sort_by(|a, b| {
-        (a.pos.offset().unwrap_or(usize::MAX), a.rule).cmp(&(b.pos.offset().unwrap_or(usize::MAX), b.rule))
+        (a.pos.offset().unwrap_or(usize::MAX), a.rule)
+            .cmp(&(b.pos.offset().unwrap_or(usize::MAX), b.rule))
     });
 }

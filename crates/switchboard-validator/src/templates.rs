@@ -1,9 +1,539 @@
-//! (being written)
+//! Templates and variables (validation-rules §6): Jinja syntax of every templated field, `${ENV:…}`
+//! secret references, secrets that would reach the user or the model, bare names that belong to
+//! another namespace, and the variable reads and writes the dataflow analysis (§9.3) needs.
+
+use std::collections::{HashMap, HashSet};
+
+use switchboard_model::config::{NodeConfig, TextField};
+use switchboard_model::{Node, Value};
 
 use crate::context::Ctx;
+use crate::rules;
+use crate::util::tok;
 
-pub(crate) struct Analysis;
+/// Bare names that belong to `context` or `system` (validation-rules §6, `wrong-namespace`).
+const CONTEXT_KEYS: &[&str] = &["phone_number", "channel", "conversation_id", "contact"];
+const SYSTEM_KEYS: &[&str] = &[
+    "flow_id",
+    "workflow_id",
+    "flow_name",
+    "started_at",
+    "trigger_type",
+    "tracking_id",
+    "execution_id",
+    "last_resume",
+    "whatsapp_config",
+];
+/// Functions and globals of the template engine: never variable reads.
+const ENGINE_GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "loop",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+];
 
-pub(crate) fn check(_cx: &mut Ctx) -> Analysis {
-    Analysis
+/// One templated string of a node config.
+pub(crate) struct Field<'a> {
+    /// Pointer suffix below the node's config.
+    pub ptr: String,
+    pub text: &'a str,
+    /// A `send_*` field, an AI prompt or an agent system prompt (reaches the user or the model).
+    pub outbound: bool,
+    /// Agent webhook-tool fields see the tool arguments as `args`.
+    pub tool_args: bool,
+}
+
+/// Variable reads and writes per node, for the dataflow analysis.
+pub(crate) struct Analysis {
+    /// Node index → variables read (name, pointer suffix of the first field reading it).
+    pub reads: Vec<Vec<(String, String)>>,
+    /// Names already reported by `wrong-namespace` (not reported again as undefined).
+    pub wrong_namespace: HashSet<(usize, String)>,
+}
+
+pub(crate) fn check(cx: &mut Ctx) -> Analysis {
+    let n = cx.flow.nodes.len();
+    let mut analysis = Analysis {
+        reads: vec![Vec::new(); n],
+        wrong_namespace: HashSet::new(),
+    };
+    let declared: HashSet<String> = cx.flow.metadata().input_variables.into_iter().collect();
+    let written: HashSet<String> = cx
+        .flow
+        .nodes
+        .iter()
+        .flat_map(|node| writes(node).0)
+        .collect();
+    let env = minijinja::Environment::new();
+    let mut cache: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
+
+    for i in 0..n {
+        let node = cx.node(i);
+        let mut seen: HashSet<String> = HashSet::new();
+        for f in fields(node) {
+            secrets(cx, i, &f);
+            if !(f.text.contains("{{") || f.text.contains("{%") || f.text.contains("{#")) {
+                continue;
+            }
+            let names = match simple_reads(f.text) {
+                Some(names) => names,
+                None => {
+                    let parsed = cache
+                        .entry(f.text.to_owned())
+                        .or_insert_with(|| parse(&env, f.text));
+                    match parsed {
+                        Ok(names) => names.clone(),
+                        Err(msg) => {
+                            let msg = msg.clone();
+                            cx.at_config(
+                                rules::INVALID_TEMPLATE,
+                                i,
+                                &f.ptr,
+                                format!("template syntax error: {msg}"),
+                                "fix the Jinja syntax; write literal braces as {{ \"{{\" }}",
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            for path in names {
+                let mut segs = path.split('.');
+                let first = segs.next().unwrap_or_default();
+                let var = match first {
+                    "vars" => match segs.next() {
+                        Some(v) => v.to_owned(),
+                        None => continue,
+                    },
+                    "system" | "context" | "metadata" => continue,
+                    "args" if f.tool_args => continue,
+                    _ if ENGINE_GLOBALS.contains(&first) => continue,
+                    bare => {
+                        let ns = if CONTEXT_KEYS.contains(&bare) {
+                            Some("context")
+                        } else if SYSTEM_KEYS.contains(&bare) {
+                            Some("system")
+                        } else {
+                            None
+                        };
+                        if let Some(ns) = ns
+                            && !declared.contains(bare)
+                            && !written.contains(bare)
+                        {
+                            if analysis.wrong_namespace.insert((i, bare.to_owned())) {
+                                cx.at_config(
+                                    rules::WRONG_NAMESPACE,
+                                    i,
+                                    &f.ptr,
+                                    format!(
+                                        "`{bare}` is read as a variable, but it lives in `{ns}`"
+                                    ),
+                                    format!("write `{{{{{ns}.{bare}}}}}`"),
+                                );
+                            }
+                            continue;
+                        }
+                        bare.to_owned()
+                    }
+                };
+                if seen.insert(var.clone()) {
+                    analysis.reads[i].push((var, f.ptr.clone()));
+                }
+            }
+        }
+    }
+    analysis
+}
+
+/// Parses a template; returns the variables it reads (nested dotted paths) or the error text.
+fn parse(env: &minijinja::Environment<'_>, text: &str) -> Result<Vec<String>, String> {
+    match env.template_from_str(text) {
+        Ok(t) => {
+            let mut v: Vec<String> = t.undeclared_variables(true).into_iter().collect();
+            v.sort();
+            Ok(v)
+        }
+        Err(e) => {
+            let detail = e
+                .detail()
+                .map_or_else(|| e.kind().to_string(), str::to_owned);
+            Err(match e.line() {
+                Some(line) if text.contains('\n') => {
+                    format!("{detail} (line {line} of the template)")
+                }
+                _ => detail,
+            })
+        }
+    }
+}
+
+/// Fast path: a template whose only blocks are `{{ a.b.c }}` reads exactly those paths.
+/// Returns `None` when the template needs the real parser.
+fn simple_reads(text: &str) -> Option<Vec<String>> {
+    if text.contains("{%") || text.contains("{#") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let expr = after[..close].trim();
+        let ok = !expr.is_empty()
+            && expr.split('.').all(|seg| {
+                let mut b = seg.bytes();
+                matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+                    && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            });
+        if !ok {
+            return None;
+        }
+        out.push(expr.to_owned());
+        rest = &after[close + 2..];
+    }
+    // A stray `}}` or `{{` left over is the parser's business.
+    if rest.contains("{{") {
+        return None;
+    }
+    Some(out)
+}
+
+fn secrets(cx: &mut Ctx, i: usize, f: &Field) {
+    let mut rest = f.text;
+    let mut reported_outbound = false;
+    while let Some(at) = rest.find("${ENV:") {
+        let after = &rest[at + 6..];
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let name = &after[..name_len];
+        let valid = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && after[name_len..].starts_with('}');
+        if !valid {
+            let shown: String = rest[at..].chars().take(24).collect();
+            cx.at_config(
+                rules::INVALID_SECRET_REFERENCE,
+                i,
+                &f.ptr,
+                format!("malformed secret reference `{shown}`"),
+                "write `${ENV:NAME}` with NAME made of letters, digits and `_`, not starting with a digit",
+            );
+        } else if f.outbound && !reported_outbound {
+            reported_outbound = true;
+            cx.at_config(
+                rules::SECRET_IN_OUTBOUND_MESSAGE,
+                i,
+                &f.ptr,
+                format!("secret `${{ENV:{name}}}` would be sent to the user or the model"),
+                "use secrets only in webhook URLs, headers and bodies",
+            );
+        }
+        rest = &after[name_len.min(after.len())..];
+    }
+}
+
+/// The variables a node writes, and whether it may write any name (a wildcard writer).
+pub(crate) fn writes(node: &Node) -> (Vec<String>, bool) {
+    match node.config() {
+        NodeConfig::WaitForResponse(c) => (c.save_response_to.iter().cloned().collect(), false),
+        NodeConfig::Function(c) => (c.save_response_to.iter().cloned().collect(), true),
+        NodeConfig::Webhook(c) => (c.save_response_to.iter().cloned().collect(), false),
+        NodeConfig::SetVariable(c) => (c.variable_name.iter().cloned().collect(), false),
+        NodeConfig::Call(c) => (vec![c.error_variable().to_owned()], true),
+        NodeConfig::Decide(c) => (
+            Vec::new(),
+            c.mode() == switchboard_model::config::DecisionType::Function,
+        ),
+        NodeConfig::Agent(c) => {
+            let tools = c.builtin_tools();
+            let wild = tools.contains(&switchboard_model::config::BuiltinTool::SaveVariable)
+                || !c.function_tools.is_empty();
+            (Vec::new(), wild)
+        }
+        _ => (Vec::new(), false),
+    }
+}
+
+/// Every templated string of a node config, with its pointer suffix.
+pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
+    let mut out = Vec::new();
+    let Some(raw) = node.config_map() else {
+        return out;
+    };
+    let leaves = collect_leaves;
+    let s = |k: &str| raw.get(k).and_then(Value::as_str);
+    // AI prompts (every node kind that has them).
+    if let Some(cfg) = raw.get("ai_field_config").and_then(Value::as_object) {
+        for e in cfg.entries() {
+            if let Some(p) = e
+                .value
+                .as_object()
+                .and_then(|m| m.get("prompt"))
+                .and_then(Value::as_str)
+            {
+                out.push(Field {
+                    ptr: format!("/ai_field_config/{}/prompt", tok(&e.key)),
+                    text: p,
+                    outbound: true,
+                    tool_args: false,
+                });
+            }
+        }
+    }
+    match node.config() {
+        NodeConfig::SendText(_) | NodeConfig::SendTemplate(_) | NodeConfig::SendInteractive(_) => {
+            push_str(&mut out, "to_phone_number", s("to_phone_number"), false);
+        }
+        _ => {}
+    }
+    match node.config() {
+        NodeConfig::SendText(c) => {
+            if let Some(TextField::Text(m)) = &c.message {
+                push_str(&mut out, "message", Some(m), true);
+            }
+        }
+        NodeConfig::SendTemplate(_) => {
+            let key = if raw.get("parameters").is_some_and(|v| !v.is_null()) {
+                "parameters"
+            } else {
+                "template_params"
+            };
+            if let Some(v) = raw.get(key) {
+                leaves(v, format!("/{key}"), true, false, 0, &mut out);
+            }
+        }
+        NodeConfig::SendInteractive(_) => {
+            for key in [
+                "body_text",
+                "header_text",
+                "header_media_url",
+                "footer_text",
+                "list_button_text",
+                "cta_display_text",
+                "cta_url",
+                "flow_cta",
+                "flow_token",
+            ] {
+                push_str(&mut out, key, s(key), true);
+            }
+            if let Some(buttons) = raw.get("buttons").and_then(Value::as_array) {
+                for (k, b) in buttons.iter().enumerate() {
+                    if let Some(t) = b
+                        .as_object()
+                        .and_then(|m| m.get("title"))
+                        .and_then(Value::as_str)
+                    {
+                        out.push(Field {
+                            ptr: format!("/buttons/{k}/title"),
+                            text: t,
+                            outbound: true,
+                            tool_args: false,
+                        });
+                    }
+                }
+            }
+            if let Some(sections) = raw.get("list_sections").and_then(Value::as_array) {
+                for (k, sec) in sections.iter().enumerate() {
+                    let Some(sm) = sec.as_object() else { continue };
+                    if let Some(t) = sm.get("title").and_then(Value::as_str) {
+                        out.push(Field {
+                            ptr: format!("/list_sections/{k}/title"),
+                            text: t,
+                            outbound: true,
+                            tool_args: false,
+                        });
+                    }
+                    for (r, row) in sm
+                        .get("rows")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        let Some(rm) = row.as_object() else { continue };
+                        for key in ["title", "description"] {
+                            if let Some(t) = rm.get(key).and_then(Value::as_str) {
+                                out.push(Field {
+                                    ptr: format!("/list_sections/{k}/rows/{r}/{key}"),
+                                    text: t,
+                                    outbound: true,
+                                    tool_args: false,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(data) = raw
+                .get("flow_action_payload")
+                .and_then(Value::as_object)
+                .and_then(|m| m.get("data"))
+            {
+                leaves(
+                    data,
+                    "/flow_action_payload/data".into(),
+                    true,
+                    false,
+                    0,
+                    &mut out,
+                );
+            }
+        }
+        NodeConfig::Decide(_) => {
+            if let Some(instr) = raw
+                .get("llm_configuration")
+                .and_then(Value::as_object)
+                .and_then(|m| m.get("instructions"))
+                .and_then(Value::as_str)
+            {
+                out.push(Field {
+                    ptr: "/llm_configuration/instructions".into(),
+                    text: instr,
+                    outbound: true,
+                    tool_args: false,
+                });
+            }
+        }
+        NodeConfig::Webhook(c) => {
+            push_str(&mut out, "url", s("url"), false);
+            let _ = c;
+            let body = if raw.get("body_template").is_some_and(|v| !v.is_null()) {
+                "body_template"
+            } else {
+                "body"
+            };
+            for key in ["headers", body] {
+                // A JSON-string field is scanned as one text (its position is the string's).
+                if let Some(v) = raw.get(key) {
+                    leaves(v, format!("/{key}"), false, false, 0, &mut out);
+                }
+            }
+        }
+        NodeConfig::SetVariable(_) => {
+            if let Some(v) = raw.get("variable_value") {
+                leaves(v, "/variable_value".into(), false, false, 0, &mut out);
+            }
+        }
+        NodeConfig::Agent(_) => {
+            push_str(&mut out, "system_prompt", s("system_prompt"), true);
+            for (list, args) in [
+                ("flow_agent_webhooks", true),
+                ("flow_agent_mcp_servers", false),
+            ] {
+                let Some(items) = raw.get(list).and_then(Value::as_array) else {
+                    continue;
+                };
+                for (k, item) in items.iter().enumerate() {
+                    let Some(m) = item.as_object() else { continue };
+                    let base = format!("/{list}/{k}");
+                    if let Some(u) = m.get("url").and_then(Value::as_str) {
+                        out.push(Field {
+                            ptr: format!("{base}/url"),
+                            text: u,
+                            outbound: false,
+                            tool_args: args,
+                        });
+                    }
+                    for key in ["headers", "body", "body_template"] {
+                        // A JSON-string field is scanned as one text (its position is the string's).
+                        if let Some(v) = m.get(key) {
+                            leaves(v, format!("{base}/{key}"), false, args, 0, &mut out);
+                        }
+                    }
+                }
+            }
+        }
+        NodeConfig::Handoff(_) => {
+            push_str(&mut out, "reason", s("reason"), false);
+            if let Some(v) = raw.get("context_data") {
+                leaves(v, "/context_data".into(), false, false, 0, &mut out);
+            }
+        }
+        NodeConfig::EmitEvent(_) => {
+            if let Some(v) = raw.get("properties").and_then(Value::as_object) {
+                for e in v.entries() {
+                    if let Value::String(s) = &e.value {
+                        out.push(Field {
+                            ptr: format!("/properties/{}", tok(&e.key)),
+                            text: s,
+                            outbound: false,
+                            tool_args: false,
+                        });
+                    }
+                }
+            }
+            push_str(&mut out, "occurred_at", s("occurred_at"), false);
+        }
+        _ => {}
+    }
+    out
+}
+
+fn push_str<'a>(out: &mut Vec<Field<'a>>, key: &str, v: Option<&'a str>, outbound: bool) {
+    if let Some(s) = v {
+        out.push(Field {
+            ptr: format!("/{}", tok(key)),
+            text: s,
+            outbound,
+            tool_args: false,
+        });
+    }
+}
+
+/// Every string leaf of a value, with its pointer.
+fn collect_leaves<'v>(
+    v: &'v Value,
+    ptr: String,
+    outbound: bool,
+    tool_args: bool,
+    depth: usize,
+    out: &mut Vec<Field<'v>>,
+) {
+    if depth > 64 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(Field {
+            ptr,
+            text: s,
+            outbound,
+            tool_args,
+        }),
+        Value::Array(a) => {
+            for (k, item) in a.iter().enumerate() {
+                collect_leaves(
+                    item,
+                    format!("{ptr}/{k}"),
+                    outbound,
+                    tool_args,
+                    depth + 1,
+                    out,
+                );
+            }
+        }
+        Value::Object(m) => {
+            for e in m.entries() {
+                collect_leaves(
+                    &e.value,
+                    format!("{ptr}/{}", tok(&e.key)),
+                    outbound,
+                    tool_args,
+                    depth + 1,
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
 }

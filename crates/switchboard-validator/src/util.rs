@@ -76,7 +76,8 @@ pub(crate) fn is_var_name(s: &str) -> bool {
 }
 
 /// Names a flow may not write.
-pub(crate) const RESERVED_NAMES: &[&str] = &["vars", "system", "context", "metadata", "last_user_input"];
+pub(crate) const RESERVED_NAMES: &[&str] =
+    &["vars", "system", "context", "metadata", "last_user_input"];
 
 /// Escapes a pointer token.
 pub(crate) fn tok(s: &str) -> String {
@@ -87,7 +88,11 @@ pub(crate) fn tok(s: &str) -> String {
 pub(crate) fn excerpt(s: &str) -> String {
     let mut it = s.chars();
     let head: String = it.by_ref().take(40).collect();
-    if it.next().is_some() { format!("{head}…") } else { head }
+    if it.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }
 
 #[cfg(test)]
@@ -96,7 +101,10 @@ mod tests {
 
     #[test]
     fn strips_template_blocks() {
-        assert_eq!(strip_templates("Hi {{ name }}, {% if x %}yes{% endif %}!"), "Hi , yes!");
+        assert_eq!(
+            strip_templates("Hi {{ name }}, {% if x %}yes{% endif %}!"),
+            "Hi , yes!"
+        );
         assert_eq!(strip_templates("a { b } {{ unterminated"), "a { b } ");
         assert_eq!(strip_templates("{#c#}x"), "x");
     }
