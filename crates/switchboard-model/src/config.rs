@@ -224,7 +224,7 @@ pub enum NodeConfig {
     /// `send_template`
     SendTemplate(SendTemplate),
     /// `send_interactive`
-    SendInteractive(SendInteractive),
+    SendInteractive(Box<SendInteractive>),
     /// `wait_for_response`
     WaitForResponse(WaitForResponse),
     /// `decide`
@@ -1022,7 +1022,7 @@ pub(crate) fn decode(kind: NodeKind, o: Obj, cx: &mut Cx) -> NodeConfig {
                 sender: sender(o, cx),
             })
         }
-        NodeKind::SendInteractive => NodeConfig::SendInteractive(send_interactive(o, cx)),
+        NodeKind::SendInteractive => NodeConfig::SendInteractive(Box::new(send_interactive(o, cx))),
         NodeKind::WaitForResponse => NodeConfig::WaitForResponse(WaitForResponse {
             timeout_seconds: o.number(cx, "timeout_seconds"),
             has_timeout: o.bool(cx, "has_timeout"),

@@ -87,6 +87,11 @@ impl<'a> Obj<'a> {
     }
 
     pub fn wrong_type(&self, cx: &mut Cx, key: &str, expected: &'static str) {
+        // An AI marker where it is not allowed is `unsupported-ai-field` (reported by the
+        // validator), not a type error.
+        if self.map.get(key).is_some_and(Value::is_ai_marker) {
+            return;
+        }
         let found = self.map.get(key).map_or("nothing", Value::type_name);
         cx.push(
             IssueKind::InvalidFieldType {

@@ -16,6 +16,7 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
         0
     };
     let mut p = Parser {
+        text,
         s: bytes,
         i: start,
         depth: 0,
@@ -31,6 +32,7 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
     depth: usize,
@@ -38,7 +40,7 @@ struct Parser<'a> {
     keys: Vec<std::collections::HashSet<String>>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, msg: impl Into<String>) -> SyntaxError {
         SyntaxError {
             message: msg.into(),
@@ -51,6 +53,13 @@ impl Parser<'_> {
             message: msg.into(),
             pos: Pos::new(at),
         }
+    }
+
+    /// A slice of the input. Every slice taken here starts and ends at ASCII delimiters, so it
+    /// lies on character boundaries.
+    #[inline]
+    fn slice(&self, from: usize, to: usize) -> &'a str {
+        self.text.get(from..to).unwrap_or_default()
     }
 
     #[inline]
@@ -242,7 +251,7 @@ impl Parser<'_> {
             };
             match c {
                 b'"' => {
-                    let tail = as_str(&s[run..self.i]);
+                    let tail = self.slice(run, self.i);
                     self.i += 1;
                     return Ok(match out {
                         Some(mut o) => {
@@ -254,7 +263,7 @@ impl Parser<'_> {
                 }
                 b'\\' => {
                     let o = out.get_or_insert_with(String::new);
-                    o.push_str(as_str(&s[run..self.i]));
+                    o.push_str(self.slice(run, self.i));
                     self.i += 1;
                     let Some(&e) = s.get(self.i) else {
                         return Err(self.err_at(open, "unterminated string"));
@@ -357,7 +366,7 @@ impl Parser<'_> {
                 self.i += 1;
             }
         }
-        let text = as_str(&s[start..self.i]);
+        let text = self.slice(start, self.i);
         if !float && let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
         }
@@ -366,11 +375,6 @@ impl Parser<'_> {
             _ => Err(self.err_at(start, format!("number `{text}` is out of range"))),
         }
     }
-}
-
-/// The input is a `&str`, and every slice taken here starts and ends at ASCII delimiters.
-fn as_str(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or_default()
 }
 
 /// How [`write`] lays out its output.

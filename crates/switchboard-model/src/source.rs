@@ -15,21 +15,31 @@ pub struct LineCol {
 #[derive(Clone, Debug)]
 pub struct Source {
     text: String,
-    line_starts: Vec<u32>,
+    line_starts: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Source {
     /// Indexes `text`.
     pub fn new(text: impl Into<String>) -> Source {
-        let text = text.into();
-        let mut line_starts = vec![0u32];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
-        );
-        Source { text, line_starts }
+        Source {
+            text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The byte offsets where lines start (computed on first use).
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0u32];
+            starts.extend(
+                self.text
+                    .bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+            );
+            starts
+        })
     }
 
     /// The whole text.
@@ -43,8 +53,8 @@ impl Source {
         if off > self.text.len() {
             return None;
         }
-        let line = self.line_starts.partition_point(|&s| s as usize <= off) - 1;
-        let start = self.line_starts[line] as usize;
+        let line = self.line_starts().partition_point(|&s| s as usize <= off) - 1;
+        let start = self.line_starts()[line] as usize;
         let prefix = self
             .text
             .get(start..off)
@@ -55,12 +65,44 @@ impl Source {
         })
     }
 
+    /// Lines and columns of many positions at once, in one pass over the text: linear in the
+    /// text size plus the number of positions, however long the lines are (a one-line 10 MB
+    /// JSON file with thousands of diagnostics stays fast).
+    pub fn line_cols(&self, positions: &[Pos]) -> Vec<Option<LineCol>> {
+        let mut order: Vec<usize> = (0..positions.len()).collect();
+        order.sort_by_key(|&i| positions[i].offset().unwrap_or(usize::MAX));
+        let mut out = vec![None; positions.len()];
+        // Cursor: byte offset, its line index and its character column (0-based).
+        let (mut at, mut line, mut col) = (0usize, 0usize, 0usize);
+        for i in order {
+            let Some(off) = positions[i].offset().filter(|&o| o <= self.text.len()) else {
+                continue;
+            };
+            let line_of = self.line_starts().partition_point(|&s| s as usize <= off) - 1;
+            if line_of != line {
+                line = line_of;
+                at = self.line_starts()[line] as usize;
+                col = 0;
+            }
+            col += self
+                .text
+                .get(at..off)
+                .map_or(off - at, |s| s.chars().count());
+            at = off;
+            out[i] = Some(LineCol {
+                line: u32::try_from(line + 1).unwrap_or(u32::MAX),
+                column: u32::try_from(col + 1).unwrap_or(u32::MAX),
+            });
+        }
+        out
+    }
+
     /// The text of 1-based line `line`, without its line break.
     pub fn line_text(&self, line: u32) -> Option<&str> {
         let i = (line as usize).checked_sub(1)?;
-        let start = *self.line_starts.get(i)? as usize;
+        let start = *self.line_starts().get(i)? as usize;
         let end = self
-            .line_starts
+            .line_starts()
             .get(i + 1)
             .map_or(self.text.len(), |&e| e as usize);
         let s = self.text.get(start..end)?;
@@ -92,6 +134,16 @@ mod tests {
         assert_eq!(s.line_text(3), Some(""));
         assert_eq!(s.line_text(4), Some("z"));
         assert_eq!(s.line_col(Pos::NONE), None);
+        let many = [
+            Pos::new(8),
+            Pos::NONE,
+            Pos::new(0),
+            Pos::new(3),
+            Pos::new(9),
+            Pos::new(8),
+        ];
+        let one_by_one: Vec<_> = many.iter().map(|&p| s.line_col(p)).collect();
+        assert_eq!(s.line_cols(&many), one_by_one);
         assert_eq!(s.line_col(Pos::new(100)), None);
     }
 }

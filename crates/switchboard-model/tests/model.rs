@@ -1,5 +1,7 @@
 //! Loading, typed projection, writing and round trips of the flow model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use switchboard_model::config::{

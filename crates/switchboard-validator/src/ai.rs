@@ -23,7 +23,7 @@ pub(crate) fn check(cx: &mut Ctx) {
         };
         let mut markers = Vec::new();
         for e in config.entries() {
-            if e.key == "ai_field_config" {
+            if e.key == "ai_field_config" || !has_marker(&e.value, 0) {
                 continue;
             }
             collect(
@@ -114,6 +114,16 @@ pub(crate) fn check(cx: &mut Ctx) {
                 "set `provider_model_name` (e.g. \"gpt-4o-mini\") on the node",
             );
         }
+    }
+}
+
+/// `true` when a marker stands anywhere in `v` (no allocation: most configs have none).
+fn has_marker(v: &Value, depth: usize) -> bool {
+    match v {
+        _ if depth > 64 => false,
+        Value::Object(m) => v.is_ai_marker() || m.iter().any(|(_, v)| has_marker(v, depth + 1)),
+        Value::Array(a) => a.iter().any(|v| has_marker(v, depth + 1)),
+        _ => false,
     }
 }
 

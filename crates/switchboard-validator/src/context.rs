@@ -71,10 +71,6 @@ impl<'a> Ctx<'a> {
         format!("{}/{i}{suffix}", self.edges_ptr)
     }
 
-    pub fn push(&mut self, d: Diagnostic) {
-        self.out.push(d);
-    }
-
     /// A diagnostic at a config path of node `i`.
     pub fn at_config(
         &mut self,

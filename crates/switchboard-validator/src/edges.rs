@@ -1,6 +1,6 @@
 //! Edges and routing (validation-rules §3 and the label checks of §4).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use switchboard_model::NodeKind;
 use switchboard_model::config::NodeConfig;
@@ -48,18 +48,33 @@ pub(crate) fn check(cx: &mut Ctx) {
     for i in 0..flow.nodes.len() {
         let node = cx.node(i);
         let Some(kind) = node.kind() else { continue };
-        let outs = cx.out_edges[i].clone();
-        if outs.is_empty() && kind != NodeKind::Decide {
+        if cx.out_edges[i].is_empty() && kind != NodeKind::Decide {
             continue;
         }
-        // duplicate-edge-label
-        let mut by_label: HashMap<&str, usize> = HashMap::new();
-        for &k in &outs {
+        // Borrowed out of the context for the loop body, then put back.
+        let outs = std::mem::take(&mut cx.out_edges[i]);
+        node_edges(cx, i, kind, &outs);
+        cx.out_edges[i] = outs;
+    }
+}
+
+fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
+    let flow = cx.flow;
+    let node = cx.node(i);
+    {
+        // duplicate-edge-label (a set only for nodes with many edges)
+        let mut by_label: HashSet<&str> = HashSet::new();
+        for (n, &k) in outs.iter().enumerate() {
             let label = flow.edges[k].label();
             if label.is_empty() {
                 continue;
             }
-            if by_label.insert(label, k).is_some() {
+            let dup = if outs.len() <= 8 {
+                outs[..n].iter().any(|&j| flow.edges[j].label() == label)
+            } else {
+                !by_label.insert(label)
+            };
+            if dup {
                 cx.at_edge(
                     rules::DUPLICATE_EDGE_LABEL,
                     k,
@@ -74,7 +89,7 @@ pub(crate) fn check(cx: &mut Ctx) {
         }
         match kind {
             NodeKind::Handoff => {
-                for &k in &outs {
+                for &k in outs {
                     cx.at_edge(
                         rules::HANDOFF_HAS_EDGES,
                         k,
@@ -87,7 +102,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                     );
                 }
             }
-            NodeKind::Decide => decide(cx, i, &outs),
+            NodeKind::Decide => decide(cx, i, outs),
             _ => {
                 let non_error: Vec<usize> = outs
                     .iter()
@@ -110,7 +125,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                         );
                     }
                 }
-                for &k in &outs {
+                for &k in outs {
                     let label = flow.edges[k].label();
                     if label != "next" && label != "error" && !label.is_empty() {
                         cx.at_edge(
@@ -154,7 +169,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                 .collect(),
             _ => HashSet::new(),
         };
-        for &k in &outs {
+        for &k in outs {
             if let Some(fc) = flow.edges[k].flow_condition_id()
                 && !ids.contains(fc)
             {

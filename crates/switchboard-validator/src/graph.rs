@@ -54,8 +54,7 @@ pub(crate) fn check(cx: &mut Ctx, analysis: &Analysis) {
         reachable[v.index()] = true;
     }
 
-    for i in 0..n {
-        let node = &flow.nodes[i];
+    for (i, node) in flow.nodes.iter().enumerate() {
         // Nodes that are not objects, or repeat an id, were reported already.
         if !node.is_object() || cx.index_of(node.id()) != Some(i) {
             continue;

@@ -247,8 +247,9 @@ pub fn check_file(path: &str, bytes: &[u8], options: &Options) -> FileReport {
 
 fn finish(out: &mut [Diagnostic], source: Option<&Source>) {
     if let Some(src) = source {
-        for d in out.iter_mut() {
-            if let Some(lc) = src.line_col(d.pos) {
+        let positions: Vec<Pos> = out.iter().map(|d| d.pos).collect();
+        for (d, lc) in out.iter_mut().zip(src.line_cols(&positions)) {
+            if let Some(lc) = lc {
                 d.line = Some(lc.line);
                 d.column = Some(lc.column);
             }

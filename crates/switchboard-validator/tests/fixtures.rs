@@ -2,6 +2,8 @@
 //! file `fixtures/flows/invalid/<rule>__<what>.*` reports `<rule>`, and the human report of each is
 //! snapshotted. Add a case by adding a file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use switchboard_validator::{
