@@ -15,9 +15,10 @@
 //!     {"id": "start", "data": {"node_type": "start"}},
 //!     {"id": "hi", "data": {"node_type": "send_text", "config": {}}}],
 //!   "edges": [{"source": "start", "target": "hi"}]}"#, &Options::default());
-//! let d = &report.diagnostics[0];
-//! assert_eq!((d.rule, d.severity), ("missing-required-field", Severity::Error));
+//! let d = report.diagnostics.iter().find(|d| d.severity == Severity::Error).unwrap();
+//! assert_eq!(d.rule, "missing-required-field");
 //! assert_eq!(d.node.as_deref(), Some("hi"));
+//! assert_eq!((d.line, d.column), (Some(3), Some(63)));
 //! assert!(report.has_errors());
 //! ```
 

@@ -81,18 +81,26 @@ fn render_one(out: &mut String, report: &FileReport, d: &Diagnostic) {
 fn token_width(line: &str, start: usize) -> usize {
     let chars: Vec<char> = line.chars().skip(start).collect();
     match chars.first() {
-        Some('"') => {
+        Some(&q @ ('"' | '\'')) => {
+            // JSON and YAML double quotes escape with a backslash; YAML single quotes double up.
             let mut escaped = false;
-            for (i, &c) in chars.iter().enumerate().skip(1) {
+            let mut i = 1;
+            while i < chars.len() {
+                let c = chars[i];
                 if escaped {
                     escaped = false;
-                } else if c == '\\' {
+                } else if q == '"' && c == '\\' {
                     escaped = true;
-                } else if c == '"' {
-                    return i + 1;
+                } else if c == q {
+                    if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return (i + 1).min(80);
                 }
+                i += 1;
             }
-            chars.len()
+            chars.len().min(80)
         }
         Some('{' | '[' | '-') | None => 1,
         Some(_) => chars
