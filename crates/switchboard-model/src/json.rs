@@ -377,7 +377,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// How [`write`] lays out its output.
+/// How [`write()`] lays out its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
     /// Two-space indentation, one key per line (Python's `json.dumps(indent=2)` layout).

@@ -20,7 +20,7 @@ pub struct Rule {
 macro_rules! rules {
     ($($id:ident = $name:literal, $sev:ident, $summary:literal;)*) => {
         $(
-            #[doc = concat!("`", $name, "`: ", $summary)]
+            #[doc = concat!("`", $name, "`: see the catalogue (`", $summary, "`).")]
             pub const $id: Rule = Rule { name: $name, severity: Severity::$sev, summary: $summary };
         )*
         /// Every rule, in catalogue order.
