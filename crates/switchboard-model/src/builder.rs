@@ -81,7 +81,7 @@ impl Flow {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let list: Vec<Value> = names.into_iter().map(|s| Value::String(s.into())).collect();
+        let list: Vec<Value> = names.into_iter().map(|s| Value::from(s.into())).collect();
         self.edit_body(|b| {
             b.object_entry("metadata")
                 .insert("input_variables", Value::Array(list));

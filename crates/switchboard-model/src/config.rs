@@ -1136,26 +1136,24 @@ fn ai_fields(o: Obj, cx: &mut Cx) -> Vec<AiField> {
     let Some(map) = o.object(cx, "ai_field_config") else {
         return Vec::new();
     };
-    let ptr = o.ptr_of("ai_field_config");
+    let afc = o.child("ai_field_config", map);
     let mut out = Vec::with_capacity(map.len());
     for e in map.entries() {
-        let entry_ptr = format!("{ptr}/{}", crate::value::escape_pointer_token(&e.key));
-        let path = format!("ai_field_config.{}", e.key);
         let Value::Object(m) = &e.value else {
             if !e.value.is_null() {
-                Obj::new(map, &ptr, "ai_field_config").wrong_type(cx, &e.key, "object");
+                afc.wrong_type(cx, &e.key, "object");
             }
             out.push(AiField {
-                path: e.key.clone(),
+                path: e.key.to_string(),
                 mode: None,
                 prompt: None,
             });
             continue;
         };
-        let eo = Obj::new(m, &entry_ptr, &path);
+        let eo = afc.child(&e.key, m);
         eo.unknown_keys(cx, &["mode", "prompt"], "ai_field_config entry");
         out.push(AiField {
-            path: e.key.clone(),
+            path: e.key.to_string(),
             mode: eo.enumeration(cx, "mode", &["prompt"], &[AiMode::Prompt]),
             prompt: eo.str(cx, "prompt"),
         });
@@ -1165,13 +1163,10 @@ fn ai_fields(o: Obj, cx: &mut Cx) -> Vec<AiField> {
 
 fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
     let buttons = o.objects(cx, "buttons").map(|items| {
-        let ptr = o.ptr_of("buttons");
         items
             .into_iter()
             .map(|(i, m)| {
-                let p = format!("{ptr}/{i}");
-                let path = format!("buttons[{i}]");
-                let b = Obj::new(m, &p, &path);
+                let b = o.item("buttons", i, m);
                 b.unknown_keys(cx, &["id", "title"], "button");
                 Button {
                     id: b.str(cx, "id"),
@@ -1181,22 +1176,17 @@ fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
             .collect()
     });
     let list_sections = o.objects(cx, "list_sections").map(|items| {
-        let ptr = o.ptr_of("list_sections");
         items
             .into_iter()
             .map(|(i, m)| {
-                let p = format!("{ptr}/{i}");
-                let path = format!("list_sections[{i}]");
-                let s = Obj::new(m, &p, &path);
+                let s = o.item("list_sections", i, m);
                 s.unknown_keys(cx, &["title", "rows"], "list section");
                 let rows = s
                     .objects(cx, "rows")
                     .unwrap_or_default()
                     .into_iter()
                     .map(|(j, rm)| {
-                        let rp = format!("{p}/rows/{j}");
-                        let rpath = format!("{path}.rows[{j}]");
-                        let r = Obj::new(rm, &rp, &rpath);
+                        let r = s.item("rows", j, rm);
                         r.unknown_keys(cx, &["id", "title", "description"], "list row");
                         ListRow {
                             id: r.str(cx, "id"),
@@ -1213,8 +1203,7 @@ fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
             .collect()
     });
     let flow_action_payload = o.object(cx, "flow_action_payload").map(|m| {
-        let p = o.ptr_of("flow_action_payload");
-        let f = Obj::new(m, &p, "flow_action_payload");
+        let f = o.child("flow_action_payload", m);
         FlowActionPayload {
             screen: f.str(cx, "screen"),
             data: f.object(cx, "data").cloned().map(Value::Object),
@@ -1253,13 +1242,10 @@ fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
 
 fn decide(o: Obj, cx: &mut Cx) -> Decide {
     let conditions = o.objects(cx, "conditions").map(|items| {
-        let ptr = o.ptr_of("conditions");
         items
             .into_iter()
             .map(|(i, m)| {
-                let p = format!("{ptr}/{i}");
-                let path = format!("conditions[{i}]");
-                let c = Obj::new(m, &p, &path);
+                let c = o.item("conditions", i, m);
                 c.unknown_keys(cx, &["label", "description", "id"], "condition");
                 Condition {
                     label: c.str(cx, "label"),
@@ -1270,10 +1256,9 @@ fn decide(o: Obj, cx: &mut Cx) -> Decide {
             .collect()
     });
     let llm_configuration = o.object(cx, "llm_configuration").cloned();
-    let instructions = llm_configuration.as_ref().and_then(|m| {
-        let p = o.ptr_of("llm_configuration");
-        Obj::new(m, &p, "llm_configuration").str(cx, "instructions")
-    });
+    let instructions = llm_configuration
+        .as_ref()
+        .and_then(|m| o.child("llm_configuration", m).str(cx, "instructions"));
     Decide {
         decision_type: o.enumeration(
             cx,
@@ -1312,7 +1297,7 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
         }
         tools
     });
-    let webhooks = tools(o, cx, "flow_agent_webhooks", "webhook tool", |t, cx| {
+    let webhooks = tools(&o, cx, "flow_agent_webhooks", |t, cx| {
         let method_key = t.alias(cx, "http_method", "method");
         let body_key = t.alias(cx, "body", "body_template");
         t.unknown_keys(
@@ -1342,33 +1327,27 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
             jmespath_query: t.str(cx, "jmespath_query"),
         }
     });
-    let function_tools = tools(
-        o,
-        cx,
-        "flow_agent_function_tools",
-        "function tool",
-        |t, cx| {
-            t.unknown_keys(
-                cx,
-                &[
-                    "name",
-                    "description",
-                    "function_id",
-                    "function_slug",
-                    "function_name",
-                    "input_schema",
-                ],
-                "function tool",
-            );
-            FunctionTool {
-                name: t.str(cx, "name"),
-                description: t.str(cx, "description"),
-                function: function_ref(t, cx),
-                input_schema: t.json_field(cx, "input_schema", JsonShape::Object),
-            }
-        },
-    );
-    let mcp_servers = tools(o, cx, "flow_agent_mcp_servers", "MCP server", |t, cx| {
+    let function_tools = tools(&o, cx, "flow_agent_function_tools", |t, cx| {
+        t.unknown_keys(
+            cx,
+            &[
+                "name",
+                "description",
+                "function_id",
+                "function_slug",
+                "function_name",
+                "input_schema",
+            ],
+            "function tool",
+        );
+        FunctionTool {
+            name: t.str(cx, "name"),
+            description: t.str(cx, "description"),
+            function: function_ref(t, cx),
+            input_schema: t.json_field(cx, "input_schema", JsonShape::Object),
+        }
+    });
+    let mcp_servers = tools(&o, cx, "flow_agent_mcp_servers", |t, cx| {
         t.unknown_keys(cx, &["name", "description", "url", "headers"], "MCP server");
         McpServer {
             name: t.str(cx, "name"),
@@ -1377,24 +1356,18 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
             headers: t.json_field(cx, "headers", JsonShape::Object),
         }
     });
-    let knowledge_bases = tools(
-        o,
-        cx,
-        "flow_agent_knowledge_bases",
-        "knowledge base",
-        |t, cx| {
-            t.unknown_keys(
-                cx,
-                &["name", "description", "knowledge_base_text"],
-                "knowledge base",
-            );
-            KnowledgeBase {
-                name: t.str(cx, "name"),
-                description: t.str(cx, "description"),
-                knowledge_base_text: t.str(cx, "knowledge_base_text"),
-            }
-        },
-    );
+    let knowledge_bases = tools(&o, cx, "flow_agent_knowledge_bases", |t, cx| {
+        t.unknown_keys(
+            cx,
+            &["name", "description", "knowledge_base_text"],
+            "knowledge base",
+        );
+        KnowledgeBase {
+            name: t.str(cx, "name"),
+            description: t.str(cx, "description"),
+            knowledge_base_text: t.str(cx, "knowledge_base_text"),
+        }
+    });
     // Kept but unsupported keys: type-checked only.
     o.object(cx, "default_tool_configs");
     o.str(cx, "observer_prompt_mode");
@@ -1441,24 +1414,17 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
     }
 }
 
-fn tools<T>(
-    o: Obj,
+fn tools<'a, T>(
+    o: &Obj<'a>,
     cx: &mut Cx,
-    key: &str,
-    what: &str,
-    mut each: impl FnMut(Obj, &mut Cx) -> T,
+    key: &'static str,
+    mut each: impl FnMut(Obj<'_>, &mut Cx) -> T,
 ) -> Vec<T> {
     let Some(items) = o.objects(cx, key) else {
         return Vec::new();
     };
-    let ptr = o.ptr_of(key);
     items
         .into_iter()
-        .map(|(i, m)| {
-            let p = format!("{ptr}/{i}");
-            let path = format!("{key}[{i}]");
-            let _ = what;
-            each(Obj::new(m, &p, &path), cx)
-        })
+        .map(|(i, m)| each(o.item(key, i, m), cx))
         .collect()
 }

@@ -26,14 +26,109 @@ impl Cx<'_> {
     }
 }
 
-/// An object at a pointer, with the path from the node config root (for field names in messages).
+/// Where an object is: a chain of path segments borrowed from the callers' stack frames. The
+/// JSON pointer and the dotted field path are only rendered when an issue is recorded, so
+/// decoding a well-formed document builds no strings for locations.
+#[derive(Clone, Copy)]
+pub(crate) struct Loc<'a> {
+    parent: Option<&'a Loc<'a>>,
+    seg: Seg<'a>,
+    /// Field paths (`buttons[0].title`) start below this segment.
+    reset: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    /// A JSON pointer prefix.
+    Root(&'a str),
+    Key(&'a str),
+    KeyIndex(&'a str, usize),
+    Index(usize),
+}
+
+impl<'a> Loc<'a> {
+    /// A location at the JSON pointer `ptr`, where field paths start.
+    pub fn root(ptr: &'a str) -> Loc<'a> {
+        Loc {
+            parent: None,
+            seg: Seg::Root(ptr),
+            reset: true,
+        }
+    }
+
+    /// Item `i` of the array at this location (field paths start there).
+    pub fn at_index(&'a self, i: usize) -> Loc<'a> {
+        Loc {
+            parent: Some(self),
+            seg: Seg::Index(i),
+            reset: true,
+        }
+    }
+
+    fn chain(&self) -> Vec<&Loc<'a>> {
+        let mut chain = vec![self];
+        let mut cur = self.parent;
+        while let Some(l) = cur {
+            chain.push(l);
+            cur = l.parent;
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The JSON pointer.
+    pub fn pointer(&self) -> String {
+        let mut s = String::new();
+        for l in self.chain() {
+            match l.seg {
+                Seg::Root(p) => s.push_str(p),
+                Seg::Key(k) => {
+                    s.push('/');
+                    s.push_str(&escape_pointer_token(k));
+                }
+                Seg::KeyIndex(k, i) => {
+                    s.push('/');
+                    s.push_str(&escape_pointer_token(k));
+                    s.push('/');
+                    s.push_str(&i.to_string());
+                }
+                Seg::Index(i) => {
+                    s.push('/');
+                    s.push_str(&i.to_string());
+                }
+            }
+        }
+        s
+    }
+
+    /// The dotted field path below the last reset (`""` at a reset).
+    pub fn path(&self) -> String {
+        let chain = self.chain();
+        let start = chain.iter().rposition(|l| l.reset).map_or(0, |i| i + 1);
+        let mut s = String::new();
+        for l in &chain[start..] {
+            let (k, i) = match l.seg {
+                Seg::Root(_) | Seg::Index(_) => continue,
+                Seg::Key(k) => (k, None),
+                Seg::KeyIndex(k, i) => (k, Some(i)),
+            };
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(k);
+            if let Some(i) = i {
+                s.push_str(&format!("[{i}]"));
+            }
+        }
+        s
+    }
+}
+
+/// An object at a location.
 #[derive(Clone, Copy)]
 pub(crate) struct Obj<'a> {
     pub map: &'a Map,
-    /// JSON pointer of this object in the document.
-    pub ptr: &'a str,
-    /// Dotted path of this object below the config root (`""` at the root).
-    pub path: &'a str,
+    pub loc: Loc<'a>,
 }
 
 /// A text field that may hold an AI marker (`{"$ai": {}}`).
@@ -56,19 +151,65 @@ impl TextField {
 }
 
 impl<'a> Obj<'a> {
-    pub fn new(map: &'a Map, ptr: &'a str, path: &'a str) -> Obj<'a> {
-        Obj { map, ptr, path }
+    /// The object at JSON pointer `ptr` (field paths start here).
+    pub fn root(map: &'a Map, ptr: &'a str) -> Obj<'a> {
+        Obj {
+            map,
+            loc: Loc::root(ptr),
+        }
+    }
+
+    /// The object at a location.
+    pub fn at(map: &'a Map, loc: Loc<'a>) -> Obj<'a> {
+        Obj { map, loc }
+    }
+
+    /// The object `map` found at `key` of this one.
+    pub fn child(&'a self, key: &'a str, map: &'a Map) -> Obj<'a> {
+        Obj {
+            map,
+            loc: Loc {
+                parent: Some(&self.loc),
+                seg: Seg::Key(key),
+                reset: false,
+            },
+        }
+    }
+
+    /// Like [`Obj::child`], but field paths restart below it (a node's `data.config`).
+    pub fn child_reset(&'a self, key: &'a str, map: &'a Map) -> Obj<'a> {
+        Obj {
+            map,
+            loc: Loc {
+                parent: Some(&self.loc),
+                seg: Seg::Key(key),
+                reset: true,
+            },
+        }
+    }
+
+    /// The object `map` found at `key[i]` of this one.
+    pub fn item(&'a self, key: &'a str, i: usize, map: &'a Map) -> Obj<'a> {
+        Obj {
+            map,
+            loc: Loc {
+                parent: Some(&self.loc),
+                seg: Seg::KeyIndex(key, i),
+                reset: false,
+            },
+        }
     }
 
     pub fn ptr_of(&self, key: &str) -> String {
-        format!("{}/{}", self.ptr, escape_pointer_token(key))
+        format!("{}/{}", self.loc.pointer(), escape_pointer_token(key))
     }
 
     pub fn field_name(&self, key: &str) -> String {
-        if self.path.is_empty() {
+        let path = self.loc.path();
+        if path.is_empty() {
             key.to_owned()
         } else {
-            format!("{}.{key}", self.path)
+            format!("{path}.{key}")
         }
     }
 
@@ -106,7 +247,7 @@ impl<'a> Obj<'a> {
 
     pub fn str(&self, cx: &mut Cx, key: &str) -> Option<String> {
         match self.get(key)? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s.to_string()),
             _ => {
                 self.wrong_type(cx, key, "string");
                 None
@@ -116,7 +257,7 @@ impl<'a> Obj<'a> {
 
     pub fn text(&self, cx: &mut Cx, key: &str) -> Option<TextField> {
         match self.get(key)? {
-            Value::String(s) => Some(TextField::Text(s.clone())),
+            Value::String(s) => Some(TextField::Text(s.to_string())),
             v if v.is_ai_marker() => Some(TextField::Ai),
             _ => {
                 self.wrong_type(cx, key, "string");
@@ -198,7 +339,7 @@ impl<'a> Obj<'a> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item {
-                Value::String(s) => out.push(s.clone()),
+                Value::String(s) => out.push(s.to_string()),
                 other => cx.push(
                     IssueKind::InvalidFieldType {
                         field: format!("{}[{i}]", self.field_name(key)),
@@ -275,7 +416,7 @@ impl<'a> Obj<'a> {
                 cx.push(
                     IssueKind::InvalidEnumValue {
                         field: self.field_name(key),
-                        value: s.clone(),
+                        value: s.to_string(),
                         allowed,
                     },
                     self.ptr_of(key),
@@ -313,7 +454,7 @@ impl<'a> Obj<'a> {
             if !known.contains(&e.key.as_str()) {
                 cx.push(
                     IssueKind::UnknownConfigKey {
-                        key: e.key.clone(),
+                        key: e.key.to_string(),
                         within,
                     },
                     self.ptr_of(&e.key),

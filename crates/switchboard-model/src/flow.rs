@@ -5,7 +5,7 @@
 //! those objects, so unknown keys, key order, explicit `null`s and alias spellings survive.
 
 use crate::config::{self, NodeConfig, NodeKind};
-use crate::decode::{Cx, Obj};
+use crate::decode::{Cx, Loc, Obj};
 use crate::issue::{Issue, IssueKind};
 use crate::value::{Map, Pos, Value, escape_pointer_token};
 
@@ -92,12 +92,12 @@ impl Node {
     /// A node from its document object. Decoding problems are dropped; use a loader to see them.
     pub fn from_raw(raw: Map) -> Node {
         let mut issues = Vec::new();
-        Node::decode(raw, "", None, &mut issues)
+        Node::decode(raw, Loc::root(""), None, &mut issues)
     }
 
     pub(crate) fn decode(
         raw: Map,
-        ptr: &str,
+        loc: Loc<'_>,
         index: Option<usize>,
         issues: &mut Vec<Issue>,
     ) -> Node {
@@ -106,15 +106,14 @@ impl Node {
             node: index,
             edge: None,
         };
-        let o = Obj::new(&raw, ptr, "");
+        let o = Obj::at(&raw, loc);
         let id = o.str(&mut cx, "id").unwrap_or_default();
-        let data_ptr = format!("{ptr}/data");
         let data = o.object(&mut cx, "data");
         let (kind, node_type_found) = match data {
             Some(d) => {
-                let d = Obj::new(d, &data_ptr, "data");
+                let d = o.child("data", d);
                 match d.get("node_type") {
-                    Some(Value::String(s)) => (NodeKind::parse(s), Some(s.clone())),
+                    Some(Value::String(s)) => (NodeKind::parse(s), Some(s.to_string())),
                     Some(_) => {
                         d.wrong_type(&mut cx, "node_type", "string");
                         (None, None)
@@ -126,8 +125,7 @@ impl Node {
         };
         let config = match (kind, data) {
             (Some(kind), Some(d)) => {
-                let d = Obj::new(d, &data_ptr, "data");
-                let config_ptr = format!("{data_ptr}/config");
+                let d = o.child("data", d);
                 let empty = Map::new();
                 let cmap = match d.get("config") {
                     None => &empty,
@@ -137,7 +135,7 @@ impl Node {
                         &empty
                     }
                 };
-                config::decode(kind, Obj::new(cmap, &config_ptr, ""), &mut cx)
+                config::decode(kind, d.child_reset("config", cmap), &mut cx)
             }
             _ => {
                 let pos = data
@@ -147,7 +145,7 @@ impl Node {
                     IssueKind::UnknownNodeType {
                         found: node_type_found,
                     },
-                    format!("{data_ptr}/node_type"),
+                    format!("{}/node_type", o.ptr_of("data")),
                     pos,
                 );
                 NodeConfig::Unknown
@@ -162,12 +160,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn decode_non_object(
-        v: Value,
-        _ptr: &str,
-        _index: usize,
-        _issues: &mut [Issue],
-    ) -> Node {
+    pub(crate) fn decode_non_object(v: Value) -> Node {
         Node {
             raw: Map::new(),
             id: String::new(),
@@ -298,12 +291,12 @@ impl Edge {
     /// An edge from its document object.
     pub fn from_raw(raw: Map) -> Edge {
         let mut issues = Vec::new();
-        Edge::decode(raw, "", None, &mut issues)
+        Edge::decode(raw, Loc::root(""), None, &mut issues)
     }
 
     pub(crate) fn decode(
         raw: Map,
-        ptr: &str,
+        loc: Loc<'_>,
         index: Option<usize>,
         issues: &mut Vec<Issue>,
     ) -> Edge {
@@ -312,7 +305,7 @@ impl Edge {
             node: None,
             edge: index,
         };
-        let o = Obj::new(&raw, ptr, "");
+        let o = Obj::at(&raw, loc);
         let source = o.str(&mut cx, "source");
         let target = o.str(&mut cx, "target");
         let label = o.str(&mut cx, "label");
@@ -670,12 +663,11 @@ pub(crate) fn decode_metadata(body: &Map, body_ptr: &str, issues: &mut Vec<Issue
         node: None,
         edge: None,
     };
-    let o = Obj::new(body, body_ptr, "");
+    let o = Obj::root(body, body_ptr);
     let Some(m) = o.object(&mut cx, "metadata") else {
         return Metadata::default();
     };
-    let p = o.ptr_of("metadata");
-    let mo = Obj::new(m, &p, "metadata");
+    let mo = o.child("metadata", m);
     Metadata {
         input_variables: mo
             .string_list(&mut cx, "input_variables")
@@ -689,12 +681,11 @@ pub(crate) fn decode_settings(body: &Map, body_ptr: &str, issues: &mut Vec<Issue
         node: None,
         edge: None,
     };
-    let o = Obj::new(body, body_ptr, "");
+    let o = Obj::root(body, body_ptr);
     let Some(m) = o.object(&mut cx, "settings") else {
         return Settings::default();
     };
-    let p = o.ptr_of("settings");
-    let so = Obj::new(m, &p, "settings");
+    let so = o.child("settings", m);
     Settings {
         message_debounce_seconds: so.number(&mut cx, "message_debounce_seconds"),
         max_steps_per_turn: so.integer(&mut cx, "max_steps_per_turn"),

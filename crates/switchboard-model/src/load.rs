@@ -1,6 +1,7 @@
 //! Loading a flow document: encoding detection, parsing, envelope and shape detection, and the
 //! typed projection of every node and edge (flow-format §1).
 
+use crate::decode::Loc;
 use crate::error::LoadError;
 use crate::flow::{
     Edge, Encoding, Envelope, Flow, Format, Node, Shape, decode_metadata, decode_settings,
@@ -196,52 +197,48 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
     decode_settings(body, &body_ptr, &mut issues);
 
     let nodes_ptr = format!("{container_ptr}/nodes");
+    let nodes_loc = Loc::root(&nodes_ptr);
     let nodes = nodes_v
         .into_iter()
         .enumerate()
-        .map(|(i, v)| {
-            let ptr = format!("{nodes_ptr}/{i}");
-            match v {
-                Value::Object(m) => Node::decode(m, &ptr, Some(i), &mut issues),
-                other => {
-                    issues.push(Issue {
-                        kind: IssueKind::InvalidFieldType {
-                            field: format!("nodes[{i}]"),
-                            expected: "object",
-                            found: other.type_name(),
-                        },
-                        pointer: ptr.clone(),
-                        pos: Pos::NONE,
-                        node: Some(i),
-                        edge: None,
-                    });
-                    Node::decode_non_object(other, &ptr, i, &mut issues)
-                }
+        .map(|(i, v)| match v {
+            Value::Object(m) => Node::decode(m, nodes_loc.at_index(i), Some(i), &mut issues),
+            other => {
+                issues.push(Issue {
+                    kind: IssueKind::InvalidFieldType {
+                        field: format!("nodes[{i}]"),
+                        expected: "object",
+                        found: other.type_name(),
+                    },
+                    pointer: format!("{nodes_ptr}/{i}"),
+                    pos: Pos::NONE,
+                    node: Some(i),
+                    edge: None,
+                });
+                Node::decode_non_object(other)
             }
         })
         .collect();
     let edges_ptr = format!("{container_ptr}/edges");
+    let edges_loc = Loc::root(&edges_ptr);
     let edges = edges_v
         .into_iter()
         .enumerate()
-        .map(|(i, v)| {
-            let ptr = format!("{edges_ptr}/{i}");
-            match v {
-                Value::Object(m) => Edge::decode(m, &ptr, Some(i), &mut issues),
-                other => {
-                    issues.push(Issue {
-                        kind: IssueKind::InvalidFieldType {
-                            field: format!("edges[{i}]"),
-                            expected: "object",
-                            found: other.type_name(),
-                        },
-                        pointer: ptr.clone(),
-                        pos: Pos::NONE,
-                        node: None,
-                        edge: Some(i),
-                    });
-                    Edge::decode_non_object(other, i)
-                }
+        .map(|(i, v)| match v {
+            Value::Object(m) => Edge::decode(m, edges_loc.at_index(i), Some(i), &mut issues),
+            other => {
+                issues.push(Issue {
+                    kind: IssueKind::InvalidFieldType {
+                        field: format!("edges[{i}]"),
+                        expected: "object",
+                        found: other.type_name(),
+                    },
+                    pointer: format!("{edges_ptr}/{i}"),
+                    pos: Pos::NONE,
+                    node: None,
+                    edge: Some(i),
+                });
+                Edge::decode_non_object(other, i)
             }
         })
         .collect();

@@ -7,6 +7,10 @@
 
 use std::fmt;
 
+/// The string type of documents: strings of up to 24 bytes are stored inline (most keys, ids,
+/// labels and node types), longer ones on the heap. It dereferences to `str`.
+pub type Str = compact_str::CompactString;
+
 /// A byte offset into the source text, or [`Pos::NONE`] for values that were not read from a file.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Pos(u32);
@@ -55,7 +59,7 @@ pub enum Value {
     /// Any other (finite) number.
     Float(f64),
     /// A string.
-    String(String),
+    String(Str),
     /// An array.
     Array(Vec<Value>),
     /// An object with ordered keys.
@@ -226,7 +230,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
             Value::Object(m) => serde_json::Value::Object(
                 m.iter().map(|(k, v)| (k.to_owned(), v.to_json())).collect(),
@@ -268,7 +272,7 @@ impl From<serde_json::Value> for Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(0.0)),
             },
-            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::String(s) => Value::String(Str::from(s)),
             serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
             serde_json::Value::Object(o) => {
                 Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
@@ -279,11 +283,16 @@ impl From<serde_json::Value> for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(Str::new(s))
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Self {
+        Value::String(Str::from(s))
+    }
+}
+impl From<Str> for Value {
+    fn from(s: Str) -> Self {
         Value::String(s)
     }
 }
@@ -332,7 +341,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[derive(Clone, Debug)]
 pub struct Entry {
     /// The key.
-    pub key: String,
+    pub key: Str,
     /// The value.
     pub value: Value,
     /// Where the key starts in the source (its opening quote, or the plain scalar).
@@ -412,7 +421,7 @@ impl Map {
 
     /// Sets `key` to `value`: an existing entry keeps its place, a new one goes last.
     /// Returns the previous value.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+    pub fn insert(&mut self, key: impl Into<Str>, value: impl Into<Value>) -> Option<Value> {
         let key = key.into();
         let value = value.into();
         match self.entries.iter_mut().find(|e| e.key == key) {
@@ -498,7 +507,7 @@ fn sort_value(v: &mut Value) {
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Map {
+impl<K: Into<Str>, V: Into<Value>> FromIterator<(K, V)> for Map {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = Map::new();
         for (k, v) in iter {

@@ -14,7 +14,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
 
 use crate::error::SyntaxError;
 use crate::json::MAX_DEPTH;
-use crate::value::{Entry, Map, Pos, Value};
+use crate::value::{Entry, Map, Pos, Str, Value};
 
 /// Alias expansion budget, in work units, that every document gets whatever its size.
 ///
@@ -187,9 +187,9 @@ enum Kind {
     Map {
         map: Map,
         /// The key read, waiting for its value.
-        key: Option<(String, Pos)>,
+        key: Option<(Str, Pos)>,
         /// The keys so far, once the map is large.
-        seen: Option<HashSet<String>>,
+        seen: Option<HashSet<Str>>,
     },
 }
 
@@ -471,7 +471,7 @@ impl Reader<'_> {
         }
         let value = match tag {
             None if plain => resolve_plain(&text).map_err(|m| err_at(at, m))?,
-            None | Some(CoreTag::Str) => Value::String(text.into_owned()),
+            None | Some(CoreTag::Str) => Value::String(text.into()),
             Some(t @ (CoreTag::Map | CoreTag::Seq)) => {
                 return Err(tag_mismatch(at, Some(t), "a scalar"));
             }
@@ -568,7 +568,7 @@ impl Reader<'_> {
         let dup = match seen {
             Some(set) => !set.insert(k.clone()),
             None if map.len() >= LINEAR_KEY_SCAN => {
-                let mut set: HashSet<String> = map.keys().map(str::to_owned).collect();
+                let mut set: HashSet<Str> = map.keys().map(Str::new).collect();
                 let dup = !set.insert(k.clone());
                 *seen = Some(set);
                 dup
@@ -619,7 +619,7 @@ fn resolve_plain(s: &str) -> Result<Value, String> {
     if is_inf_or_nan(s) {
         return Err(NAN_INF.into());
     }
-    Ok(Value::String(s.to_owned()))
+    Ok(Value::String(Str::new(s)))
 }
 
 /// Resolves a scalar tagged `!!int`, `!!float`, `!!bool` or `!!null`.
@@ -630,7 +630,7 @@ fn resolve_tagged(s: &str, tag: CoreTag) -> Result<Value, String> {
         CoreTag::Int => resolve_int(s),
         CoreTag::Float if is_inf_or_nan(s) => Some(Err(NAN_INF.into())),
         CoreTag::Float => is_core_float(s).then(|| parse_float(s)),
-        CoreTag::Str | CoreTag::Map | CoreTag::Seq => Some(Ok(Value::String(s.to_owned()))),
+        CoreTag::Str | CoreTag::Map | CoreTag::Seq => Some(Ok(Value::String(Str::new(s)))),
     };
     v.unwrap_or_else(|| match s {
         "" => Err(format!(
@@ -1002,7 +1002,7 @@ mod tests {
     }
 
     fn s(text: &str) -> Value {
-        Value::String(text.to_owned())
+        Value::from(text)
     }
 
     /// Reads `text`, writes it back and checks that the written text reads back equal.
@@ -1675,7 +1675,7 @@ nested:
             any::<i64>().prop_map(Value::Int),
             proptest::sample::select(vec![0, -1, i64::MIN, i64::MAX]).prop_map(Value::Int),
             arb_float().prop_map(Value::Float),
-            arb_string().prop_map(Value::String),
+            arb_string().prop_map(Value::from),
         ];
         leaf.prop_recursive(5, 64, 6, |inner| {
             prop_oneof![

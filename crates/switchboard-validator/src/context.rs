@@ -1,6 +1,6 @@
 //! The state rule modules share: the flow, the options, an id index, and the diagnostics found.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use switchboard_model::{Edge, Flow, Issue, Node, Pos};
 
@@ -21,7 +21,7 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(flow: &'a Flow, opts: &'a Options) -> Ctx<'a> {
-        let mut ids = HashMap::with_capacity(flow.nodes.len());
+        let mut ids = HashMap::with_capacity_and_hasher(flow.nodes.len(), Default::default());
         for (i, n) in flow.nodes.iter().enumerate() {
             if n.is_object() {
                 ids.entry(n.id()).or_insert(i);

@@ -1,6 +1,6 @@
 //! Edges and routing (validation-rules §3 and the label checks of §4).
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use switchboard_model::NodeKind;
 use switchboard_model::config::NodeConfig;
@@ -63,7 +63,7 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
     let node = cx.node(i);
     {
         // duplicate-edge-label (a set only for nodes with many edges)
-        let mut by_label: HashSet<&str> = HashSet::new();
+        let mut by_label: HashSet<&str> = HashSet::default();
         for (n, &k) in outs.iter().enumerate() {
             let label = flow.edges[k].label();
             if label.is_empty() {
@@ -167,7 +167,7 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
                 .flatten()
                 .filter_map(|c| c.id.as_deref())
                 .collect(),
-            _ => HashSet::new(),
+            _ => HashSet::default(),
         };
         for &k in outs {
             if let Some(fc) = flow.edges[k].flow_condition_id()

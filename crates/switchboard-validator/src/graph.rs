@@ -225,11 +225,11 @@ fn dataflow(
     analysis: &Analysis,
 ) {
     let flow = cx.flow;
-    let declared: std::collections::HashSet<String> =
+    let declared: rustc_hash::FxHashSet<String> =
         flow.metadata().input_variables.into_iter().collect();
     let exempt = |name: &str| ALWAYS_DEFINED.contains(&name) || declared.contains(name);
     // Only names that are read somewhere matter.
-    let mut names: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut names: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
     for (i, reads) in analysis.reads.iter().enumerate() {
         if !reachable[i] {
             continue;

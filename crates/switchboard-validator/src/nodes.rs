@@ -1,7 +1,7 @@
 //! Node configuration (validation-rules §2 and §4): required keys, ranges, variable names,
 //! timeouts, methods, URLs, decide conditions, and model and function references.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use switchboard_model::config::HttpMethod;
 use switchboard_model::config::{
@@ -64,7 +64,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                 let ai = c.mode() == DecisionType::Ai;
                 match &c.conditions {
                     Some(conds) if !conds.is_empty() => {
-                        let mut labels = HashSet::new();
+                        let mut labels = HashSet::default();
                         for (k, cond) in conds.iter().enumerate() {
                             let suffix = format!("/conditions/{k}");
                             if let Some(m) = raw.get("conditions").and_then(|v| v.as_array()).and_then(|a| a.get(k)).and_then(Value::as_object) {

@@ -2,7 +2,9 @@
 //! the registries the caller supplies, and `call-cycle` (a flow calling itself, directly or
 //! through the flow registry).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashSet as HashSet;
 
 use switchboard_model::config::{FlowRef, FunctionRef, ModelRef, NodeConfig, TextField};
 

@@ -3,7 +3,7 @@
 //! `invalid-document`, `unknown-shape`, `invalid-field-type` and `unknown-node-type` come from
 //! loading (see `switchboard_model::Issue`); this module checks what needs the whole node list.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use switchboard_model::NodeKind;
 
@@ -22,7 +22,8 @@ pub(crate) fn check(cx: &mut Ctx) {
         return;
     }
 
-    let mut seen: HashSet<&str> = HashSet::with_capacity(flow.nodes.len());
+    let mut seen: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(flow.nodes.len(), Default::default());
     for (i, node) in flow.nodes.iter().enumerate() {
         if !node.is_object() {
             continue;

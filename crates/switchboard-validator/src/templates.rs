@@ -2,7 +2,7 @@
 //! secret references, secrets that would reach the user or the model, bare names that belong to
 //! another namespace, and the variable reads and writes the dataflow analysis (§9.3) needs.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use switchboard_model::config::{NodeConfig, TextField};
 use switchboard_model::{Node, Value};
@@ -62,7 +62,7 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
     let n = cx.flow.nodes.len();
     let mut analysis = Analysis {
         reads: vec![Vec::new(); n],
-        wrong_namespace: HashSet::new(),
+        wrong_namespace: HashSet::default(),
     };
     let declared: HashSet<String> = cx.flow.metadata().input_variables.into_iter().collect();
     let written: HashSet<String> = cx
@@ -72,14 +72,14 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
         .flat_map(|node| writes(node).0)
         .collect();
     let env = minijinja::Environment::new();
-    let mut cache: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
+    let mut cache: HashMap<String, Result<Vec<String>, String>> = HashMap::default();
 
     for i in 0..n {
         let node = cx.node(i);
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::default();
         for f in fields(node) {
             secrets(cx, i, &f);
-            if !(f.text.contains("{{") || f.text.contains("{%") || f.text.contains("{#")) {
+            if !crate::util::has_template_or_comment(f.text) {
                 continue;
             }
             let names = match simple_reads(f.text) {

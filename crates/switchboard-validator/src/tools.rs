@@ -14,7 +14,7 @@
 //! Missing names, URLs and texts are `missing-required-field`'s; values of the wrong type and
 //! JSON strings that do not parse are reported by the model decoder. Both are skipped here.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 
 use switchboard_model::config::{Agent, BuiltinTool, EmitEvent};
@@ -578,13 +578,13 @@ fn event_budget(cx: &mut Ctx, events: &[(usize, &EmitEvent)]) {
             "emit fewer events: merge related events and carry details in properties",
         );
     }
-    let mut per_name: HashMap<&str, usize> = HashMap::new();
+    let mut per_name: HashMap<&str, usize> = HashMap::default();
     for (_, e) in events {
         if let Some(name) = e.event_name.as_deref().filter(|n| !n.is_empty()) {
             *per_name.entry(name).or_default() += 1;
         }
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::default();
     for &(i, e) in events {
         let Some(name) = e.event_name.as_deref().filter(|n| !n.is_empty()) else {
             continue;

@@ -2,7 +2,14 @@
 
 /// `true` when the text holds a template block (`{{ … }}` or `{% … %}`).
 pub(crate) fn has_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%")
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%')))
+}
+
+/// `true` when the text holds a template block or comment (`{{`, `{%` or `{#`).
+pub(crate) fn has_template_or_comment(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// The literal text with every `{{ … }}`, `{% … %}` and `{# … #}` block removed: a lower bound of

@@ -10,7 +10,7 @@
 //! Absent keys are `missing-required-field`'s business, values of the wrong type
 //! `invalid-field-type`'s; both are skipped here.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 
 use switchboard_model::config::{
@@ -203,7 +203,7 @@ fn buttons(cx: &mut Ctx, i: usize, raw: &Map) {
             "keep at most 3 buttons, or use a list message (up to 10 rows) for more options",
         );
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::default();
     for (j, item) in items.iter().enumerate() {
         let Value::Object(b) = item else { continue };
         if let Some(title) = str_of(b, "title") {
@@ -278,7 +278,7 @@ fn list_sections(cx: &mut Ctx, i: usize, raw: &Map) {
         .sum();
     let several = sections.len() > 1;
     let mut row_number = 0usize;
-    let mut seen: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::default();
     for (s, section) in sections.iter().enumerate() {
         let Value::Object(m) = section else { continue };
         let sp = format!("/list_sections/{s}");
