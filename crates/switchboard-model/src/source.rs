@@ -55,7 +55,7 @@ impl Source {
         let prefix = self
             .text
             .get(start..off)
-            .map_or(off - start, |s| s.chars().count());
+            .map_or(off - start, count_chars);
         Some(LineCol {
             line: u32::try_from(line + 1).unwrap_or(u32::MAX),
             column: u32::try_from(prefix + 1).unwrap_or(u32::MAX),
@@ -84,7 +84,7 @@ impl Source {
             col += self
                 .text
                 .get(at..off)
-                .map_or(off - at, |s| s.chars().count());
+                .map_or(off - at, count_chars);
             at = off;
             out[i] = Some(LineCol {
                 line: u32::try_from(line + 1).unwrap_or(u32::MAX),
