@@ -70,7 +70,11 @@ fn validate(args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("no PATH given");
     }
     let result = run(&paths, &options);
-    print!("{}", result.render(format));
+    let out = result.render(format);
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
     for e in &result.errors {
         eprintln!("error: {e}");
     }

@@ -1039,7 +1039,7 @@ pub(crate) fn decode(kind: NodeKind, o: Obj, cx: &mut Cx) -> NodeConfig {
             NodeConfig::Webhook(Webhook {
                 url: o.text(cx, "url"),
                 method: o.str(cx, method_key),
-                headers: o.json_field(cx, "headers", JsonShape::Object),
+                headers: o.headers(cx, "headers"),
                 body_template: o.json_field(cx, body_key, JsonShape::Any),
                 save_response_to: o.str(cx, "save_response_to"),
                 model: model_ref(o, cx),
@@ -1321,7 +1321,7 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
             description: t.str(cx, "description"),
             url: t.str(cx, "url"),
             http_method: t.str(cx, method_key),
-            headers: t.json_field(cx, "headers", JsonShape::Object),
+            headers: t.headers(cx, "headers"),
             body: t.json_field(cx, body_key, JsonShape::Any),
             body_schema: t.json_field(cx, "body_schema", JsonShape::Object),
             jmespath_query: t.str(cx, "jmespath_query"),
@@ -1353,7 +1353,7 @@ fn agent(o: Obj, cx: &mut Cx) -> Agent {
             name: t.str(cx, "name"),
             description: t.str(cx, "description"),
             url: t.str(cx, "url"),
-            headers: t.json_field(cx, "headers", JsonShape::Object),
+            headers: t.headers(cx, "headers"),
         }
     });
     let knowledge_bases = tools(&o, cx, "flow_agent_knowledge_bases", |t, cx| {

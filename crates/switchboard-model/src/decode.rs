@@ -395,6 +395,31 @@ impl<'a> Obj<'a> {
         );
     }
 
+    /// An object-or-JSON-string field whose values must be strings (HTTP headers).
+    pub fn headers(&self, cx: &mut Cx, key: &str) -> Option<Value> {
+        let v = self.json_field(cx, key, JsonShape::Object)?;
+        if let Value::Object(m) = &v {
+            for e in m.entries() {
+                if !matches!(e.value, Value::String(_)) {
+                    cx.push(
+                        IssueKind::InvalidFieldType {
+                            field: format!("{}.{}", self.field_name(key), e.key),
+                            expected: "string",
+                            found: e.value.type_name(),
+                        },
+                        format!("{}/{}", self.ptr_of(key), escape_pointer_token(&e.key)),
+                        if e.value_pos == Pos::NONE {
+                            self.pos_of(key)
+                        } else {
+                            e.value_pos
+                        },
+                    );
+                }
+            }
+        }
+        Some(v)
+    }
+
     /// A string from a fixed set.
     pub fn enumeration<T: Copy>(
         &self,

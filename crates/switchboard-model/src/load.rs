@@ -141,7 +141,7 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
     let body_ptr = envelope.map_or_else(String::new, |e| format!("/{}", e.key()));
     let mut issues = Vec::new();
 
-    let (nodes_v, edges_v, shape, had_edges, container_ptr) = {
+    let (nodes_v, nodes_pos, edges_v, edges_pos, shape, had_edges, container_ptr) = {
         let body = match envelope {
             Some(env) => root.object_entry(env.key()),
             None => &mut root,
@@ -180,9 +180,17 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
             (body, body_ptr.clone())
         };
         let had_edges = container.contains_key("edges");
-        let nodes_v = take_array(container, "nodes", &container_ptr, &mut issues);
-        let edges_v = take_array(container, "edges", &container_ptr, &mut issues);
-        (nodes_v, edges_v, shape, had_edges, container_ptr)
+        let (nodes_v, nodes_pos) = take_array(container, "nodes", &container_ptr, &mut issues);
+        let (edges_v, edges_pos) = take_array(container, "edges", &container_ptr, &mut issues);
+        (
+            nodes_v,
+            nodes_pos,
+            edges_v,
+            edges_pos,
+            shape,
+            had_edges,
+            container_ptr,
+        )
     };
 
     let body = match envelope {
@@ -260,11 +268,11 @@ fn take_array(
     key: &str,
     container_ptr: &str,
     issues: &mut Vec<Issue>,
-) -> Vec<Value> {
+) -> (Vec<Value>, Pos) {
     let entry_pos = container.entry(key).map(|e| e.value_pos.or(e.key_pos));
     match container.get_mut(key) {
-        Some(Value::Array(a)) => std::mem::take(a),
-        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => (std::mem::take(a), entry_pos.unwrap_or(Pos::NONE)),
+        None | Some(Value::Null) => (Vec::new(), Pos::NONE),
         Some(other) => {
             issues.push(Issue {
                 kind: IssueKind::InvalidFieldType {
@@ -277,7 +285,7 @@ fn take_array(
                 node: None,
                 edge: None,
             });
-            Vec::new()
+            (Vec::new(), Pos::NONE)
         }
     }
 }

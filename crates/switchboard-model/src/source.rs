@@ -52,10 +52,7 @@ impl Source {
         }
         let line = self.line_starts().partition_point(|&s| s as usize <= off) - 1;
         let start = self.line_starts()[line] as usize;
-        let prefix = self
-            .text
-            .get(start..off)
-            .map_or(off - start, count_chars);
+        let prefix = self.text.get(start..off).map_or(off - start, count_chars);
         Some(LineCol {
             line: u32::try_from(line + 1).unwrap_or(u32::MAX),
             column: u32::try_from(prefix + 1).unwrap_or(u32::MAX),
@@ -81,10 +78,7 @@ impl Source {
                 at = self.line_starts()[line] as usize;
                 col = 0;
             }
-            col += self
-                .text
-                .get(at..off)
-                .map_or(off - at, count_chars);
+            col += self.text.get(at..off).map_or(off - at, count_chars);
             at = off;
             out[i] = Some(LineCol {
                 line: u32::try_from(line + 1).unwrap_or(u32::MAX),

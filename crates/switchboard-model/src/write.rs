@@ -16,6 +16,9 @@ pub struct WriteOptions {
     pub sort_keys: bool,
     /// One-line JSON instead of 2-space indentation (JSON only).
     pub compact: bool,
+    /// Leave out the Switchboard extensions `metadata` and `settings` (for a file meant for
+    /// Kapso's own tools, which do not define them).
+    pub drop_extensions: bool,
 }
 
 impl WriteOptions {
@@ -26,6 +29,7 @@ impl WriteOptions {
             encoding: Some(Encoding::Json),
             sort_keys: true,
             compact: false,
+            drop_extensions: false,
         }
     }
 }
@@ -134,6 +138,19 @@ impl Flow {
         let shape = options.shape.unwrap_or(self.format().shape);
         let encoding = options.encoding.unwrap_or(self.format().encoding);
         let mut doc = self.to_document(shape);
+        if options.drop_extensions {
+            let body = match (self.format().envelope, &mut doc) {
+                (Some(env), Value::Object(root)) => {
+                    root.get_mut(env.key()).and_then(Value::as_object_mut)
+                }
+                (None, Value::Object(root)) => Some(root),
+                _ => None,
+            };
+            if let Some(body) = body {
+                body.remove("metadata");
+                body.remove("settings");
+            }
+        }
         if options.sort_keys
             && let Value::Object(m) = &mut doc
         {

@@ -333,6 +333,20 @@ fn canonical_shape_c_sorts_keys_and_adds_positions() {
 }
 
 #[test]
+fn switchboard_extensions_can_be_left_out_for_kapso() {
+    let flow = Flow::new("x")
+        .input_variables(["a"])
+        .node(Node::start("start"));
+    assert!(flow.to_text().contains("input_variables"));
+    let text = flow.write(&WriteOptions {
+        drop_extensions: true,
+        ..Default::default()
+    });
+    assert!(!text.contains("metadata"), "{text}");
+    assert!(check(&text).flow.metadata().input_variables.is_empty());
+}
+
+#[test]
 fn builder_output_is_a_valid_sdk_shaped_flow() {
     let flow = Flow::new("Lead Capture")
         .with_description("demo")

@@ -186,7 +186,12 @@ pub fn validate(flow: &Flow, options: &Options) -> Vec<Diagnostic> {
     references::check(&mut cx);
     let analysis = templates::check(&mut cx);
     graph::check(&mut cx, &analysis);
-    cx.finish()
+    let mut out = cx.finish();
+    for d in &mut out {
+        d.message = util::shorten_quoted(std::mem::take(&mut d.message));
+        d.help = d.help.take().map(util::shorten_quoted);
+    }
+    out
 }
 
 /// Validates a loaded flow: decoding issues plus every rule, with lines and columns, sorted.
@@ -247,6 +252,11 @@ pub fn check_file(path: &str, bytes: &[u8], options: &Options) -> FileReport {
 }
 
 fn finish(out: &mut [Diagnostic], source: Option<&Source>) {
+    // Issues from loading are not shortened by `validate`.
+    for d in out.iter_mut() {
+        d.message = util::shorten_quoted(std::mem::take(&mut d.message));
+        d.help = d.help.take().map(util::shorten_quoted);
+    }
     if let Some(src) = source {
         let positions: Vec<Pos> = out.iter().map(|d| d.pos).collect();
         for (d, lc) in out.iter_mut().zip(src.line_cols(&positions)) {

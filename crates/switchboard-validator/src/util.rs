@@ -102,6 +102,33 @@ pub(crate) fn excerpt(s: &str) -> String {
     }
 }
 
+/// Shortens every backtick-quoted span longer than 60 characters to an excerpt, so a hostile
+/// value (a 1 MB label or id) never makes a message huge.
+pub(crate) fn shorten_quoted(msg: String) -> String {
+    if msg.len() <= 200 {
+        return msg;
+    }
+    let mut out = String::with_capacity(256);
+    let mut parts = msg.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(&excerpt_long(first, 400));
+    }
+    for (k, part) in parts.enumerate() {
+        out.push('`');
+        // Odd parts (k even here) are inside backticks.
+        out.push_str(&excerpt_long(part, if k % 2 == 0 { 60 } else { 400 }));
+    }
+    out
+}
+
+fn excerpt_long(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.chars().count() <= max {
+        return s.into();
+    }
+    let head: String = s.chars().take(max.saturating_sub(20).max(10)).collect();
+    format!("{head}…").into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +152,16 @@ mod tests {
         assert!(!is_http_url("https://"));
         assert!(!is_http_url("https:///path"));
         assert!(!is_http_url("https://x.io/a b"));
+    }
+
+    #[test]
+    fn long_quoted_values_are_shortened() {
+        let long = "x".repeat(1_000_000);
+        let msg = shorten_quoted(format!("condition `{long}` of decide node `a` has no edge"));
+        assert!(msg.len() < 200, "{}", msg.len());
+        assert!(msg.starts_with("condition `xxxx"));
+        assert!(msg.ends_with("` of decide node `a` has no edge"));
+        assert_eq!(shorten_quoted("short `a`".into()), "short `a`");
     }
 
     #[test]

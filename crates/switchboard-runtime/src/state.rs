@@ -1,0 +1,330 @@
+//! Execution and conversation state: plain serializable values (runtime-semantics §1, §2, §5).
+//!
+//! An execution's whole state is one [`Execution`] value; a conversation's is one
+//! [`Conversation`]. The engine loads them, runs a turn, and commits them back, so a turn can run
+//! in any process that reaches the store.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::time::Timestamp;
+
+/// JSON object used for the `vars`, `context` and `metadata` namespaces.
+pub type Object = Map<String, Value>;
+
+/// Execution status (runtime-semantics §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A turn is running.
+    Running,
+    /// Paused until input (see [`WaitingReason`]).
+    Waiting,
+    /// Handed to a human; inbound messages are recorded, not processed.
+    Handoff,
+    /// Finished (terminal).
+    Ended,
+    /// Failed (terminal).
+    Failed,
+}
+
+impl Status {
+    /// `running`, `waiting` or `handoff`.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Running | Status::Waiting | Status::Handoff)
+    }
+
+    /// `ended` or `failed`.
+    pub fn is_terminal(self) -> bool {
+        !self.is_active()
+    }
+
+    /// The spelling used in events and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Waiting => "waiting",
+            Status::Handoff => "handoff",
+            Status::Ended => "ended",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// Why a waiting execution waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitingReason {
+    /// At a `wait_for_response` node.
+    WaitForResponse,
+    /// Between agent turns.
+    Agent,
+    /// Suspended on a `call` node while the child runs.
+    Call,
+    /// Resumed by an operator after a handoff node.
+    HandoffResumed,
+}
+
+impl WaitingReason {
+    /// The spelling used in events and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitingReason::WaitForResponse => "wait_for_response",
+            WaitingReason::Agent => "agent",
+            WaitingReason::Call => "call",
+            WaitingReason::HandoffResumed => "handoff_resumed",
+        }
+    }
+}
+
+/// How an execution was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerType {
+    /// An inbound WhatsApp message on the trigger's number.
+    InboundMessage,
+    /// The start operation of the API.
+    ApiCall,
+}
+
+impl TriggerType {
+    /// The spelling used in `system.trigger_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerType::InboundMessage => "inbound_message",
+            TriggerType::ApiCall => "api_call",
+        }
+    }
+}
+
+/// The contact of a conversation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// WhatsApp id (the number without `+`).
+    pub wa_id: String,
+    /// Name as saved by the business, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// WhatsApp profile name, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+/// Direction of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the contact.
+    Inbound,
+    /// From the business.
+    Outbound,
+}
+
+/// One message of a conversation's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// WhatsApp message id.
+    pub id: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// Message type (`text`, `interactive`, `template`, `image`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its text (runtime-semantics §4.3).
+    pub text: String,
+    /// When it was sent or received.
+    pub at: Timestamp,
+}
+
+/// A conversation: one contact talking to one business number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Conversation id.
+    pub id: String,
+    /// The contact's number, E.164 with `+`.
+    pub phone_number: String,
+    /// The business number (Meta phone-number id).
+    pub phone_number_id: String,
+    /// The contact.
+    pub contact: Contact,
+    /// The most recent messages (bounded by the engine's history window), oldest first.
+    pub messages: Vec<HistoryMessage>,
+    /// When the contact last wrote.
+    pub last_inbound_at: Option<Timestamp>,
+    /// The innermost active execution, if any.
+    pub active_execution_id: Option<String>,
+    /// Optimistic-concurrency version (0: never stored).
+    pub version: u64,
+}
+
+impl Conversation {
+    /// A new conversation.
+    pub fn new(
+        id: String,
+        phone_number: String,
+        phone_number_id: String,
+        contact: Contact,
+    ) -> Conversation {
+        Conversation {
+            id,
+            phone_number,
+            phone_number_id,
+            contact,
+            messages: Vec::new(),
+            last_inbound_at: None,
+            active_execution_id: None,
+            version: 0,
+        }
+    }
+
+    /// Appends a message, keeping at most `window` messages.
+    pub fn record(&mut self, message: HistoryMessage, window: usize) {
+        if message.direction == Direction::Inbound {
+            self.last_inbound_at = Some(message.at);
+        }
+        if window == 0 {
+            return;
+        }
+        if self.messages.len() >= window {
+            let excess = self.messages.len() + 1 - window;
+            self.messages.drain(..excess);
+        }
+        self.messages.push(message);
+    }
+}
+
+/// A pending wait timeout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// The wait node.
+    pub node_id: String,
+    /// When it fires.
+    pub due_at: Timestamp,
+    /// The activation of the wait node it belongs to: a timer firing after the activation ended
+    /// is ignored.
+    pub activation: u64,
+    /// The configured timeout.
+    pub timeout_seconds: u64,
+}
+
+/// `system.last_resume`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastResume {
+    /// `user_input`, `timeout`, `api`, `child`, `operator`.
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A message of an agent transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text content.
+    #[serde(default)]
+    pub content: String,
+    /// Tool calls made by the assistant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For `tool` messages: the call answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A message with a role and text.
+    pub fn new(role: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role: role.to_owned(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// A tool call requested by a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Call id (echoed in the tool result).
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments (a JSON object).
+    pub arguments: Value,
+}
+
+/// The state of an agent activation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// The agent node.
+    pub node_id: String,
+    /// The transcript (system prompt first).
+    pub transcript: Vec<ChatMessage>,
+}
+
+/// One run of one flow on one conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Execution id.
+    pub id: String,
+    /// The flow's id.
+    pub flow_id: String,
+    /// The flow's name.
+    pub flow_name: String,
+    /// The flow version it runs (an execution stays on it).
+    pub flow_version: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// Status.
+    pub status: Status,
+    /// Why it waits.
+    pub waiting_reason: Option<WaitingReason>,
+    /// The node running or waited on.
+    pub current_node_id: Option<String>,
+    /// `vars`
+    pub vars: Object,
+    /// `context`
+    pub context: Object,
+    /// `metadata`
+    pub metadata: Object,
+    /// How it started.
+    pub trigger_type: TriggerType,
+    /// Tracking id.
+    pub tracking_id: String,
+    /// The parent, for a child started by `call`.
+    pub parent_execution_id: Option<String>,
+    /// The running child, while waiting on a `call`.
+    pub child_execution_id: Option<String>,
+    /// Flow ids of the callers, outermost first.
+    pub call_stack: Vec<String>,
+    /// 0 for a top-level execution.
+    pub call_depth: u32,
+    /// Start time.
+    pub started_at: Timestamp,
+    /// Time of the last event.
+    pub last_event_at: Timestamp,
+    /// End time (ended or failed).
+    pub ended_at: Option<Timestamp>,
+    /// `system.last_resume`
+    pub last_resume: Option<LastResume>,
+    /// The failure, when failed.
+    pub error_details: Option<Value>,
+    /// The pending wait timeout.
+    pub timer: Option<Timer>,
+    /// Counts node activations (binds timers to the activation that set them).
+    pub activation: u64,
+    /// The current agent activation.
+    pub agent: Option<AgentState>,
+    /// Events emitted by `emit_event`, by name (limits: 10 in all, 3 per name).
+    pub emitted: Vec<(String, u32)>,
+    /// A status change requested while running, applied when the current node finishes.
+    pub pending_status: Option<Status>,
+    /// Names of the secrets used, for redaction.
+    pub secrets_used: Vec<String>,
+    /// Sequence number of the last event.
+    pub event_seq: u64,
+    /// Optimistic-concurrency version (0: never stored).
+    pub version: u64,
+}
