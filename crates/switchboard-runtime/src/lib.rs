@@ -9,13 +9,21 @@
 //! live in `switchboard-adapters`.
 
 pub mod adapters;
+mod agent;
+pub mod engine;
 pub mod error;
 pub mod event;
+pub mod offline;
 pub mod state;
 pub mod store;
 pub mod template;
 pub mod time;
+mod turn;
 
+pub use engine::{
+    Adapters, Dispatch, Engine, EngineBuilder, EngineConfig, ExecutionSummary, FlowDefinition, InboundMessage, Reply,
+    ResumeRequest, StartRequest, Trigger,
+};
 pub use error::{EngineError, StoreError};
 pub use event::{Event, EventType};
 pub use state::{Conversation, Execution, Status, WaitingReason};

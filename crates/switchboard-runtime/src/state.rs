@@ -262,6 +262,9 @@ pub struct AgentState {
     pub node_id: String,
     /// The transcript (system prompt first).
     pub transcript: Vec<ChatMessage>,
+    /// MCP tools listed when the activation started: `(server index, tool)`.
+    #[serde(default)]
+    pub mcp_tools: Vec<(usize, String, String, Value)>,
 }
 
 /// One run of one flow on one conversation.

@@ -1,0 +1,453 @@
+//! The agent node (runtime-semantics §7.10): a multi-turn tool-calling loop.
+//!
+//! A turn calls the model up to `max_iterations` times with the transcript and the offered tools
+//! (the built-ins, webhook tools, function tools, knowledge bases and MCP tools), sends assistant
+//! text (unless `tool_only`), runs the tool calls in order and appends their results. A reply
+//! without tool calls ends the turn; `complete_task`, `handoff_to_human` and `enter_waiting` end
+//! it too. Tool errors go back to the model as `{"error": …}`; only model failures and running out
+//! of iterations fail the node.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use switchboard_model::config::{Agent, BuiltinTool, DeliveryMode, NodeConfig};
+
+use crate::adapters::{ChatRequest, FunctionRequest, McpServer, Purpose, ToolSpec};
+use crate::engine::CompiledFlow;
+use crate::event::EventType;
+use crate::state::{ChatMessage, Status, ToolCall, WaitingReason};
+use crate::turn::{Failure, Step, Turn};
+
+/// Knowledge-base texts up to this size are returned whole.
+const KB_WHOLE_LIMIT: usize = 32 * 1024;
+
+enum ToolOutcome {
+    Result(Value),
+    Complete,
+    Handoff(Option<String>),
+    EnterWaiting,
+}
+
+pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
+    let NodeConfig::Agent(cfg) = flow.flow.nodes[ni].config() else {
+        return Step::Fail(Failure::new("invalid_request", "not an agent node"));
+    };
+    let node_id = flow.flow.nodes[ni].id().to_owned();
+    if turn.exec(xi).agent.is_none() {
+        return Step::Fail(Failure::new("adapter", "the agent activation is missing"));
+    }
+    if let Err(f) = list_mcp_tools(turn, xi, &node_id, cfg).await {
+        return Step::Fail(f);
+    }
+    let tools = offered_tools(turn, xi, cfg);
+    let max = cfg.max_iterations_or_default().max(1);
+    let model = cfg.model.candidates().next().unwrap_or_default().to_owned();
+    let mut iterations: i64 = 0;
+    loop {
+        if iterations >= max {
+            turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "max_iterations", "iterations": iterations}));
+            return Step::Fail(Failure::new("max_iterations", format!("the agent needed more than {max} model calls in one turn")));
+        }
+        iterations += 1;
+        let transcript = turn.exec(xi).agent.as_ref().map(|a| a.transcript.clone()).unwrap_or_default();
+        let req = ChatRequest {
+            model: model.clone(),
+            purpose: Purpose::Agent { node_id: node_id.clone() },
+            messages: transcript,
+            tools: tools.clone(),
+            temperature: Some(cfg.temperature.unwrap_or(0.0)),
+            max_tokens: Some(cfg.max_tokens.unwrap_or(8192)),
+            reasoning_effort: cfg.reasoning_effort.map(|r| format!("{r:?}").to_ascii_lowercase()),
+        };
+        let resp = match turn.inner().adapters.model.complete(req).await {
+            Ok(r) => r,
+            Err(e) => return Step::Fail(e.into()),
+        };
+        let text = resp.text.clone().unwrap_or_default();
+        if let Some(a) = turn.agent_state(xi) {
+            a.transcript.push(ChatMessage {
+                role: "assistant".into(),
+                content: text.clone(),
+                tool_calls: resp.tool_calls.clone(),
+                tool_call_id: None,
+            });
+        }
+        if !text.trim().is_empty() && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText {
+            if let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await {
+                return Step::Fail(f);
+            }
+        }
+        if resp.tool_calls.is_empty() {
+            turn.set_waiting(xi, WaitingReason::Agent);
+            turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "assistant_text", "iterations": iterations}));
+            return Step::Stop;
+        }
+        for call in &resp.tool_calls {
+            let outcome = run_tool(turn, xi, flow, ni, cfg, &node_id, call).await;
+            let (result, terminal) = match outcome {
+                ToolOutcome::Result(v) => (v, None),
+                ToolOutcome::Complete => (json!({"ok": true}), Some("complete_task")),
+                ToolOutcome::Handoff(reason) => (json!({"ok": true, "reason": reason}), Some("handoff")),
+                ToolOutcome::EnterWaiting => (json!({"ok": true}), Some("enter_waiting")),
+            };
+            let mut shown = result.clone();
+            turn.redact(&turn.exec(xi).secrets_used.clone(), &mut shown);
+            let is_error = shown.get("error").is_some() && shown.as_object().is_some_and(|m| m.len() == 1);
+            let mut payload = json!({"node_id": node_id, "tool": call.name, "arguments": call.arguments, "duration_ms": 0});
+            payload[if is_error { "error" } else { "result" }] = if is_error { shown["error"].clone() } else { shown.clone() };
+            turn.event(xi, EventType::AgentToolCalled, &node_id, payload);
+            if let Some(a) = turn.agent_state(xi) {
+                a.transcript.push(ChatMessage {
+                    role: "tool".into(),
+                    content: serde_json::to_string(&shown).unwrap_or_default(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: Some(call.id.clone()),
+                });
+            }
+            match terminal {
+                Some("complete_task") => {
+                    turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "complete_task", "iterations": iterations}));
+                    clear_agent(turn, xi);
+                    return if flow.next_edge(ni).is_some() { Step::Next } else { Step::End("complete_task") };
+                }
+                Some("handoff") => {
+                    turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "handoff", "iterations": iterations}));
+                    turn.status(xi, Status::Handoff, "handoff_to_human");
+                    let reason = result.get("reason").cloned().unwrap_or(Value::Null);
+                    turn.event(xi, EventType::ExecutionHandoff, &node_id, json!({"source": "agent_tool", "reason": reason}));
+                    return Step::Stop;
+                }
+                Some(_) => {
+                    turn.set_waiting(xi, WaitingReason::Agent);
+                    turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "enter_waiting", "iterations": iterations}));
+                    return Step::Stop;
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn clear_agent(turn: &mut Turn<'_>, xi: usize) {
+    if let Some(a) = turn.agent_state(xi) {
+        a.transcript.clear();
+    }
+}
+
+async fn list_mcp_tools(turn: &mut Turn<'_>, xi: usize, node_id: &str, cfg: &Agent) -> Result<(), Failure> {
+    if cfg.mcp_servers.is_empty() || turn.exec(xi).agent.as_ref().is_some_and(|a| !a.mcp_tools.is_empty()) {
+        return Ok(());
+    }
+    let mut listed = Vec::new();
+    for (k, s) in cfg.mcp_servers.iter().enumerate() {
+        let server = render_server(turn, xi, node_id, s)?;
+        match turn.inner().adapters.mcp.list_tools(&server).await {
+            Ok(tools) => {
+                for t in tools {
+                    listed.push((k, t.name, t.description, t.parameters));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(a) = turn.agent_state(xi) {
+        a.mcp_tools = listed;
+    }
+    Ok(())
+}
+
+fn render_server(turn: &mut Turn<'_>, xi: usize, node_id: &str, s: &switchboard_model::config::McpServer) -> Result<McpServer, Failure> {
+    let url = turn.render_for_agent(xi, node_id, "mcp.url", s.url.as_deref().unwrap_or_default())?;
+    let mut headers = Vec::new();
+    if let Some(switchboard_model::Value::Object(h)) = &s.headers {
+        for (k, v) in h.iter() {
+            let v = v.as_str().unwrap_or_default();
+            headers.push((k.to_owned(), turn.render_for_agent(xi, node_id, "mcp.headers", v)?));
+        }
+    }
+    Ok(McpServer { name: s.name.clone().unwrap_or_default(), url, headers })
+}
+
+fn object_schema() -> Value {
+    json!({"type": "object", "properties": {}, "required": []})
+}
+
+fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
+    let mut out = Vec::new();
+    for t in cfg.builtin_tools() {
+        let (desc, params) = builtin_spec(t);
+        out.push(ToolSpec { name: t.as_str().to_owned(), description: desc.to_owned(), parameters: params });
+    }
+    for w in &cfg.webhooks {
+        out.push(ToolSpec {
+            name: w.name.clone().unwrap_or_default(),
+            description: w.description.clone().unwrap_or_default(),
+            parameters: w.body_schema.as_ref().map_or_else(object_schema, switchboard_model::Value::to_json),
+        });
+    }
+    for f in &cfg.function_tools {
+        out.push(ToolSpec {
+            name: f.name.clone().unwrap_or_default(),
+            description: f.description.clone().unwrap_or_default(),
+            parameters: f.input_schema.as_ref().map_or_else(object_schema, switchboard_model::Value::to_json),
+        });
+    }
+    for k in &cfg.knowledge_bases {
+        out.push(ToolSpec {
+            name: k.name.clone().unwrap_or_default(),
+            description: k.description.clone().unwrap_or_default(),
+            parameters: json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        });
+    }
+    if let Some(a) = &turn.exec(xi).agent {
+        for (k, name, desc, params) in &a.mcp_tools {
+            let server = cfg.mcp_servers.get(*k).and_then(|s| s.name.clone()).unwrap_or_default();
+            out.push(ToolSpec { name: format!("{server}__{name}"), description: desc.clone(), parameters: params.clone() });
+        }
+    }
+    out
+}
+
+fn builtin_spec(t: BuiltinTool) -> (&'static str, Value) {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    match t {
+        BuiltinTool::SendNotificationToUser => ("Send a text message to the user now", obj(json!({"message": {"type": "string"}}), &["message"])),
+        BuiltinTool::SendMedia => (
+            "Send an image, video, audio or document to the user",
+            obj(
+                json!({"media_url": {"type": "string"}, "media_type": {"type": "string", "enum": ["image", "video", "audio", "document"]}, "caption": {"type": "string"}}),
+                &["media_url", "media_type"],
+            ),
+        ),
+        BuiltinTool::GetExecutionMetadata => ("Get the execution's variables and context", obj(json!({}), &[])),
+        BuiltinTool::GetWhatsappContext => ("Get the conversation and its recent messages", obj(json!({}), &[])),
+        BuiltinTool::GetCurrentDatetime => ("Get the current date and time (UTC)", obj(json!({}), &[])),
+        BuiltinTool::SaveVariable => ("Save a variable", obj(json!({"key": {"type": "string"}, "value": {}}), &["key", "value"])),
+        BuiltinTool::GetVariable => ("Read a variable", obj(json!({"key": {"type": "string"}}), &["key"])),
+        BuiltinTool::AskAboutFile => (
+            "Ask a question about a file of the conversation",
+            obj(json!({"media_id": {"type": "string"}, "url": {"type": "string"}, "question": {"type": "string"}}), &["question"]),
+        ),
+        BuiltinTool::CompleteTask => ("Finish this task and continue the flow", obj(json!({"summary": {"type": "string"}}), &[])),
+        BuiltinTool::HandoffToHuman => ("Hand the conversation to a human", obj(json!({"reason": {"type": "string"}}), &[])),
+        BuiltinTool::EnterWaiting => ("End your turn without sending text", obj(json!({}), &[])),
+    }
+}
+
+fn err(msg: impl Into<String>) -> ToolOutcome {
+    ToolOutcome::Result(json!({"error": msg.into()}))
+}
+
+fn str_arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
+}
+
+#[allow(clippy::too_many_lines)]
+async fn run_tool(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    flow: &Arc<CompiledFlow>,
+    ni: usize,
+    cfg: &Agent,
+    node_id: &str,
+    call: &ToolCall,
+) -> ToolOutcome {
+    let args = if call.arguments.is_null() { Value::Object(Map::new()) } else { call.arguments.clone() };
+    if let Some(t) = BuiltinTool::parse(&call.name).filter(|t| Turn::builtin_offered(flow, ni, *t)) {
+        return match t {
+            BuiltinTool::CompleteTask => ToolOutcome::Complete,
+            BuiltinTool::HandoffToHuman => ToolOutcome::Handoff(str_arg(&args, "reason").map(str::to_owned)),
+            BuiltinTool::EnterWaiting => ToolOutcome::EnterWaiting,
+            BuiltinTool::SendNotificationToUser => match str_arg(&args, "message") {
+                Some(m) => match turn.send_agent_text(xi, node_id, m.to_owned()).await {
+                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
+                    Err(f) => err(f.message),
+                },
+                None => err("`message` is required"),
+            },
+            BuiltinTool::SendMedia => {
+                let (Some(url), Some(kind)) = (str_arg(&args, "media_url"), str_arg(&args, "media_type")) else {
+                    return err("`media_url` and `media_type` are required");
+                };
+                if !["image", "video", "audio", "document"].contains(&kind) {
+                    return err("`media_type` must be image, video, audio or document");
+                }
+                let caption = str_arg(&args, "caption").map(str::to_owned);
+                match turn.send_agent_media(xi, node_id, kind.to_owned(), url.to_owned(), caption).await {
+                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
+                    Err(f) => err(f.message),
+                }
+            }
+            BuiltinTool::GetExecutionMetadata => {
+                let e = turn.exec(xi);
+                let mut v = json!({
+                    "vars": e.vars,
+                    "system": crate::turn::system_namespace(e, &turn.inner().config),
+                    "context": e.context,
+                    "metadata": e.metadata,
+                });
+                turn.redact(&e.secrets_used.clone(), &mut v);
+                ToolOutcome::Result(v)
+            }
+            BuiltinTool::GetWhatsappContext => {
+                let c = turn.conversation();
+                let n = c.messages.len();
+                let messages: Vec<Value> = c.messages[n.saturating_sub(20)..]
+                    .iter()
+                    .map(|m| json!({"id": m.id, "direction": m.direction, "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()}))
+                    .collect();
+                ToolOutcome::Result(json!({"phone_number": c.phone_number, "conversation_id": c.id, "contact": c.contact, "messages": messages}))
+            }
+            BuiltinTool::GetCurrentDatetime => ToolOutcome::Result(json!({"datetime": turn.now().rfc3339()})),
+            BuiltinTool::SaveVariable => match str_arg(&args, "key") {
+                Some(k) if ["vars", "system", "context", "metadata"].contains(&k) => err(format!("`{k}` is a namespace and cannot be written")),
+                Some(k) if !k.is_empty() => {
+                    let value = args.get("value").cloned().unwrap_or(Value::Null);
+                    turn.vars_merge(xi, "agent_tool", vec![(k.to_owned(), value)]);
+                    ToolOutcome::Result(json!({"ok": true}))
+                }
+                _ => err("`key` is required"),
+            },
+            BuiltinTool::GetVariable => match str_arg(&args, "key") {
+                Some(k) => {
+                    let v = turn.exec(xi).vars.get(k).cloned();
+                    let mut r = json!({"key": k, "value": v.clone().unwrap_or(Value::Null), "found": v.is_some()});
+                    turn.redact(&turn.exec(xi).secrets_used.clone(), &mut r);
+                    ToolOutcome::Result(r)
+                }
+                None => err("`key` is required"),
+            },
+            BuiltinTool::AskAboutFile => {
+                let question = str_arg(&args, "question").unwrap_or_default().to_owned();
+                let file = str_arg(&args, "media_id").or_else(|| str_arg(&args, "url")).unwrap_or_default().to_owned();
+                if question.is_empty() || file.is_empty() {
+                    return err("`question` and `media_id` or `url` are required");
+                }
+                let req = ChatRequest {
+                    model: cfg.model.candidates().next().unwrap_or_default().to_owned(),
+                    purpose: Purpose::AskAboutFile { node_id: node_id.to_owned() },
+                    messages: vec![ChatMessage::new("user", format!("File: {file}\nQuestion: {question}"))],
+                    tools: Vec::new(),
+                    temperature: None,
+                    max_tokens: None,
+                    reasoning_effort: None,
+                };
+                match turn.inner().adapters.model.complete(req).await {
+                    Ok(r) => ToolOutcome::Result(json!({"answer": r.text.unwrap_or_default()})),
+                    Err(e) => err(e.message),
+                }
+            }
+        };
+    }
+    if let Some(w) = cfg.webhooks.iter().find(|w| w.name.as_deref() == Some(call.name.as_str())) {
+        if let Some(schema) = &w.body_schema {
+            let schema = schema.to_json();
+            if let Ok(validator) = jsonschema::validator_for(&schema)
+                && let Err(e) = validator.validate(&args)
+            {
+                return err(format!("invalid arguments: {e}"));
+            }
+        }
+        let method = w.http_method.as_deref().and_then(switchboard_model::config::HttpMethod::parse).unwrap_or_default();
+        let headers = w.headers.as_ref().map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let body = w.body.as_ref().map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let url = w.url.clone().unwrap_or_default();
+        return match turn.tool_http(xi, node_id, method.as_str(), &url, &headers, &body, &args).await {
+            Ok(resp) => {
+                let status = resp.get("status").cloned().unwrap_or(Value::Null);
+                let mut body = resp.get("body").cloned().unwrap_or(Value::Null);
+                if let Some(q) = w.jmespath_query.as_deref().filter(|q| !q.trim().is_empty()) {
+                    match jmespath_search(q, &body) {
+                        Ok(v) => body = v,
+                        Err(e) => return err(e),
+                    }
+                }
+                ToolOutcome::Result(json!({"status": status, "body": body}))
+            }
+            Err(f) => err(f.message),
+        };
+    }
+    if let Some(f) = cfg.function_tools.iter().find(|f| f.name.as_deref() == Some(call.name.as_str())) {
+        let payload = turn.payload_for_tool(xi, node_id, args.clone());
+        let req = FunctionRequest {
+            function_id: f.function.id.clone(),
+            function_slug: f.function.slug.clone(),
+            execution_id: turn.exec(xi).id.clone(),
+            node_id: node_id.to_owned(),
+            payload,
+        };
+        return match turn.inner().adapters.functions.invoke(req).await {
+            Ok(resp) => {
+                if let Some(Value::Object(vars)) = resp.get("vars") {
+                    let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    turn.vars_merge(xi, "agent_tool", pairs);
+                }
+                ToolOutcome::Result(resp)
+            }
+            Err(e) => err(e.message),
+        };
+    }
+    if let Some(k) = cfg.knowledge_bases.iter().find(|k| k.name.as_deref() == Some(call.name.as_str())) {
+        let query = str_arg(&args, "query").unwrap_or_default();
+        let text = k.knowledge_base_text.clone().unwrap_or_default();
+        return ToolOutcome::Result(json!({"text": retrieve(&text, query)}));
+    }
+    if let Some((server, tool)) = call.name.split_once("__")
+        && let Some((k, s)) = cfg.mcp_servers.iter().enumerate().find(|(_, s)| s.name.as_deref() == Some(server))
+    {
+        let known = turn.exec(xi).agent.as_ref().is_some_and(|a| a.mcp_tools.iter().any(|(i, n, _, _)| *i == k && n == tool));
+        if !known {
+            return err(format!("unknown tool `{}`", call.name));
+        }
+        let server = match render_server(turn, xi, node_id, s) {
+            Ok(s) => s,
+            Err(f) => return err(f.message),
+        };
+        return match turn.inner().adapters.mcp.call_tool(&server, tool, args).await {
+            Ok(v) => ToolOutcome::Result(v),
+            Err(e) => err(e.message),
+        };
+    }
+    err(format!("unknown tool `{}`", call.name))
+}
+
+/// Applies a JMESPath query (bounded: hostile queries are refused before compiling).
+pub(crate) fn jmespath_search(query: &str, body: &Value) -> Result<Value, String> {
+    let nesting = query.bytes().filter(|b| matches!(b, b'(' | b'[' | b'{' | b'!' | b'*' | b'?')).count();
+    if query.len() > 4096 || nesting > 100 {
+        return Err("the JMESPath query is too complex".into());
+    }
+    let expr = jmespath::compile(query).map_err(|e| format!("invalid JMESPath: {e}"))?;
+    let data = jmespath::Variable::from_json(&body.to_string()).map_err(|e| e.to_string())?;
+    let result = expr.search(data).map_err(|e| e.to_string())?;
+    serde_json::to_value(&*result).map_err(|e| e.to_string())
+}
+
+/// Knowledge-base retrieval: the whole text when small, else the paragraphs sharing the most
+/// words with the query, up to 32 KiB.
+pub(crate) fn retrieve(text: &str, query: &str) -> String {
+    if text.len() <= KB_WHOLE_LIMIT {
+        return text.to_owned();
+    }
+    let words: Vec<String> = query.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).map(str::to_lowercase).collect();
+    let mut scored: Vec<(usize, usize, &str)> = text
+        .split("\n\n")
+        .enumerate()
+        .map(|(i, p)| {
+            let lower = p.to_lowercase();
+            (words.iter().filter(|w| lower.contains(w.as_str())).count(), i, p)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut out = String::new();
+    for (_, _, p) in scored {
+        if out.len() + p.len() + 2 > KB_WHOLE_LIMIT {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(p);
+    }
+    out
+}
