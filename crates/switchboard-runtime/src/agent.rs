@@ -28,7 +28,12 @@ enum ToolOutcome {
     EnterWaiting,
 }
 
-pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
+pub(crate) async fn run_turn(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    flow: &Arc<CompiledFlow>,
+    ni: usize,
+) -> Step {
     let NodeConfig::Agent(cfg) = flow.flow.nodes[ni].config() else {
         return Step::Fail(Failure::new("invalid_request", "not an agent node"));
     };
@@ -45,19 +50,36 @@ pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<Compiled
     let mut iterations: i64 = 0;
     loop {
         if iterations >= max {
-            turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "max_iterations", "iterations": iterations}));
-            return Step::Fail(Failure::new("max_iterations", format!("the agent needed more than {max} model calls in one turn")));
+            turn.event(
+                xi,
+                EventType::AgentTurnEnded,
+                &node_id,
+                json!({"node_id": node_id, "reason": "max_iterations", "iterations": iterations}),
+            );
+            return Step::Fail(Failure::new(
+                "max_iterations",
+                format!("the agent needed more than {max} model calls in one turn"),
+            ));
         }
         iterations += 1;
-        let transcript = turn.exec(xi).agent.as_ref().map(|a| a.transcript.clone()).unwrap_or_default();
+        let transcript = turn
+            .exec(xi)
+            .agent
+            .as_ref()
+            .map(|a| a.transcript.clone())
+            .unwrap_or_default();
         let req = ChatRequest {
             model: model.clone(),
-            purpose: Purpose::Agent { node_id: node_id.clone() },
+            purpose: Purpose::Agent {
+                node_id: node_id.clone(),
+            },
             messages: transcript,
             tools: tools.clone(),
             temperature: Some(cfg.temperature.unwrap_or(0.0)),
             max_tokens: Some(cfg.max_tokens.unwrap_or(8192)),
-            reasoning_effort: cfg.reasoning_effort.map(|r| format!("{r:?}").to_ascii_lowercase()),
+            reasoning_effort: cfg
+                .reasoning_effort
+                .map(|r| format!("{r:?}").to_ascii_lowercase()),
         };
         let resp = match turn.inner().adapters.model.complete(req).await {
             Ok(r) => r,
@@ -72,14 +94,21 @@ pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<Compiled
                 tool_call_id: None,
             });
         }
-        if !text.trim().is_empty() && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText {
+        if !text.trim().is_empty()
+            && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText
+        {
             if let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await {
                 return Step::Fail(f);
             }
         }
         if resp.tool_calls.is_empty() {
             turn.set_waiting(xi, WaitingReason::Agent);
-            turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "assistant_text", "iterations": iterations}));
+            turn.event(
+                xi,
+                EventType::AgentTurnEnded,
+                &node_id,
+                json!({"node_id": node_id, "reason": "assistant_text", "iterations": iterations}),
+            );
             return Step::Stop;
         }
         for call in &resp.tool_calls {
@@ -87,14 +116,21 @@ pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<Compiled
             let (result, terminal) = match outcome {
                 ToolOutcome::Result(v) => (v, None),
                 ToolOutcome::Complete => (json!({"ok": true}), Some("complete_task")),
-                ToolOutcome::Handoff(reason) => (json!({"ok": true, "reason": reason}), Some("handoff")),
+                ToolOutcome::Handoff(reason) => {
+                    (json!({"ok": true, "reason": reason}), Some("handoff"))
+                }
                 ToolOutcome::EnterWaiting => (json!({"ok": true}), Some("enter_waiting")),
             };
             let mut shown = result.clone();
             turn.redact(&turn.exec(xi).secrets_used.clone(), &mut shown);
-            let is_error = shown.get("error").is_some() && shown.as_object().is_some_and(|m| m.len() == 1);
+            let is_error =
+                shown.get("error").is_some() && shown.as_object().is_some_and(|m| m.len() == 1);
             let mut payload = json!({"node_id": node_id, "tool": call.name, "arguments": call.arguments, "duration_ms": 0});
-            payload[if is_error { "error" } else { "result" }] = if is_error { shown["error"].clone() } else { shown.clone() };
+            payload[if is_error { "error" } else { "result" }] = if is_error {
+                shown["error"].clone()
+            } else {
+                shown.clone()
+            };
             turn.event(xi, EventType::AgentToolCalled, &node_id, payload);
             if let Some(a) = turn.agent_state(xi) {
                 a.transcript.push(ChatMessage {
@@ -108,13 +144,27 @@ pub(crate) async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<Compiled
                 Some("complete_task") => {
                     turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "complete_task", "iterations": iterations}));
                     clear_agent(turn, xi);
-                    return if flow.next_edge(ni).is_some() { Step::Next } else { Step::End("complete_task") };
+                    return if flow.next_edge(ni).is_some() {
+                        Step::Next
+                    } else {
+                        Step::End("complete_task")
+                    };
                 }
                 Some("handoff") => {
-                    turn.event(xi, EventType::AgentTurnEnded, &node_id, json!({"node_id": node_id, "reason": "handoff", "iterations": iterations}));
+                    turn.event(
+                        xi,
+                        EventType::AgentTurnEnded,
+                        &node_id,
+                        json!({"node_id": node_id, "reason": "handoff", "iterations": iterations}),
+                    );
                     turn.status(xi, Status::Handoff, "handoff_to_human");
                     let reason = result.get("reason").cloned().unwrap_or(Value::Null);
-                    turn.event(xi, EventType::ExecutionHandoff, &node_id, json!({"source": "agent_tool", "reason": reason}));
+                    turn.event(
+                        xi,
+                        EventType::ExecutionHandoff,
+                        &node_id,
+                        json!({"source": "agent_tool", "reason": reason}),
+                    );
                     return Step::Stop;
                 }
                 Some(_) => {
@@ -134,8 +184,19 @@ fn clear_agent(turn: &mut Turn<'_>, xi: usize) {
     }
 }
 
-async fn list_mcp_tools(turn: &mut Turn<'_>, xi: usize, node_id: &str, cfg: &Agent) -> Result<(), Failure> {
-    if cfg.mcp_servers.is_empty() || turn.exec(xi).agent.as_ref().is_some_and(|a| !a.mcp_tools.is_empty()) {
+async fn list_mcp_tools(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    node_id: &str,
+    cfg: &Agent,
+) -> Result<(), Failure> {
+    if cfg.mcp_servers.is_empty()
+        || turn
+            .exec(xi)
+            .agent
+            .as_ref()
+            .is_some_and(|a| !a.mcp_tools.is_empty())
+    {
         return Ok(());
     }
     let mut listed = Vec::new();
@@ -156,16 +217,29 @@ async fn list_mcp_tools(turn: &mut Turn<'_>, xi: usize, node_id: &str, cfg: &Age
     Ok(())
 }
 
-fn render_server(turn: &mut Turn<'_>, xi: usize, node_id: &str, s: &switchboard_model::config::McpServer) -> Result<McpServer, Failure> {
-    let url = turn.render_for_agent(xi, node_id, "mcp.url", s.url.as_deref().unwrap_or_default())?;
+fn render_server(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    node_id: &str,
+    s: &switchboard_model::config::McpServer,
+) -> Result<McpServer, Failure> {
+    let url =
+        turn.render_for_agent(xi, node_id, "mcp.url", s.url.as_deref().unwrap_or_default())?;
     let mut headers = Vec::new();
     if let Some(switchboard_model::Value::Object(h)) = &s.headers {
         for (k, v) in h.iter() {
             let v = v.as_str().unwrap_or_default();
-            headers.push((k.to_owned(), turn.render_for_agent(xi, node_id, "mcp.headers", v)?));
+            headers.push((
+                k.to_owned(),
+                turn.render_for_agent(xi, node_id, "mcp.headers", v)?,
+            ));
         }
     }
-    Ok(McpServer { name: s.name.clone().unwrap_or_default(), url, headers })
+    Ok(McpServer {
+        name: s.name.clone().unwrap_or_default(),
+        url,
+        headers,
+    })
 }
 
 fn object_schema() -> Value {
@@ -176,20 +250,30 @@ fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
     let mut out = Vec::new();
     for t in cfg.builtin_tools() {
         let (desc, params) = builtin_spec(t);
-        out.push(ToolSpec { name: t.as_str().to_owned(), description: desc.to_owned(), parameters: params });
+        out.push(ToolSpec {
+            name: t.as_str().to_owned(),
+            description: desc.to_owned(),
+            parameters: params,
+        });
     }
     for w in &cfg.webhooks {
         out.push(ToolSpec {
             name: w.name.clone().unwrap_or_default(),
             description: w.description.clone().unwrap_or_default(),
-            parameters: w.body_schema.as_ref().map_or_else(object_schema, switchboard_model::Value::to_json),
+            parameters: w
+                .body_schema
+                .as_ref()
+                .map_or_else(object_schema, switchboard_model::Value::to_json),
         });
     }
     for f in &cfg.function_tools {
         out.push(ToolSpec {
             name: f.name.clone().unwrap_or_default(),
             description: f.description.clone().unwrap_or_default(),
-            parameters: f.input_schema.as_ref().map_or_else(object_schema, switchboard_model::Value::to_json),
+            parameters: f
+                .input_schema
+                .as_ref()
+                .map_or_else(object_schema, switchboard_model::Value::to_json),
         });
     }
     for k in &cfg.knowledge_bases {
@@ -201,8 +285,16 @@ fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
     }
     if let Some(a) = &turn.exec(xi).agent {
         for (k, name, desc, params) in &a.mcp_tools {
-            let server = cfg.mcp_servers.get(*k).and_then(|s| s.name.clone()).unwrap_or_default();
-            out.push(ToolSpec { name: format!("{server}__{name}"), description: desc.clone(), parameters: params.clone() });
+            let server = cfg
+                .mcp_servers
+                .get(*k)
+                .and_then(|s| s.name.clone())
+                .unwrap_or_default();
+            out.push(ToolSpec {
+                name: format!("{server}__{name}"),
+                description: desc.clone(),
+                parameters: params.clone(),
+            });
         }
     }
     out
@@ -211,7 +303,10 @@ fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
 fn builtin_spec(t: BuiltinTool) -> (&'static str, Value) {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
     match t {
-        BuiltinTool::SendNotificationToUser => ("Send a text message to the user now", obj(json!({"message": {"type": "string"}}), &["message"])),
+        BuiltinTool::SendNotificationToUser => (
+            "Send a text message to the user now",
+            obj(json!({"message": {"type": "string"}}), &["message"]),
+        ),
         BuiltinTool::SendMedia => (
             "Send an image, video, audio or document to the user",
             obj(
@@ -219,17 +314,43 @@ fn builtin_spec(t: BuiltinTool) -> (&'static str, Value) {
                 &["media_url", "media_type"],
             ),
         ),
-        BuiltinTool::GetExecutionMetadata => ("Get the execution's variables and context", obj(json!({}), &[])),
-        BuiltinTool::GetWhatsappContext => ("Get the conversation and its recent messages", obj(json!({}), &[])),
-        BuiltinTool::GetCurrentDatetime => ("Get the current date and time (UTC)", obj(json!({}), &[])),
-        BuiltinTool::SaveVariable => ("Save a variable", obj(json!({"key": {"type": "string"}, "value": {}}), &["key", "value"])),
-        BuiltinTool::GetVariable => ("Read a variable", obj(json!({"key": {"type": "string"}}), &["key"])),
+        BuiltinTool::GetExecutionMetadata => (
+            "Get the execution's variables and context",
+            obj(json!({}), &[]),
+        ),
+        BuiltinTool::GetWhatsappContext => (
+            "Get the conversation and its recent messages",
+            obj(json!({}), &[]),
+        ),
+        BuiltinTool::GetCurrentDatetime => {
+            ("Get the current date and time (UTC)", obj(json!({}), &[]))
+        }
+        BuiltinTool::SaveVariable => (
+            "Save a variable",
+            obj(
+                json!({"key": {"type": "string"}, "value": {}}),
+                &["key", "value"],
+            ),
+        ),
+        BuiltinTool::GetVariable => (
+            "Read a variable",
+            obj(json!({"key": {"type": "string"}}), &["key"]),
+        ),
         BuiltinTool::AskAboutFile => (
             "Ask a question about a file of the conversation",
-            obj(json!({"media_id": {"type": "string"}, "url": {"type": "string"}, "question": {"type": "string"}}), &["question"]),
+            obj(
+                json!({"media_id": {"type": "string"}, "url": {"type": "string"}, "question": {"type": "string"}}),
+                &["question"],
+            ),
         ),
-        BuiltinTool::CompleteTask => ("Finish this task and continue the flow", obj(json!({"summary": {"type": "string"}}), &[])),
-        BuiltinTool::HandoffToHuman => ("Hand the conversation to a human", obj(json!({"reason": {"type": "string"}}), &[])),
+        BuiltinTool::CompleteTask => (
+            "Finish this task and continue the flow",
+            obj(json!({"summary": {"type": "string"}}), &[]),
+        ),
+        BuiltinTool::HandoffToHuman => (
+            "Hand the conversation to a human",
+            obj(json!({"reason": {"type": "string"}}), &[]),
+        ),
         BuiltinTool::EnterWaiting => ("End your turn without sending text", obj(json!({}), &[])),
     }
 }
@@ -252,11 +373,18 @@ async fn run_tool(
     node_id: &str,
     call: &ToolCall,
 ) -> ToolOutcome {
-    let args = if call.arguments.is_null() { Value::Object(Map::new()) } else { call.arguments.clone() };
-    if let Some(t) = BuiltinTool::parse(&call.name).filter(|t| Turn::builtin_offered(flow, ni, *t)) {
+    let args = if call.arguments.is_null() {
+        Value::Object(Map::new())
+    } else {
+        call.arguments.clone()
+    };
+    if let Some(t) = BuiltinTool::parse(&call.name).filter(|t| Turn::builtin_offered(flow, ni, *t))
+    {
         return match t {
             BuiltinTool::CompleteTask => ToolOutcome::Complete,
-            BuiltinTool::HandoffToHuman => ToolOutcome::Handoff(str_arg(&args, "reason").map(str::to_owned)),
+            BuiltinTool::HandoffToHuman => {
+                ToolOutcome::Handoff(str_arg(&args, "reason").map(str::to_owned))
+            }
             BuiltinTool::EnterWaiting => ToolOutcome::EnterWaiting,
             BuiltinTool::SendNotificationToUser => match str_arg(&args, "message") {
                 Some(m) => match turn.send_agent_text(xi, node_id, m.to_owned()).await {
@@ -266,14 +394,19 @@ async fn run_tool(
                 None => err("`message` is required"),
             },
             BuiltinTool::SendMedia => {
-                let (Some(url), Some(kind)) = (str_arg(&args, "media_url"), str_arg(&args, "media_type")) else {
+                let (Some(url), Some(kind)) =
+                    (str_arg(&args, "media_url"), str_arg(&args, "media_type"))
+                else {
                     return err("`media_url` and `media_type` are required");
                 };
                 if !["image", "video", "audio", "document"].contains(&kind) {
                     return err("`media_type` must be image, video, audio or document");
                 }
                 let caption = str_arg(&args, "caption").map(str::to_owned);
-                match turn.send_agent_media(xi, node_id, kind.to_owned(), url.to_owned(), caption).await {
+                match turn
+                    .send_agent_media(xi, node_id, kind.to_owned(), url.to_owned(), caption)
+                    .await
+                {
                     Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
                     Err(f) => err(f.message),
                 }
@@ -296,11 +429,17 @@ async fn run_tool(
                     .iter()
                     .map(|m| json!({"id": m.id, "direction": m.direction, "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()}))
                     .collect();
-                ToolOutcome::Result(json!({"phone_number": c.phone_number, "conversation_id": c.id, "contact": c.contact, "messages": messages}))
+                ToolOutcome::Result(
+                    json!({"phone_number": c.phone_number, "conversation_id": c.id, "contact": c.contact, "messages": messages}),
+                )
             }
-            BuiltinTool::GetCurrentDatetime => ToolOutcome::Result(json!({"datetime": turn.now().rfc3339()})),
+            BuiltinTool::GetCurrentDatetime => {
+                ToolOutcome::Result(json!({"datetime": turn.now().rfc3339()}))
+            }
             BuiltinTool::SaveVariable => match str_arg(&args, "key") {
-                Some(k) if ["vars", "system", "context", "metadata"].contains(&k) => err(format!("`{k}` is a namespace and cannot be written")),
+                Some(k) if ["vars", "system", "context", "metadata"].contains(&k) => {
+                    err(format!("`{k}` is a namespace and cannot be written"))
+                }
                 Some(k) if !k.is_empty() => {
                     let value = args.get("value").cloned().unwrap_or(Value::Null);
                     turn.vars_merge(xi, "agent_tool", vec![(k.to_owned(), value)]);
@@ -319,14 +458,22 @@ async fn run_tool(
             },
             BuiltinTool::AskAboutFile => {
                 let question = str_arg(&args, "question").unwrap_or_default().to_owned();
-                let file = str_arg(&args, "media_id").or_else(|| str_arg(&args, "url")).unwrap_or_default().to_owned();
+                let file = str_arg(&args, "media_id")
+                    .or_else(|| str_arg(&args, "url"))
+                    .unwrap_or_default()
+                    .to_owned();
                 if question.is_empty() || file.is_empty() {
                     return err("`question` and `media_id` or `url` are required");
                 }
                 let req = ChatRequest {
                     model: cfg.model.candidates().next().unwrap_or_default().to_owned(),
-                    purpose: Purpose::AskAboutFile { node_id: node_id.to_owned() },
-                    messages: vec![ChatMessage::new("user", format!("File: {file}\nQuestion: {question}"))],
+                    purpose: Purpose::AskAboutFile {
+                        node_id: node_id.to_owned(),
+                    },
+                    messages: vec![ChatMessage::new(
+                        "user",
+                        format!("File: {file}\nQuestion: {question}"),
+                    )],
                     tools: Vec::new(),
                     temperature: None,
                     max_tokens: None,
@@ -339,7 +486,11 @@ async fn run_tool(
             }
         };
     }
-    if let Some(w) = cfg.webhooks.iter().find(|w| w.name.as_deref() == Some(call.name.as_str())) {
+    if let Some(w) = cfg
+        .webhooks
+        .iter()
+        .find(|w| w.name.as_deref() == Some(call.name.as_str()))
+    {
         if let Some(schema) = &w.body_schema {
             let schema = schema.to_json();
             if let Ok(validator) = jsonschema::validator_for(&schema)
@@ -348,11 +499,24 @@ async fn run_tool(
                 return err(format!("invalid arguments: {e}"));
             }
         }
-        let method = w.http_method.as_deref().and_then(switchboard_model::config::HttpMethod::parse).unwrap_or_default();
-        let headers = w.headers.as_ref().map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
-        let body = w.body.as_ref().map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let method = w
+            .http_method
+            .as_deref()
+            .and_then(switchboard_model::config::HttpMethod::parse)
+            .unwrap_or_default();
+        let headers = w
+            .headers
+            .as_ref()
+            .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let body = w
+            .body
+            .as_ref()
+            .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
         let url = w.url.clone().unwrap_or_default();
-        return match turn.tool_http(xi, node_id, method.as_str(), &url, &headers, &body, &args).await {
+        return match turn
+            .tool_http(xi, node_id, method.as_str(), &url, &headers, &body, &args)
+            .await
+        {
             Ok(resp) => {
                 let status = resp.get("status").cloned().unwrap_or(Value::Null);
                 let mut body = resp.get("body").cloned().unwrap_or(Value::Null);
@@ -367,7 +531,11 @@ async fn run_tool(
             Err(f) => err(f.message),
         };
     }
-    if let Some(f) = cfg.function_tools.iter().find(|f| f.name.as_deref() == Some(call.name.as_str())) {
+    if let Some(f) = cfg
+        .function_tools
+        .iter()
+        .find(|f| f.name.as_deref() == Some(call.name.as_str()))
+    {
         let payload = turn.payload_for_tool(xi, node_id, args.clone());
         let req = FunctionRequest {
             function_id: f.function.id.clone(),
@@ -387,15 +555,27 @@ async fn run_tool(
             Err(e) => err(e.message),
         };
     }
-    if let Some(k) = cfg.knowledge_bases.iter().find(|k| k.name.as_deref() == Some(call.name.as_str())) {
+    if let Some(k) = cfg
+        .knowledge_bases
+        .iter()
+        .find(|k| k.name.as_deref() == Some(call.name.as_str()))
+    {
         let query = str_arg(&args, "query").unwrap_or_default();
         let text = k.knowledge_base_text.clone().unwrap_or_default();
         return ToolOutcome::Result(json!({"text": retrieve(&text, query)}));
     }
     if let Some((server, tool)) = call.name.split_once("__")
-        && let Some((k, s)) = cfg.mcp_servers.iter().enumerate().find(|(_, s)| s.name.as_deref() == Some(server))
+        && let Some((k, s)) = cfg
+            .mcp_servers
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name.as_deref() == Some(server))
     {
-        let known = turn.exec(xi).agent.as_ref().is_some_and(|a| a.mcp_tools.iter().any(|(i, n, _, _)| *i == k && n == tool));
+        let known = turn
+            .exec(xi)
+            .agent
+            .as_ref()
+            .is_some_and(|a| a.mcp_tools.iter().any(|(i, n, _, _)| *i == k && n == tool));
         if !known {
             return err(format!("unknown tool `{}`", call.name));
         }
@@ -403,7 +583,13 @@ async fn run_tool(
             Ok(s) => s,
             Err(f) => return err(f.message),
         };
-        return match turn.inner().adapters.mcp.call_tool(&server, tool, args).await {
+        return match turn
+            .inner()
+            .adapters
+            .mcp
+            .call_tool(&server, tool, args)
+            .await
+        {
             Ok(v) => ToolOutcome::Result(v),
             Err(e) => err(e.message),
         };
@@ -413,7 +599,10 @@ async fn run_tool(
 
 /// Applies a JMESPath query (bounded: hostile queries are refused before compiling).
 pub(crate) fn jmespath_search(query: &str, body: &Value) -> Result<Value, String> {
-    let nesting = query.bytes().filter(|b| matches!(b, b'(' | b'[' | b'{' | b'!' | b'*' | b'?')).count();
+    let nesting = query
+        .bytes()
+        .filter(|b| matches!(b, b'(' | b'[' | b'{' | b'!' | b'*' | b'?'))
+        .count();
     if query.len() > 4096 || nesting > 100 {
         return Err("the JMESPath query is too complex".into());
     }
@@ -429,13 +618,21 @@ pub(crate) fn retrieve(text: &str, query: &str) -> String {
     if text.len() <= KB_WHOLE_LIMIT {
         return text.to_owned();
     }
-    let words: Vec<String> = query.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).map(str::to_lowercase).collect();
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
     let mut scored: Vec<(usize, usize, &str)> = text
         .split("\n\n")
         .enumerate()
         .map(|(i, p)| {
             let lower = p.to_lowercase();
-            (words.iter().filter(|w| lower.contains(w.as_str())).count(), i, p)
+            (
+                words.iter().filter(|w| lower.contains(w.as_str())).count(),
+                i,
+                p,
+            )
         })
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -14,7 +14,10 @@ use serde_json::{Map, Value, json};
 use switchboard_model::{Flow, NodeKind};
 use switchboard_validator::{Diagnostic, Options, Severity};
 
-use crate::adapters::{Clock, FunctionInvoker, HttpClient, LanguageModel, McpClient, Messenger, ProjectEventSink, Secrets};
+use crate::adapters::{
+    Clock, FunctionInvoker, HttpClient, LanguageModel, McpClient, Messenger, ProjectEventSink,
+    Secrets,
+};
 use crate::error::EngineError;
 use crate::event::{Event, EventType};
 use crate::state::{Contact, Conversation, Execution, Status, TriggerType, WaitingReason};
@@ -58,19 +61,30 @@ impl CompiledFlow {
 
     /// The single non-error edge (§6 advancing).
     pub fn next_edge(&self, node: usize) -> Option<usize> {
-        self.out[node].iter().copied().find(|&k| !self.flow.edges[k].is_error())
+        self.out[node]
+            .iter()
+            .copied()
+            .find(|&k| !self.flow.edges[k].is_error())
     }
 
     pub fn error_edge(&self, node: usize) -> Option<usize> {
-        self.out[node].iter().copied().find(|&k| self.flow.edges[k].is_error())
+        self.out[node]
+            .iter()
+            .copied()
+            .find(|&k| self.flow.edges[k].is_error())
     }
 
     pub fn edge_labelled(&self, node: usize, label: &str) -> Option<usize> {
-        self.out[node].iter().copied().find(|&k| self.flow.edges[k].label() == label)
+        self.out[node]
+            .iter()
+            .copied()
+            .find(|&k| self.flow.edges[k].label() == label)
     }
 
     pub fn target(&self, edge: usize) -> Option<usize> {
-        self.flow.edges[edge].target().and_then(|t| self.node_index(t))
+        self.flow.edges[edge]
+            .target()
+            .and_then(|t| self.node_index(t))
     }
 }
 
@@ -151,16 +165,27 @@ impl Default for UniqueIds {
     fn default() -> Self {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
         h.write_u32(std::process::id());
-        UniqueIds { seed: h.finish(), counter: AtomicU64::new(0) }
+        UniqueIds {
+            seed: h.finish(),
+            counter: AtomicU64::new(0),
+        }
     }
 }
 
 impl IdGenerator for UniqueIds {
     fn next(&self, prefix: &str) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{prefix}_{:012x}{:06x}", self.seed & 0xffff_ffff_ffff, n & 0xff_ffff)
+        format!(
+            "{prefix}_{:012x}{:06x}",
+            self.seed & 0xffff_ffff_ffff,
+            n & 0xff_ffff
+        )
     }
 }
 
@@ -346,7 +371,11 @@ pub struct EngineBuilder {
 
 impl Default for EngineBuilder {
     fn default() -> Self {
-        EngineBuilder { adapters: Adapters::default(), store: Arc::new(MemoryStore::new()), config: EngineConfig::default() }
+        EngineBuilder {
+            adapters: Adapters::default(),
+            store: Arc::new(MemoryStore::new()),
+            config: EngineConfig::default(),
+        }
     }
 }
 
@@ -411,7 +440,10 @@ impl Engine {
             .filter(|d| d.severity == Severity::Error)
             .collect();
         if !diagnostics.is_empty() {
-            return Err(RegisterError { flow_id: def.id, diagnostics });
+            return Err(RegisterError {
+                flow_id: def.id,
+                diagnostics,
+            });
         }
         let flow = def.flow;
         let mut index = FxHashMap::default();
@@ -424,7 +456,11 @@ impl Engine {
                 out[s].push(k);
             }
         }
-        let start = flow.nodes.iter().position(|n| n.kind() == Some(NodeKind::Start)).unwrap_or(0);
+        let start = flow
+            .nodes
+            .iter()
+            .position(|n| n.kind() == Some(NodeKind::Start))
+            .unwrap_or(0);
         let settings = flow.settings();
         let compiled = Arc::new(CompiledFlow {
             id: def.id.clone(),
@@ -442,7 +478,9 @@ impl Engine {
                 flows.insert(slug.clone(), compiled.clone());
             }
             if let Some(name) = compiled.flow.name() {
-                flows.entry(name.to_owned()).or_insert_with(|| compiled.clone());
+                flows
+                    .entry(name.to_owned())
+                    .or_insert_with(|| compiled.clone());
             }
             flows.insert(def.id, compiled);
         }
@@ -465,7 +503,9 @@ impl Engine {
         if let Some(d) = self.inner.config.message_debounce_seconds {
             return d;
         }
-        self.inbound_trigger(phone_number_id).and_then(|f| f.debounce_seconds).unwrap_or(0.0)
+        self.inbound_trigger(phone_number_id)
+            .and_then(|f| f.debounce_seconds)
+            .unwrap_or(0.0)
     }
 
     fn inbound_trigger(&self, phone_number_id: &str) -> Option<Arc<CompiledFlow>> {
@@ -473,14 +513,17 @@ impl Engine {
         let t = triggers.iter().find(|t| {
             t.active
                 && t.trigger_type == TriggerType::InboundMessage
-                && t.phone_number_id.as_deref().is_none_or(|p| p == phone_number_id)
+                && t.phone_number_id
+                    .as_deref()
+                    .is_none_or(|p| p == phone_number_id)
         })?;
         self.flow(&t.flow_id)
     }
 
     fn api_trigger_active(&self, flow_id: &str) -> bool {
         self.inner.triggers.read().is_ok_and(|t| {
-            t.iter().any(|t| t.active && t.trigger_type == TriggerType::ApiCall && t.flow_id == flow_id)
+            t.iter()
+                .any(|t| t.active && t.trigger_type == TriggerType::ApiCall && t.flow_id == flow_id)
         })
     }
 
@@ -493,17 +536,33 @@ impl Engine {
     pub async fn start_execution(&self, req: StartRequest) -> Result<Value, EngineError> {
         let now = self.inner.adapters.clock.now();
         if let Some(key) = &req.idempotency_key
-            && let Some(v) = self.inner.store.idempotent_result(key, Timestamp(now.0 - 24 * 3600 * 1000)).await?
+            && let Some(v) = self
+                .inner
+                .store
+                .idempotent_result(key, Timestamp(now.0 - 24 * 3600 * 1000))
+                .await?
         {
             return Ok(v);
         }
-        let flow = self.flow(&req.flow).ok_or_else(|| EngineError::NotFound(format!("flow `{}`", req.flow)))?;
+        let flow = self
+            .flow(&req.flow)
+            .ok_or_else(|| EngineError::NotFound(format!("flow `{}`", req.flow)))?;
         if !self.api_trigger_active(&flow.id) {
-            return Err(EngineError::FlowInactive(format!("flow `{}` has no active api_call trigger", flow.id)));
+            return Err(EngineError::FlowInactive(format!(
+                "flow `{}` has no active api_call trigger",
+                flow.id
+            )));
         }
-        let phone = normalise_phone(&req.phone_number)
-            .ok_or_else(|| EngineError::InvalidRequest(format!("`{}` is not an E.164 phone number", req.phone_number)))?;
-        let pnid = req.phone_number_id.clone().unwrap_or_else(|| self.inner.config.default_phone_number_id.clone());
+        let phone = normalise_phone(&req.phone_number).ok_or_else(|| {
+            EngineError::InvalidRequest(format!(
+                "`{}` is not an E.164 phone number",
+                req.phone_number
+            ))
+        })?;
+        let pnid = req
+            .phone_number_id
+            .clone()
+            .unwrap_or_else(|| self.inner.config.default_phone_number_id.clone());
         let conv_id = Engine::conversation_id(&pnid, &phone);
         let conv = match self.inner.store.conversation(&conv_id).await? {
             Some(c) => c,
@@ -511,22 +570,38 @@ impl Engine {
                 conv_id.clone(),
                 phone.clone(),
                 pnid.clone(),
-                Contact { wa_id: phone.trim_start_matches('+').to_owned(), name: None, profile_name: None },
+                Contact {
+                    wa_id: phone.trim_start_matches('+').to_owned(),
+                    name: None,
+                    profile_name: None,
+                },
             ),
         };
         if let Some(active) = &conv.active_execution_id
             && let Some(e) = self.inner.store.execution(active).await?
             && e.status.is_active()
         {
-            return Err(EngineError::Conflict(format!("conversation {conv_id} has the active execution {active}")));
+            return Err(EngineError::Conflict(format!(
+                "conversation {conv_id} has the active execution {active}"
+            )));
         }
         let mut turn = Turn::new(self, conv, now);
-        let exec_id = turn.start(&flow, TriggerType::ApiCall, req.variables, req.context, req.request, None).await?;
+        let exec_id = turn
+            .start(
+                &flow,
+                TriggerType::ApiCall,
+                req.variables,
+                req.context,
+                req.request,
+                None,
+            )
+            .await?;
         let (tracking, status) = turn
             .execution(&exec_id)
             .map(|e| (e.tracking_id.clone(), e.status))
             .unwrap_or_default_pair();
-        let result = json!({"execution_id": exec_id, "tracking_id": tracking, "status": status.as_str()});
+        let result =
+            json!({"execution_id": exec_id, "tracking_id": tracking, "status": status.as_str()});
         if let Some(key) = req.idempotency_key {
             turn.idempotency = Some((key, result.clone(), now));
         }
@@ -535,18 +610,24 @@ impl Engine {
     }
 
     /// Handles one inbound message (or a debounced batch: pass several).
-    pub async fn handle_inbound(&self, batch: Vec<InboundMessage>) -> Result<Dispatch, EngineError> {
+    pub async fn handle_inbound(
+        &self,
+        batch: Vec<InboundMessage>,
+    ) -> Result<Dispatch, EngineError> {
         let Some(first) = batch.first() else {
             return Err(EngineError::InvalidRequest("empty batch".into()));
         };
         let now = self.inner.adapters.clock.now();
-        let phone = normalise_phone(&first.from)
-            .ok_or_else(|| EngineError::InvalidRequest(format!("`{}` is not a phone number", first.from)))?;
+        let phone = normalise_phone(&first.from).ok_or_else(|| {
+            EngineError::InvalidRequest(format!("`{}` is not a phone number", first.from))
+        })?;
         let pnid = first.phone_number_id.clone();
         let conv_id = Engine::conversation_id(&pnid, &phone);
         let mut fresh = Vec::with_capacity(batch.len());
         for m in batch {
-            if !self.inner.store.seen_message(&conv_id, &m.id).await? && !fresh.iter().any(|f: &InboundMessage| f.id == m.id) {
+            if !self.inner.store.seen_message(&conv_id, &m.id).await?
+                && !fresh.iter().any(|f: &InboundMessage| f.id == m.id)
+            {
                 fresh.push(m);
             }
         }
@@ -559,7 +640,11 @@ impl Engine {
                 conv_id.clone(),
                 phone.clone(),
                 pnid.clone(),
-                Contact { wa_id: phone.trim_start_matches('+').to_owned(), name: None, profile_name: None },
+                Contact {
+                    wa_id: phone.trim_start_matches('+').to_owned(),
+                    name: None,
+                    profile_name: None,
+                },
             ),
         };
         if let Some(name) = fresh.iter().rev().find_map(|m| m.profile_name.clone()) {
@@ -575,7 +660,10 @@ impl Engine {
     }
 
     /// Resumes a waiting execution (API).
-    pub async fn resume_execution(&self, req: ResumeRequest) -> Result<ExecutionSummary, EngineError> {
+    pub async fn resume_execution(
+        &self,
+        req: ResumeRequest,
+    ) -> Result<ExecutionSummary, EngineError> {
         let now = self.inner.adapters.clock.now();
         let exec = self.load_execution(&req.execution_id).await?;
         let conv = self.load_conversation(&exec.conversation_id).await?;
@@ -588,7 +676,11 @@ impl Engine {
 
     /// Changes an execution's status (API/operator): `ended`, `handoff`, or `waiting` from
     /// `handoff` (operator resume).
-    pub async fn update_status(&self, execution_id: &str, status: Status) -> Result<ExecutionSummary, EngineError> {
+    pub async fn update_status(
+        &self,
+        execution_id: &str,
+        status: Status,
+    ) -> Result<ExecutionSummary, EngineError> {
         let now = self.inner.adapters.clock.now();
         let exec = self.load_execution(execution_id).await?;
         let conv = self.load_conversation(&exec.conversation_id).await?;
@@ -599,7 +691,12 @@ impl Engine {
     }
 
     /// Jumps a waiting or handed-off execution to a node (operator).
-    pub async fn jump_to_node(&self, execution_id: &str, node_id: &str, actor: &str) -> Result<ExecutionSummary, EngineError> {
+    pub async fn jump_to_node(
+        &self,
+        execution_id: &str,
+        node_id: &str,
+        actor: &str,
+    ) -> Result<ExecutionSummary, EngineError> {
         let now = self.inner.adapters.clock.now();
         let exec = self.load_execution(execution_id).await?;
         let conv = self.load_conversation(&exec.conversation_id).await?;
@@ -615,7 +712,9 @@ impl Engine {
         let due = self.inner.store.due_timers(now, 256).await?;
         let mut fired = 0;
         for t in due {
-            let Some(exec) = self.inner.store.execution(&t.execution_id).await? else { continue };
+            let Some(exec) = self.inner.store.execution(&t.execution_id).await? else {
+                continue;
+            };
             let conv = self.load_conversation(&exec.conversation_id).await?;
             let mut turn = Turn::new(self, conv, now);
             if turn.timeout(exec).await? {
@@ -636,8 +735,18 @@ impl Engine {
     }
 
     /// Executions matching a filter, newest first.
-    pub async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, EngineError> {
-        Ok(self.inner.store.executions(filter).await?.iter().map(|e| self.summary(e)).collect())
+    pub async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<ExecutionSummary>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .executions(filter)
+            .await?
+            .iter()
+            .map(|e| self.summary(e))
+            .collect())
     }
 
     /// Events of an execution with `seq > after`.
@@ -648,15 +757,27 @@ impl Engine {
         limit: usize,
         after: u64,
     ) -> Result<Vec<Event>, EngineError> {
-        Ok(self.inner.store.events(execution_id, after, limit.clamp(1, 1000), event_type).await?)
+        Ok(self
+            .inner
+            .store
+            .events(execution_id, after, limit.clamp(1, 1000), event_type)
+            .await?)
     }
 
     pub(crate) async fn load_execution(&self, id: &str) -> Result<Execution, EngineError> {
-        self.inner.store.execution(id).await?.ok_or_else(|| EngineError::NotFound(format!("execution `{id}`")))
+        self.inner
+            .store
+            .execution(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("execution `{id}`")))
     }
 
     async fn load_conversation(&self, id: &str) -> Result<Conversation, EngineError> {
-        self.inner.store.conversation(id).await?.ok_or_else(|| EngineError::NotFound(format!("conversation `{id}`")))
+        self.inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("conversation `{id}`")))
     }
 
     /// The API view of an execution.
@@ -698,5 +819,6 @@ impl PairDefault for Option<(String, Status)> {
 pub fn normalise_phone(s: &str) -> Option<String> {
     let t = s.trim();
     let digits = t.strip_prefix('+').unwrap_or(t);
-    (digits.len() >= 7 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("+{digits}"))
+    (digits.len() >= 7 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+{digits}"))
 }

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod offline;
+pub mod script;
 pub mod state;
 pub mod store;
 pub mod template;
@@ -21,8 +22,8 @@ pub mod time;
 mod turn;
 
 pub use engine::{
-    Adapters, Dispatch, Engine, EngineBuilder, EngineConfig, ExecutionSummary, FlowDefinition, InboundMessage, Reply,
-    ResumeRequest, StartRequest, Trigger,
+    Adapters, Dispatch, Engine, EngineBuilder, EngineConfig, ExecutionSummary, FlowDefinition,
+    InboundMessage, Reply, ResumeRequest, StartRequest, Trigger,
 };
 pub use error::{EngineError, StoreError};
 pub use event::{Event, EventType};

@@ -18,9 +18,10 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::adapters::{
-    AdapterError, AdapterResult, ChatRequest, ChatResponse, Clock, FunctionInvoker, FunctionRequest, HttpClient,
-    HttpRequest, HttpResponse, LanguageModel, McpClient, McpServer, Messenger, OutboundMessage, ProjectEvent,
-    ProjectEventSink, Purpose, Secrets, SendReceipt, ToolSpec,
+    AdapterError, AdapterResult, ChatRequest, ChatResponse, Clock, FunctionInvoker,
+    FunctionRequest, HttpClient, HttpRequest, HttpResponse, LanguageModel, McpClient, McpServer,
+    Messenger, OutboundMessage, ProjectEvent, ProjectEventSink, Purpose, Secrets, SendReceipt,
+    ToolSpec,
 };
 use crate::engine::{Adapters, SequentialIds};
 use crate::state::ToolCall;
@@ -32,7 +33,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Lowercase words of at least 3 letters.
 fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= 3).map(str::to_lowercase).collect()
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// The offline model (runtime-semantics: offline adapters).
@@ -43,11 +47,19 @@ impl OfflineModel {
     /// The offline answer to a request.
     pub fn answer(request: &ChatRequest) -> ChatResponse {
         match &request.purpose {
-            Purpose::Decide { labels, conditions, last_user_input, .. } => {
+            Purpose::Decide {
+                labels,
+                conditions,
+                last_user_input,
+                ..
+            } => {
                 let text = last_user_input.trim();
                 // A reply (button/row id or title) equal to a label picks it.
                 if let Some(l) = labels.iter().find(|l| l.as_str() == text) {
-                    return ChatResponse { text: Some(l.clone()), tool_calls: Vec::new() };
+                    return ChatResponse {
+                        text: Some(l.clone()),
+                        tool_calls: Vec::new(),
+                    };
                 }
                 let input: Vec<String> = words(text);
                 let mut best: Option<(usize, &str)> = None;
@@ -58,25 +70,52 @@ impl OfflineModel {
                         best = Some((shared, label));
                     }
                 }
-                let pick = best.map(|(_, l)| l.to_owned()).or_else(|| labels.first().cloned()).unwrap_or_default();
-                ChatResponse { text: Some(pick), tool_calls: Vec::new() }
+                let pick = best
+                    .map(|(_, l)| l.to_owned())
+                    .or_else(|| labels.first().cloned())
+                    .unwrap_or_default();
+                ChatResponse {
+                    text: Some(pick),
+                    tool_calls: Vec::new(),
+                }
             }
-            Purpose::AiField { prompt, .. } => ChatResponse { text: Some(format!("[ai] {prompt}")), tool_calls: Vec::new() },
+            Purpose::AiField { prompt, .. } => ChatResponse {
+                text: Some(format!("[ai] {prompt}")),
+                tool_calls: Vec::new(),
+            },
             Purpose::Agent { node_id } => {
-                let user = request.messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default();
+                let user = request
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == "user")
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
                 // After a tool result, end the turn quietly.
                 if request.messages.last().is_some_and(|m| m.role == "tool") {
                     return ChatResponse::default();
                 }
-                if user.trim().eq_ignore_ascii_case("done") && request.tools.iter().any(|t| t.name == "complete_task") {
+                if user.trim().eq_ignore_ascii_case("done")
+                    && request.tools.iter().any(|t| t.name == "complete_task")
+                {
                     return ChatResponse {
                         text: None,
-                        tool_calls: vec![ToolCall { id: "call_done".into(), name: "complete_task".into(), arguments: json!({}) }],
+                        tool_calls: vec![ToolCall {
+                            id: "call_done".into(),
+                            name: "complete_task".into(),
+                            arguments: json!({}),
+                        }],
                     };
                 }
-                ChatResponse { text: Some(format!("[{node_id}] {user}")), tool_calls: Vec::new() }
+                ChatResponse {
+                    text: Some(format!("[{node_id}] {user}")),
+                    tool_calls: Vec::new(),
+                }
             }
-            Purpose::AskAboutFile { .. } => ChatResponse { text: Some("[ai] offline answer".into()), tool_calls: Vec::new() },
+            Purpose::AskAboutFile { .. } => ChatResponse {
+                text: Some("[ai] offline answer".into()),
+                tool_calls: Vec::new(),
+            },
         }
     }
 }
@@ -156,7 +195,9 @@ impl Messenger for RecordingMessenger {
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         lock(&self.sent).push(message);
-        Ok(SendReceipt { message_id: format!("wamid.out.{n}") })
+        Ok(SendReceipt {
+            message_id: format!("wamid.out.{n}"),
+        })
     }
 }
 
@@ -179,7 +220,11 @@ impl std::fmt::Debug for ScriptedFunctions {
 
 impl ScriptedFunctions {
     /// Registers a closure under an id or slug.
-    pub fn register(&self, name: &str, f: impl Fn(&FunctionRequest) -> AdapterResult<Value> + Send + Sync + 'static) {
+    pub fn register(
+        &self,
+        name: &str,
+        f: impl Fn(&FunctionRequest) -> AdapterResult<Value> + Send + Sync + 'static,
+    ) {
         lock(&self.functions).insert(name.to_owned(), Arc::new(f));
     }
 
@@ -190,7 +235,10 @@ impl ScriptedFunctions {
 
     /// Queues one answer (or error) for the next call of `name`.
     pub fn push(&self, name: &str, answer: AdapterResult<Value>) {
-        lock(&self.queued).entry(name.to_owned()).or_default().push_back(answer);
+        lock(&self.queued)
+            .entry(name.to_owned())
+            .or_default()
+            .push_back(answer);
     }
 
     /// Loads `<name>.json` files of a directory as fixed answers (read once, here).
@@ -201,10 +249,16 @@ impl ScriptedFunctions {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
             let text = std::fs::read_to_string(&path)?;
-            let value: Value = serde_json::from_str(&text)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+            let value: Value = serde_json::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
             f.answer(name, value);
         }
         Ok(f)
@@ -221,7 +275,10 @@ impl FunctionInvoker for ScriptedFunctions {
     async fn invoke(&self, request: FunctionRequest) -> AdapterResult<Value> {
         lock(&self.calls).push(request.clone());
         for name in request.function_id.iter().chain(&request.function_slug) {
-            if let Some(a) = lock(&self.queued).get_mut(name).and_then(VecDeque::pop_front) {
+            if let Some(a) = lock(&self.queued)
+                .get_mut(name)
+                .and_then(VecDeque::pop_front)
+            {
                 return a;
             }
             let f = lock(&self.functions).get(name).cloned();
@@ -229,8 +286,14 @@ impl FunctionInvoker for ScriptedFunctions {
                 return f(&request);
             }
         }
-        let name = request.function_id.or(request.function_slug).unwrap_or_default();
-        Err(AdapterError::new("not_found", format!("function `{name}` is not registered")))
+        let name = request
+            .function_id
+            .or(request.function_slug)
+            .unwrap_or_default();
+        Err(AdapterError::new(
+            "not_found",
+            format!("function `{name}` is not registered"),
+        ))
     }
 }
 
@@ -286,11 +349,18 @@ impl HttpClient for ScriptedHttp {
         lock(&self.requests).push(request.clone());
         let mut canned = lock(&self.canned);
         let found = canned.iter().position(|c| {
-            request.url.starts_with(&c.url_prefix) && c.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
+            request.url.starts_with(&c.url_prefix)
+                && c.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
         });
         match found {
             Some(i) => {
-                let c = if canned[i].once { canned.remove(i) } else { canned[i].clone() };
+                let c = if canned[i].once {
+                    canned.remove(i)
+                } else {
+                    canned[i].clone()
+                };
                 c.response
             }
             None => Ok(HttpResponse {
@@ -313,21 +383,34 @@ impl ScriptedMcp {
     /// Declares a server's tool and its fixed result.
     pub fn tool(&self, server: &str, spec: ToolSpec, result: Value) {
         lock(&self.results).insert(format!("{server}/{}", spec.name), result);
-        lock(&self.tools).entry(server.to_owned()).or_default().push(spec);
+        lock(&self.tools)
+            .entry(server.to_owned())
+            .or_default()
+            .push(spec);
     }
 }
 
 #[async_trait]
 impl McpClient for ScriptedMcp {
     async fn list_tools(&self, server: &McpServer) -> AdapterResult<Vec<ToolSpec>> {
-        Ok(lock(&self.tools).get(&server.name).cloned().unwrap_or_default())
+        Ok(lock(&self.tools)
+            .get(&server.name)
+            .cloned()
+            .unwrap_or_default())
     }
 
-    async fn call_tool(&self, server: &McpServer, tool: &str, _arguments: Value) -> AdapterResult<Value> {
+    async fn call_tool(
+        &self,
+        server: &McpServer,
+        tool: &str,
+        _arguments: Value,
+    ) -> AdapterResult<Value> {
         lock(&self.results)
             .get(&format!("{}/{tool}", server.name))
             .cloned()
-            .ok_or_else(|| AdapterError::new("not_found", format!("MCP tool `{tool}` is not scripted")))
+            .ok_or_else(|| {
+                AdapterError::new("not_found", format!("MCP tool `{tool}` is not scripted"))
+            })
     }
 }
 
@@ -391,7 +474,10 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX), Ordering::SeqCst);
+        self.0.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     /// Sets the time.
@@ -425,7 +511,9 @@ pub struct SystemClock;
 #[async_trait]
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 
@@ -500,7 +588,10 @@ mod tests {
             purpose: Purpose::Decide {
                 node_id: "d".into(),
                 labels: conditions.iter().map(|(l, _)| (*l).to_owned()).collect(),
-                conditions: conditions.iter().map(|(l, d)| ((*l).to_owned(), (*d).to_owned())).collect(),
+                conditions: conditions
+                    .iter()
+                    .map(|(l, d)| ((*l).to_owned(), (*d).to_owned()))
+                    .collect(),
                 last_user_input: input.into(),
             },
             messages: vec![],
@@ -514,11 +605,18 @@ mod tests {
 
     #[test]
     fn offline_decide_by_word_overlap() {
-        let c = [("sales", "Wants to buy or asks about prices"), ("support", "Has a problem with an order")];
+        let c = [
+            ("sales", "Wants to buy or asks about prices"),
+            ("support", "Has a problem with an order"),
+        ];
         assert_eq!(decide("I have a problem with my order", &c), "support");
         assert_eq!(decide("what are your prices", &c), "sales");
         assert_eq!(decide("support", &c), "support");
-        assert_eq!(decide("hi", &c), "sales", "no overlap picks the first condition");
+        assert_eq!(
+            decide("hi", &c),
+            "sales",
+            "no overlap picks the first condition"
+        );
         // Ties go to the earlier condition.
         assert_eq!(decide("order prices", &c), "sales");
     }

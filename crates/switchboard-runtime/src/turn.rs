@@ -8,22 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use switchboard_model::config::{
-    BuiltinTool, DecisionType, DeliveryMode, FlowAction, HeaderType, InteractiveType, NodeConfig, Sender, TextField,
-    ValueType,
-};
 use switchboard_model::NodeKind;
+use switchboard_model::config::{
+    BuiltinTool, DecisionType, DeliveryMode, FlowAction, HeaderType, InteractiveType, NodeConfig,
+    Sender, TextField, ValueType,
+};
 
 use crate::adapters::{
-    AdapterError, ChatRequest, Choice, Cta, FlowParameters, FunctionRequest, HttpRequest, Interactive,
-    InteractiveHeader, ListSection, OutboundBody, OutboundMessage, ProjectEvent, Purpose,
+    AdapterError, ChatRequest, Choice, Cta, FlowParameters, FunctionRequest, HttpRequest,
+    Interactive, InteractiveHeader, ListSection, OutboundBody, OutboundMessage, ProjectEvent,
+    Purpose,
 };
 use crate::engine::{CompiledFlow, Dispatch, Engine, EngineConfig, InboundMessage, Inner};
 use crate::error::{EngineError, StoreError};
 use crate::event::{Event, EventType};
 use crate::state::{
-    AgentState, ChatMessage, Conversation, Direction, Execution, HistoryMessage, LastResume, Object, Status, Timer,
-    TriggerType, WaitingReason,
+    AgentState, ChatMessage, Conversation, Direction, Execution, HistoryMessage, LastResume,
+    Object, Status, Timer, TriggerType, WaitingReason,
 };
 use crate::store::TurnCommit;
 use crate::template::{Mode, Rendered, Scope, TemplateError};
@@ -39,7 +40,11 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub fn new(kind: &str, message: impl Into<String>) -> Failure {
-        Failure { kind: kind.to_owned(), message: message.into(), status: None }
+        Failure {
+            kind: kind.to_owned(),
+            message: message.into(),
+            status: None,
+        }
     }
 
     fn object(&self, node_id: &str) -> Value {
@@ -56,7 +61,11 @@ impl Failure {
 
 impl From<AdapterError> for Failure {
     fn from(e: AdapterError) -> Self {
-        Failure { kind: e.kind, message: e.message, status: e.status }
+        Failure {
+            kind: e.kind,
+            message: e.message,
+            status: e.status,
+        }
     }
 }
 
@@ -85,7 +94,11 @@ pub(crate) enum Step {
 /// Input delivered to a waiting execution.
 pub(crate) enum Input {
     /// A user turn: texts joined, ids, the last interactive reply.
-    User { text: Value, message_ids: Vec<String>, reply: Value },
+    User {
+        text: Value,
+        message_ids: Vec<String>,
+        reply: Value,
+    },
     /// An API resume without a message.
     Api,
 }
@@ -118,13 +131,20 @@ pub(crate) fn system_namespace(e: &Execution, config: &EngineConfig) -> Map<Stri
     m.insert("tracking_id".into(), json!(e.tracking_id));
     m.insert("started_at".into(), json!(e.started_at.rfc3339()));
     if let Some(r) = &e.last_resume {
-        m.insert("last_resume".into(), json!({"reason": r.reason, "at": r.at.rfc3339()}));
+        m.insert(
+            "last_resume".into(),
+            json!({"reason": r.reason, "at": r.at.rfc3339()}),
+        );
     }
     if let Some(p) = &e.parent_execution_id {
         m.insert("parent_execution_id".into(), json!(p));
         m.insert("call_depth".into(), json!(e.call_depth));
     }
-    let pnid = e.context.get("phone_number_id").and_then(Value::as_str).unwrap_or(&config.default_phone_number_id);
+    let pnid = e
+        .context
+        .get("phone_number_id")
+        .and_then(Value::as_str)
+        .unwrap_or(&config.default_phone_number_id);
     m.insert(
         "whatsapp_config".into(),
         json!({"phone_number_id": pnid, "display_phone_number": config.display_phone_number}),
@@ -185,12 +205,21 @@ impl<'e> Turn<'e> {
 
     fn flow_of(&self, xi: usize) -> Result<Arc<CompiledFlow>, EngineError> {
         let e = &self.execs[xi];
-        self.engine.flow(&e.flow_id).ok_or_else(|| EngineError::NotFound(format!("flow `{}`", e.flow_id)))
+        self.engine
+            .flow(&e.flow_id)
+            .ok_or_else(|| EngineError::NotFound(format!("flow `{}`", e.flow_id)))
     }
 
     // --- events ------------------------------------------------------------------------------
 
-    fn emit(&mut self, xi: usize, event_type: EventType, node_id: Option<&str>, edge_label: Option<&str>, payload: Value) {
+    fn emit(
+        &mut self,
+        xi: usize,
+        event_type: EventType,
+        node_id: Option<&str>,
+        edge_label: Option<&str>,
+        payload: Value,
+    ) {
         let e = &mut self.execs[xi];
         e.event_seq += 1;
         e.last_event_at = self.now;
@@ -222,7 +251,13 @@ impl<'e> Turn<'e> {
             self.execs[xi].ended_at = Some(self.now);
             self.execs[xi].agent = None;
         }
-        self.emit(xi, EventType::StatusChanged, None, None, json!({"from": from.as_str(), "to": to.as_str(), "cause": cause}));
+        self.emit(
+            xi,
+            EventType::StatusChanged,
+            None,
+            None,
+            json!({"from": from.as_str(), "to": to.as_str(), "cause": cause}),
+        );
     }
 
     fn set_var(&mut self, xi: usize, source: &str, name: &str, value: Value) {
@@ -275,13 +310,29 @@ impl<'e> Turn<'e> {
                 let p = &self.execs[*pi];
                 context = p.context.clone();
                 metadata = p.metadata.clone();
-                (p.vars.clone(), stack.clone(), p.call_depth + 1, Some(p.id.clone()), p.tracking_id.clone())
+                (
+                    p.vars.clone(),
+                    stack.clone(),
+                    p.call_depth + 1,
+                    Some(p.id.clone()),
+                    p.tracking_id.clone(),
+                )
             }
             None => {
-                context.insert("channel".into(), json!(if trigger == TriggerType::ApiCall { "api" } else { "whatsapp" }));
+                context.insert(
+                    "channel".into(),
+                    json!(if trigger == TriggerType::ApiCall {
+                        "api"
+                    } else {
+                        "whatsapp"
+                    }),
+                );
                 context.insert("phone_number".into(), json!(self.conv.phone_number));
                 context.insert("conversation_id".into(), json!(self.conv.id));
-                context.insert("contact".into(), serde_json::to_value(&self.conv.contact).unwrap_or(Value::Null));
+                context.insert(
+                    "contact".into(),
+                    serde_json::to_value(&self.conv.contact).unwrap_or(Value::Null),
+                );
                 context.insert("phone_number_id".into(), json!(self.conv.phone_number_id));
                 for (k, v) in extra_context {
                     if context.contains_key(&k) {
@@ -345,7 +396,13 @@ impl<'e> Turn<'e> {
             payload["dropped_context_keys"] = json!(dropped);
         }
         self.emit(xi, EventType::ExecutionStarted, None, None, payload);
-        self.emit(xi, EventType::StatusChanged, None, None, json!({"from": "new", "to": "running", "cause": "start"}));
+        self.emit(
+            xi,
+            EventType::StatusChanged,
+            None,
+            None,
+            json!({"from": "new", "to": "running", "cause": "start"}),
+        );
         if parent.is_none() {
             self.steps = 0;
         }
@@ -358,7 +415,8 @@ impl<'e> Turn<'e> {
     pub async fn inbound(&mut self, batch: Vec<InboundMessage>) -> Result<Dispatch, EngineError> {
         let window = self.inner.config.history_window;
         for m in &batch {
-            self.message_ids.push((self.conv.id.clone(), m.id.clone(), self.now));
+            self.message_ids
+                .push((self.conv.id.clone(), m.id.clone(), self.now));
             self.conv.record(
                 HistoryMessage {
                     id: m.id.clone(),
@@ -371,20 +429,43 @@ impl<'e> Turn<'e> {
             );
         }
         let message_ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
-        let text = batch.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join("\n");
-        let reply = batch.iter().rev().find_map(|m| m.reply.clone()).map_or(Value::Null, |r| json!({"type": r.kind, "id": r.id, "title": r.title}));
-        let input = Input::User { text: Value::String(text), message_ids: message_ids.clone(), reply };
+        let text = batch
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let reply = batch.iter().rev().find_map(|m| m.reply.clone()).map_or(
+            Value::Null,
+            |r| json!({"type": r.kind, "id": r.id, "title": r.title}),
+        );
+        let input = Input::User {
+            text: Value::String(text),
+            message_ids: message_ids.clone(),
+            reply,
+        };
 
         if let Some(active) = self.conv.active_execution_id.clone() {
             let xi = self.exec_index(&active).await?;
             match (self.execs[xi].status, self.execs[xi].waiting_reason) {
                 (Status::Handoff, _) => {
-                    self.emit(xi, EventType::InboundIgnored, None, None, json!({"message_ids": message_ids, "reason": "handoff"}));
+                    self.emit(
+                        xi,
+                        EventType::InboundIgnored,
+                        None,
+                        None,
+                        json!({"message_ids": message_ids, "reason": "handoff"}),
+                    );
                     return Ok(Dispatch::Ignored(active));
                 }
                 (Status::Waiting, Some(WaitingReason::Call)) => {
                     // Input goes to the innermost execution; a parent on a call never holds it.
-                    self.emit(xi, EventType::InboundIgnored, None, None, json!({"message_ids": message_ids, "reason": "call"}));
+                    self.emit(
+                        xi,
+                        EventType::InboundIgnored,
+                        None,
+                        None,
+                        json!({"message_ids": message_ids, "reason": "call"}),
+                    );
                     return Ok(Dispatch::Ignored(active));
                 }
                 (Status::Waiting, _) => {
@@ -405,7 +486,16 @@ impl<'e> Turn<'e> {
             vars.insert("last_user_input".into(), text);
             vars.insert("last_user_reply".into(), reply);
         }
-        let id = self.start(&flow, TriggerType::InboundMessage, vars, Object::new(), None, None).await?;
+        let id = self
+            .start(
+                &flow,
+                TriggerType::InboundMessage,
+                vars,
+                Object::new(),
+                None,
+                None,
+            )
+            .await?;
         Ok(Dispatch::Started(id))
     }
 
@@ -414,7 +504,9 @@ impl<'e> Turn<'e> {
         let t = triggers.iter().find(|t| {
             t.active
                 && t.trigger_type == TriggerType::InboundMessage
-                && t.phone_number_id.as_deref().is_none_or(|p| p == self.conv.phone_number_id)
+                && t.phone_number_id
+                    .as_deref()
+                    .is_none_or(|p| p == self.conv.phone_number_id)
         })?;
         self.engine.flow(&t.flow_id)
     }
@@ -423,7 +515,9 @@ impl<'e> Turn<'e> {
     async fn deliver(&mut self, xi: usize, input: Input) -> Result<(), EngineError> {
         let flow = self.flow_of(xi)?;
         let Some(node_id) = self.execs[xi].current_node_id.clone() else {
-            return Err(EngineError::InvalidRequest("execution has no current node".into()));
+            return Err(EngineError::InvalidRequest(
+                "execution has no current node".into(),
+            ));
         };
         let Some(ni) = flow.node_index(&node_id) else {
             return Err(EngineError::NotFound(format!("node `{node_id}`")));
@@ -437,9 +531,16 @@ impl<'e> Turn<'e> {
                     Input::User { .. } => "user_input",
                     Input::Api => "api",
                 };
-                self.execs[xi].last_resume = Some(LastResume { reason: resume_reason.into(), at: self.now });
+                self.execs[xi].last_resume = Some(LastResume {
+                    reason: resume_reason.into(),
+                    at: self.now,
+                });
                 match input {
-                    Input::User { text, message_ids, reply } => {
+                    Input::User {
+                        text,
+                        message_ids,
+                        reply,
+                    } => {
                         self.set_reply_vars(xi, &node_id, &flow, ni, text.clone(), reply.clone());
                         self.emit(
                             xi,
@@ -456,14 +557,30 @@ impl<'e> Turn<'e> {
                 if reason == Some(WaitingReason::HandoffResumed) && flow.next_edge(ni).is_none() {
                     return self.end(xi, "handoff_resumed").await;
                 }
-                self.emit(xi, EventType::StepCompleted, Some(&node_id), Some("next"), json!({"node_id": node_id, "edge_label": "next"}));
+                self.emit(
+                    xi,
+                    EventType::StepCompleted,
+                    Some(&node_id),
+                    Some("next"),
+                    json!({"node_id": node_id, "edge_label": "next"}),
+                );
                 self.advance(xi, &flow, ni).await
             }
             Some(WaitingReason::Agent) => {
-                let Input::User { text, message_ids, reply } = input else {
-                    return Err(EngineError::InvalidRequest("an agent needs a message to resume".into()));
+                let Input::User {
+                    text,
+                    message_ids,
+                    reply,
+                } = input
+                else {
+                    return Err(EngineError::InvalidRequest(
+                        "an agent needs a message to resume".into(),
+                    ));
                 };
-                self.execs[xi].last_resume = Some(LastResume { reason: "user_input".into(), at: self.now });
+                self.execs[xi].last_resume = Some(LastResume {
+                    reason: "user_input".into(),
+                    at: self.now,
+                });
                 self.set_reply_vars(xi, &node_id, &flow, ni, text.clone(), reply.clone());
                 self.emit(
                     xi,
@@ -491,8 +608,19 @@ impl<'e> Turn<'e> {
         }
     }
 
-    fn set_reply_vars(&mut self, xi: usize, node_id: &str, flow: &CompiledFlow, ni: usize, text: Value, reply: Value) {
-        let mut pairs = vec![("last_user_input".to_owned(), text.clone()), ("last_user_reply".to_owned(), reply)];
+    fn set_reply_vars(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        flow: &CompiledFlow,
+        ni: usize,
+        text: Value,
+        reply: Value,
+    ) {
+        let mut pairs = vec![
+            ("last_user_input".to_owned(), text.clone()),
+            ("last_user_reply".to_owned(), reply),
+        ];
         if let NodeConfig::WaitForResponse(w) = flow.flow.nodes[ni].config()
             && let Some(name) = &w.save_response_to
         {
@@ -501,17 +629,32 @@ impl<'e> Turn<'e> {
         self.merge_vars(xi, node_id, pairs);
     }
 
-    pub async fn api_resume(&mut self, exec: Execution, message: Option<Value>, variables: Object) -> Result<(), EngineError> {
+    pub async fn api_resume(
+        &mut self,
+        exec: Execution,
+        message: Option<Value>,
+        variables: Object,
+    ) -> Result<(), EngineError> {
         let id = exec.id.clone();
         self.execs.push(exec);
         let xi = self.exec_index(&id).await?;
         let e = &self.execs[xi];
         let ok = e.status == Status::Waiting
-            && matches!(e.waiting_reason, Some(WaitingReason::WaitForResponse | WaitingReason::Agent | WaitingReason::HandoffResumed));
+            && matches!(
+                e.waiting_reason,
+                Some(
+                    WaitingReason::WaitForResponse
+                        | WaitingReason::Agent
+                        | WaitingReason::HandoffResumed
+                )
+            );
         if !ok {
             return Err(EngineError::InvalidTransition {
                 from: e.status,
-                message: format!("resume needs a waiting execution (reason {:?})", e.waiting_reason.map(WaitingReason::as_str)),
+                message: format!(
+                    "resume needs a waiting execution (reason {:?})",
+                    e.waiting_reason.map(WaitingReason::as_str)
+                ),
             });
         }
         if !variables.is_empty() {
@@ -521,11 +664,19 @@ impl<'e> Turn<'e> {
             None => Input::Api,
             Some(m) => {
                 let data = m.get("data").cloned().unwrap_or(m);
-                Input::User { text: data, message_ids: Vec::new(), reply: Value::Null }
+                Input::User {
+                    text: data,
+                    message_ids: Vec::new(),
+                    reply: Value::Null,
+                }
             }
         };
-        if matches!(input, Input::Api) && self.execs[xi].waiting_reason == Some(WaitingReason::Agent) {
-            return Err(EngineError::InvalidRequest("resuming an agent needs a message".into()));
+        if matches!(input, Input::Api)
+            && self.execs[xi].waiting_reason == Some(WaitingReason::Agent)
+        {
+            return Err(EngineError::InvalidRequest(
+                "resuming an agent needs a message".into(),
+            ));
         }
         self.deliver(xi, input).await
     }
@@ -536,7 +687,10 @@ impl<'e> Turn<'e> {
         let xi = self.exec_index(&id).await?;
         let e = &self.execs[xi];
         let due = e.timer.as_ref().is_some_and(|t| t.due_at <= self.now);
-        if e.status != Status::Waiting || e.waiting_reason != Some(WaitingReason::WaitForResponse) || !due {
+        if e.status != Status::Waiting
+            || e.waiting_reason != Some(WaitingReason::WaitForResponse)
+            || !due
+        {
             return Ok(false);
         }
         // Keep the timer for the event payload; deliver clears it.
@@ -545,18 +699,42 @@ impl<'e> Turn<'e> {
         Ok(true)
     }
 
-    async fn deliver_timeout(&mut self, xi: usize, timer: Option<Timer>) -> Result<(), EngineError> {
-        let node_id = timer.as_ref().map(|t| t.node_id.clone()).unwrap_or_default();
+    async fn deliver_timeout(
+        &mut self,
+        xi: usize,
+        timer: Option<Timer>,
+    ) -> Result<(), EngineError> {
+        let node_id = timer
+            .as_ref()
+            .map(|t| t.node_id.clone())
+            .unwrap_or_default();
         let flow = self.flow_of(xi)?;
-        let Some(ni) = flow.node_index(&node_id) else { return Ok(()) };
+        let Some(ni) = flow.node_index(&node_id) else {
+            return Ok(());
+        };
         self.steps = 0;
         self.execs[xi].timer = None;
-        self.execs[xi].last_resume = Some(LastResume { reason: "timeout".into(), at: self.now });
+        self.execs[xi].last_resume = Some(LastResume {
+            reason: "timeout".into(),
+            at: self.now,
+        });
         let t = timer.map_or(0, |t| t.timeout_seconds);
-        self.emit(xi, EventType::WaitTimeout, Some(&node_id), None, json!({"node_id": node_id, "timeout_seconds": t}));
+        self.emit(
+            xi,
+            EventType::WaitTimeout,
+            Some(&node_id),
+            None,
+            json!({"node_id": node_id, "timeout_seconds": t}),
+        );
         self.execs[xi].waiting_reason = None;
         self.change_status(xi, Status::Running, "timeout");
-        self.emit(xi, EventType::StepCompleted, Some(&node_id), Some("next"), json!({"node_id": node_id, "edge_label": "next"}));
+        self.emit(
+            xi,
+            EventType::StepCompleted,
+            Some(&node_id),
+            Some("next"),
+            json!({"node_id": node_id, "edge_label": "next"}),
+        );
         self.advance(xi, &flow, ni).await
     }
 
@@ -566,18 +744,27 @@ impl<'e> Turn<'e> {
         let xi = self.exec_index(&id).await?;
         let from = self.execs[xi].status;
         match (from, to) {
-            (Status::Running | Status::Waiting, Status::Ended) | (Status::Handoff, Status::Ended) => {
+            (Status::Running | Status::Waiting, Status::Ended)
+            | (Status::Handoff, Status::Ended) => {
                 self.end_with(xi, "api").await?;
             }
             (Status::Running | Status::Waiting, Status::Handoff) => {
                 self.change_status(xi, Status::Handoff, "api");
-                self.emit(xi, EventType::ExecutionHandoff, None, None, json!({"source": "api"}));
+                self.emit(
+                    xi,
+                    EventType::ExecutionHandoff,
+                    None,
+                    None,
+                    json!({"source": "api"}),
+                );
             }
             (Status::Handoff, Status::Waiting) => {
                 // Operator resume: wait again where automation stopped.
                 let flow = self.flow_of(xi)?;
                 let node = self.execs[xi].current_node_id.clone().unwrap_or_default();
-                let kind = flow.node_index(&node).and_then(|i| flow.flow.nodes[i].kind());
+                let kind = flow
+                    .node_index(&node)
+                    .and_then(|i| flow.flow.nodes[i].kind());
                 let reason = match kind {
                     Some(NodeKind::Agent) => WaitingReason::Agent,
                     Some(NodeKind::WaitForResponse) => WaitingReason::WaitForResponse,
@@ -587,27 +774,46 @@ impl<'e> Turn<'e> {
                 self.execs[xi].waiting_reason = Some(reason);
             }
             _ => {
-                return Err(EngineError::InvalidTransition { from, message: format!("cannot change to {}", to.as_str()) });
+                return Err(EngineError::InvalidTransition {
+                    from,
+                    message: format!("cannot change to {}", to.as_str()),
+                });
             }
         }
         Ok(())
     }
 
-    pub async fn jump(&mut self, exec: Execution, node_id: &str, actor: &str) -> Result<(), EngineError> {
+    pub async fn jump(
+        &mut self,
+        exec: Execution,
+        node_id: &str,
+        actor: &str,
+    ) -> Result<(), EngineError> {
         let id = exec.id.clone();
         self.execs.push(exec);
         let xi = self.exec_index(&id).await?;
         let from = self.execs[xi].status;
         if !matches!(from, Status::Waiting | Status::Handoff) {
-            return Err(EngineError::InvalidTransition { from, message: "jump needs a waiting or handed-off execution".into() });
+            return Err(EngineError::InvalidTransition {
+                from,
+                message: "jump needs a waiting or handed-off execution".into(),
+            });
         }
         let flow = self.flow_of(xi)?;
-        let ni = flow.node_index(node_id).ok_or_else(|| EngineError::NotFound(format!("node `{node_id}`")))?;
+        let ni = flow
+            .node_index(node_id)
+            .ok_or_else(|| EngineError::NotFound(format!("node `{node_id}`")))?;
         let from_node = self.execs[xi].current_node_id.clone();
         self.execs[xi].timer = None;
         self.execs[xi].agent = None;
         self.execs[xi].waiting_reason = None;
-        self.emit(xi, EventType::NodeJumped, Some(node_id), None, json!({"from_node_id": from_node, "to_node_id": node_id, "actor": actor}));
+        self.emit(
+            xi,
+            EventType::NodeJumped,
+            Some(node_id),
+            None,
+            json!({"from_node_id": from_node, "to_node_id": node_id, "actor": actor}),
+        );
         self.change_status(xi, Status::Running, "operator");
         self.steps = 0;
         self.run(xi, ni).await
@@ -616,21 +822,36 @@ impl<'e> Turn<'e> {
     // --- the loop ----------------------------------------------------------------------------
 
     /// Runs an execution from node `ni` until it stops.
-    fn run<'a>(&'a mut self, xi: usize, ni: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + 'a>> {
+    fn run<'a>(
+        &'a mut self,
+        xi: usize,
+        ni: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let flow = self.flow_of(xi)?;
             self.enter(xi, &flow, ni).await
         })
     }
 
-    async fn enter(&mut self, xi: usize, flow: &Arc<CompiledFlow>, start: usize) -> Result<(), EngineError> {
+    async fn enter(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        start: usize,
+    ) -> Result<(), EngineError> {
         let mut ni = start;
         loop {
             if let Some(to) = self.execs[xi].pending_status.take() {
                 self.apply_pending(xi, to).await?;
                 return Ok(());
             }
-            let max = self.inner.config.max_steps_per_turn.or(flow.max_steps).unwrap_or(1000);
+            let max = self
+                .inner
+                .config
+                .max_steps_per_turn
+                .or(flow.max_steps)
+                .unwrap_or(1000);
             self.steps += 1;
             let node = &flow.flow.nodes[ni];
             let node_id = node.id().to_owned();
@@ -642,7 +863,13 @@ impl<'e> Turn<'e> {
             self.execs[xi].activation += 1;
             let kind = node.kind().map_or("unknown", NodeKind::as_str);
             let step_no = self.steps;
-            self.emit(xi, EventType::StepEntered, Some(&node_id), None, json!({"node_id": node_id, "node_type": kind, "step": step_no}));
+            self.emit(
+                xi,
+                EventType::StepEntered,
+                Some(&node_id),
+                None,
+                json!({"node_id": node_id, "node_type": kind, "step": step_no}),
+            );
             let step = self.node_step(xi, flow, ni).await;
             match self.resolve(xi, flow, ni, step).await? {
                 Some(next) => ni = next,
@@ -652,11 +879,23 @@ impl<'e> Turn<'e> {
     }
 
     /// Turns a node's step into the next node to run (or `None`: stop).
-    async fn resolve(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize, step: Step) -> Result<Option<usize>, EngineError> {
+    async fn resolve(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+        step: Step,
+    ) -> Result<Option<usize>, EngineError> {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         match step {
             Step::Next => {
-                self.emit(xi, EventType::StepCompleted, Some(&node_id), Some("next"), json!({"node_id": node_id, "edge_label": "next"}));
+                self.emit(
+                    xi,
+                    EventType::StepCompleted,
+                    Some(&node_id),
+                    Some("next"),
+                    json!({"node_id": node_id, "edge_label": "next"}),
+                );
                 match flow.next_edge(ni).and_then(|k| flow.target(k)) {
                     Some(t) => Ok(Some(t)),
                     None => {
@@ -666,7 +905,13 @@ impl<'e> Turn<'e> {
                 }
             }
             Step::Edge(edge, label) => {
-                self.emit(xi, EventType::StepCompleted, Some(&node_id), Some(&label), json!({"node_id": node_id, "edge_label": label}));
+                self.emit(
+                    xi,
+                    EventType::StepCompleted,
+                    Some(&node_id),
+                    Some(&label),
+                    json!({"node_id": node_id, "edge_label": label}),
+                );
                 match edge.and_then(|k| flow.target(k)) {
                     Some(t) => Ok(Some(t)),
                     None => {
@@ -697,9 +942,21 @@ impl<'e> Turn<'e> {
                     )
                 );
                 if catchable {
-                    self.emit(xi, EventType::StepFailed, Some(&node_id), None, json!({"node_id": node_id, "error": error}));
+                    self.emit(
+                        xi,
+                        EventType::StepFailed,
+                        Some(&node_id),
+                        None,
+                        json!({"node_id": node_id, "error": error}),
+                    );
                     if let Some(t) = flow.error_edge(ni).and_then(|k| flow.target(k)) {
-                        self.emit(xi, EventType::StepCompleted, Some(&node_id), Some("error"), json!({"node_id": node_id, "edge_label": "error"}));
+                        self.emit(
+                            xi,
+                            EventType::StepCompleted,
+                            Some(&node_id),
+                            Some("error"),
+                            json!({"node_id": node_id, "edge_label": "error"}),
+                        );
                         return Ok(Some(t));
                     }
                 }
@@ -710,7 +967,10 @@ impl<'e> Turn<'e> {
                 // The child ran in this turn already; when it finished, the parent continues.
                 if self.execs[child].status.is_terminal() {
                     self.execs[xi].waiting_reason = None;
-                    self.execs[xi].last_resume = Some(LastResume { reason: "child".into(), at: self.now });
+                    self.execs[xi].last_resume = Some(LastResume {
+                        reason: "child".into(),
+                        at: self.now,
+                    });
                     self.change_status(xi, Status::Running, "child_finished");
                     self.call_returned(xi, flow, ni, child).await
                 } else {
@@ -720,14 +980,25 @@ impl<'e> Turn<'e> {
         }
     }
 
-    async fn after_step(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize, step: Step) -> Result<(), EngineError> {
+    async fn after_step(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+        step: Step,
+    ) -> Result<(), EngineError> {
         if let Some(next) = self.resolve(xi, flow, ni, step).await? {
             self.enter(xi, flow, next).await?;
         }
         Ok(())
     }
 
-    async fn advance(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Result<(), EngineError> {
+    async fn advance(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+    ) -> Result<(), EngineError> {
         if let Some(to) = self.execs[xi].pending_status.take() {
             return self.apply_pending(xi, to).await;
         }
@@ -742,7 +1013,13 @@ impl<'e> Turn<'e> {
             Status::Ended => self.end_with(xi, "api").await,
             Status::Handoff => {
                 self.change_status(xi, Status::Handoff, "api");
-                self.emit(xi, EventType::ExecutionHandoff, None, None, json!({"source": "api"}));
+                self.emit(
+                    xi,
+                    EventType::ExecutionHandoff,
+                    None,
+                    None,
+                    json!({"source": "api"}),
+                );
                 Ok(())
             }
             _ => Ok(()),
@@ -753,11 +1030,22 @@ impl<'e> Turn<'e> {
         self.end_with(xi, reason).await
     }
 
-    fn end_with<'a>(&'a mut self, xi: usize, reason: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + 'a>> {
+    fn end_with<'a>(
+        &'a mut self,
+        xi: usize,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let last = self.execs[xi].current_node_id.clone();
             self.change_status(xi, Status::Ended, reason);
-            self.emit(xi, EventType::ExecutionEnded, None, None, json!({"reason": reason, "last_node_id": last}));
+            self.emit(
+                xi,
+                EventType::ExecutionEnded,
+                None,
+                None,
+                json!({"reason": reason, "last_node_id": last}),
+            );
             self.finished(xi).await
         })
     }
@@ -768,11 +1056,22 @@ impl<'e> Turn<'e> {
         self.fail_with(xi, error).await
     }
 
-    fn fail_with(&mut self, xi: usize, error: Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + '_>> {
+    fn fail_with(
+        &mut self,
+        xi: usize,
+        error: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send + '_>>
+    {
         Box::pin(async move {
             self.execs[xi].error_details = Some(error.clone());
             self.change_status(xi, Status::Failed, "failure");
-            self.emit(xi, EventType::ExecutionFailed, None, None, json!({"error": error}));
+            self.emit(
+                xi,
+                EventType::ExecutionFailed,
+                None,
+                None,
+                json!({"error": error}),
+            );
             self.finished(xi).await
         })
     }
@@ -795,12 +1094,17 @@ impl<'e> Turn<'e> {
                 if self.calling.contains(&pi) {
                     return Ok(());
                 }
-                if self.execs[pi].status == Status::Waiting && self.execs[pi].waiting_reason == Some(WaitingReason::Call) {
+                if self.execs[pi].status == Status::Waiting
+                    && self.execs[pi].waiting_reason == Some(WaitingReason::Call)
+                {
                     let flow = self.flow_of(pi)?;
                     let node = self.execs[pi].current_node_id.clone().unwrap_or_default();
                     if let Some(ni) = flow.node_index(&node) {
                         self.execs[pi].waiting_reason = None;
-                        self.execs[pi].last_resume = Some(LastResume { reason: "child".into(), at: self.now });
+                        self.execs[pi].last_resume = Some(LastResume {
+                            reason: "child".into(),
+                            at: self.now,
+                        });
                         self.change_status(pi, Status::Running, "child_finished");
                         if let Some(next) = self.call_returned(pi, &flow, ni, xi).await? {
                             self.enter(pi, &flow, next).await?;
@@ -818,14 +1122,24 @@ impl<'e> Turn<'e> {
     }
 
     /// A child ended or failed: merge or store the error, then continue after the call node.
-    async fn call_returned(&mut self, pi: usize, flow: &Arc<CompiledFlow>, ni: usize, ci: usize) -> Result<Option<usize>, EngineError> {
+    async fn call_returned(
+        &mut self,
+        pi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+        ci: usize,
+    ) -> Result<Option<usize>, EngineError> {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         self.execs[pi].child_execution_id = None;
         let child_id = self.execs[ci].id.clone();
         let status = self.execs[ci].status;
         let mut merged = Vec::new();
         if status == Status::Ended {
-            let vars: Vec<(String, Value)> = self.execs[ci].vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let vars: Vec<(String, Value)> = self.execs[ci]
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             merged = vars.iter().map(|(k, _)| Value::String(k.clone())).collect();
             self.merge_vars(pi, &node_id, vars);
         } else {
@@ -850,7 +1164,13 @@ impl<'e> Turn<'e> {
             None,
             json!({"node_id": node_id, "child_execution_id": child_id, "status": status.as_str(), "merged_keys": merged}),
         );
-        self.emit(pi, EventType::StepCompleted, Some(&node_id), Some("next"), json!({"node_id": node_id, "edge_label": "next"}));
+        self.emit(
+            pi,
+            EventType::StepCompleted,
+            Some(&node_id),
+            Some("next"),
+            json!({"node_id": node_id, "edge_label": "next"}),
+        );
         match flow.next_edge(ni).and_then(|k| flow.target(k)) {
             Some(t) => Ok(Some(t)),
             None => {
@@ -897,7 +1217,10 @@ impl<'e> Turn<'e> {
                     Ok(Value::Object(resp)) => {
                         if let Some(v) = resp.get("vars") {
                             let Value::Object(vars) = v else {
-                                return Step::Fail(Failure::new("invalid_json", "the function's `vars` is not an object"));
+                                return Step::Fail(Failure::new(
+                                    "invalid_json",
+                                    "the function's `vars` is not an object",
+                                ));
                             };
                             let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                             self.merge_vars(xi, &node_id, pairs);
@@ -908,7 +1231,13 @@ impl<'e> Turn<'e> {
                         self.performed(xi, &node_id, "function", json!({"ok": true}));
                         Step::Next
                     }
-                    Ok(other) => Step::Fail(Failure::new("invalid_json", format!("the function answered {} instead of a JSON object", kind_of(&other)))),
+                    Ok(other) => Step::Fail(Failure::new(
+                        "invalid_json",
+                        format!(
+                            "the function answered {} instead of a JSON object",
+                            kind_of(&other)
+                        ),
+                    )),
                     Err(e) => {
                         self.action_failed(xi, &node_id, "function", &e);
                         Step::Fail(e.into())
@@ -917,7 +1246,10 @@ impl<'e> Turn<'e> {
             }
             NodeConfig::Webhook(c) => self.webhook(xi, &node_id, c).await,
             NodeConfig::SetVariable(c) => {
-                let value = c.variable_value.as_ref().map_or(Value::Null, switchboard_model::Value::to_json);
+                let value = c
+                    .variable_value
+                    .as_ref()
+                    .map_or(Value::Null, switchboard_model::Value::to_json);
                 let rendered = match self.render_value(xi, &node_id, "variable_value", &value) {
                     Ok(v) => v,
                     Err(f) => return Step::Fail(f),
@@ -945,10 +1277,12 @@ impl<'e> Turn<'e> {
                     None => Value::Null,
                 };
                 let context_data = match &c.context_data {
-                    Some(v) => match self.render_value(xi, &node_id, "context_data", &v.to_json()) {
-                        Ok(v) => v,
-                        Err(f) => return Step::Fail(f),
-                    },
+                    Some(v) => {
+                        match self.render_value(xi, &node_id, "context_data", &v.to_json()) {
+                            Ok(v) => v,
+                            Err(f) => return Step::Fail(f),
+                        }
+                    }
                     None => Value::Null,
                 };
                 self.change_status(xi, Status::Handoff, "handoff");
@@ -967,7 +1301,13 @@ impl<'e> Turn<'e> {
     }
 
     fn action(&mut self, xi: usize, node_id: &str, action: &str) {
-        self.emit(xi, EventType::ActionExecuting, Some(node_id), None, json!({"node_id": node_id, "action": action}));
+        self.emit(
+            xi,
+            EventType::ActionExecuting,
+            Some(node_id),
+            None,
+            json!({"node_id": node_id, "action": action}),
+        );
     }
 
     fn performed(&mut self, xi: usize, node_id: &str, action: &str, result: Value) {
@@ -1013,36 +1353,92 @@ impl<'e> Turn<'e> {
         }
     }
 
-    fn render_text(&mut self, xi: usize, node_id: &str, field: &str, template: &str, mode: Mode) -> Result<String, Failure> {
+    fn render_text(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        field: &str,
+        template: &str,
+        mode: Mode,
+    ) -> Result<String, Failure> {
         let system = self.scope_parts(xi);
         let e = &self.execs[xi];
-        let scope = Scope { vars: &e.vars, system: &system, context: &e.context, metadata: &e.metadata, args: None };
-        let r = self.inner.renderer.render_text(template, &scope, &*self.inner.adapters.secrets, mode)?;
+        let scope = Scope {
+            vars: &e.vars,
+            system: &system,
+            context: &e.context,
+            metadata: &e.metadata,
+            args: None,
+        };
+        let r = self.inner.renderer.render_text(
+            template,
+            &scope,
+            &*self.inner.adapters.secrets,
+            mode,
+        )?;
         self.note_render(xi, node_id, field, &r);
         Ok(r.value)
     }
 
-    fn render_value(&mut self, xi: usize, node_id: &str, field: &str, value: &Value) -> Result<Value, Failure> {
+    fn render_value(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<Value, Failure> {
         let system = self.scope_parts(xi);
         let e = &self.execs[xi];
-        let scope = Scope { vars: &e.vars, system: &system, context: &e.context, metadata: &e.metadata, args: None };
-        let r = self.inner.renderer.render_value(value, &scope, &*self.inner.adapters.secrets)?;
+        let scope = Scope {
+            vars: &e.vars,
+            system: &system,
+            context: &e.context,
+            metadata: &e.metadata,
+            args: None,
+        };
+        let r = self
+            .inner
+            .renderer
+            .render_value(value, &scope, &*self.inner.adapters.secrets)?;
         self.note_render(xi, node_id, field, &r);
         Ok(r.value)
     }
 
-    fn render_with_args(&mut self, xi: usize, node_id: &str, field: &str, value: &Value, args: &Value, text: Option<Mode>) -> Result<Value, Failure> {
+    fn render_with_args(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        field: &str,
+        value: &Value,
+        args: &Value,
+        text: Option<Mode>,
+    ) -> Result<Value, Failure> {
         let system = self.scope_parts(xi);
         let e = &self.execs[xi];
-        let scope = Scope { vars: &e.vars, system: &system, context: &e.context, metadata: &e.metadata, args: Some(args) };
+        let scope = Scope {
+            vars: &e.vars,
+            system: &system,
+            context: &e.context,
+            metadata: &e.metadata,
+            args: Some(args),
+        };
         match (text, value) {
             (Some(mode), Value::String(s)) => {
-                let r = self.inner.renderer.render_text(s, &scope, &*self.inner.adapters.secrets, mode)?;
+                let r = self.inner.renderer.render_text(
+                    s,
+                    &scope,
+                    &*self.inner.adapters.secrets,
+                    mode,
+                )?;
                 self.note_render(xi, node_id, field, &r);
                 Ok(Value::String(r.value))
             }
             _ => {
-                let r = self.inner.renderer.render_value(value, &scope, &*self.inner.adapters.secrets)?;
+                let r = self.inner.renderer.render_value(
+                    value,
+                    &scope,
+                    &*self.inner.adapters.secrets,
+                )?;
                 self.note_render(xi, node_id, field, &r);
                 Ok(r.value)
             }
@@ -1050,7 +1446,12 @@ impl<'e> Turn<'e> {
     }
 
     /// Resolves the AI fields of a node (runtime-semantics §7.12): path → generated text.
-    async fn ai_fields(&mut self, xi: usize, node_id: &str, sender: &Sender) -> Result<Map<String, Value>, Failure> {
+    async fn ai_fields(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        sender: &Sender,
+    ) -> Result<Map<String, Value>, Failure> {
         let mut out = Map::new();
         for f in &sender.ai_fields {
             let Some(prompt) = &f.prompt else { continue };
@@ -1058,22 +1459,56 @@ impl<'e> Turn<'e> {
             if out.contains_key(&path) {
                 continue;
             }
-            let model = sender.model.candidates().next().unwrap_or_default().to_owned();
-            self.emit(xi, EventType::AiFieldResolving, Some(node_id), None, json!({"node_id": node_id, "path": path, "model": model}));
-            let prompt = self.render_text(xi, node_id, &format!("ai_field_config.{}.prompt", f.path), prompt, Mode::Text)?;
+            let model = sender
+                .model
+                .candidates()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            self.emit(
+                xi,
+                EventType::AiFieldResolving,
+                Some(node_id),
+                None,
+                json!({"node_id": node_id, "path": path, "model": model}),
+            );
+            let prompt = self.render_text(
+                xi,
+                node_id,
+                &format!("ai_field_config.{}.prompt", f.path),
+                prompt,
+                Mode::Text,
+            )?;
             let mut messages = vec![ChatMessage::new("system", prompt.clone())];
             messages.extend(self.history_messages());
             let req = ChatRequest {
                 model,
-                purpose: Purpose::AiField { node_id: node_id.to_owned(), path: path.clone(), prompt },
+                purpose: Purpose::AiField {
+                    node_id: node_id.to_owned(),
+                    path: path.clone(),
+                    prompt,
+                },
                 messages,
                 tools: Vec::new(),
                 temperature: None,
                 max_tokens: None,
                 reasoning_effort: None,
             };
-            let text = self.inner.adapters.model.complete(req).await?.text.unwrap_or_default();
-            self.emit(xi, EventType::AiFieldResolved, Some(node_id), None, json!({"node_id": node_id, "path": path, "value": text}));
+            let text = self
+                .inner
+                .adapters
+                .model
+                .complete(req)
+                .await?
+                .text
+                .unwrap_or_default();
+            self.emit(
+                xi,
+                EventType::AiFieldResolved,
+                Some(node_id),
+                None,
+                json!({"node_id": node_id, "path": path, "value": text}),
+            );
             out.insert(path, Value::String(text));
         }
         Ok(out)
@@ -1083,19 +1518,46 @@ impl<'e> Turn<'e> {
         let n = self.conv.messages.len();
         self.conv.messages[n.saturating_sub(20)..]
             .iter()
-            .map(|m| ChatMessage::new(if m.direction == Direction::Inbound { "user" } else { "assistant" }, m.text.clone()))
+            .map(|m| {
+                ChatMessage::new(
+                    if m.direction == Direction::Inbound {
+                        "user"
+                    } else {
+                        "assistant"
+                    },
+                    m.text.clone(),
+                )
+            })
             .collect()
     }
 
-    fn text_field(&mut self, xi: usize, node_id: &str, key: &str, field: Option<&TextField>, ai: &Map<String, Value>) -> Result<Option<String>, Failure> {
+    fn text_field(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        key: &str,
+        field: Option<&TextField>,
+        ai: &Map<String, Value>,
+    ) -> Result<Option<String>, Failure> {
         match field {
             None => Ok(None),
-            Some(TextField::Ai) => Ok(Some(ai.get(key).and_then(Value::as_str).unwrap_or_default().to_owned())),
+            Some(TextField::Ai) => Ok(Some(
+                ai.get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            )),
             Some(TextField::Text(t)) => self.render_text(xi, node_id, key, t, Mode::Text).map(Some),
         }
     }
 
-    fn opt_text(&mut self, xi: usize, node_id: &str, key: &str, t: &Option<String>) -> Result<Option<String>, Failure> {
+    fn opt_text(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        key: &str,
+        t: &Option<String>,
+    ) -> Result<Option<String>, Failure> {
         match t {
             None => Ok(None),
             Some(t) => self.render_text(xi, node_id, key, t, Mode::Text).map(Some),
@@ -1105,10 +1567,20 @@ impl<'e> Turn<'e> {
     // --- sending -----------------------------------------------------------------------------
 
     fn in_service_window(&self) -> bool {
-        self.conv.last_inbound_at.is_some_and(|t| self.now.0 - t.0 < 24 * 3600 * 1000)
+        self.conv
+            .last_inbound_at
+            .is_some_and(|t| self.now.0 - t.0 < 24 * 3600 * 1000)
     }
 
-    async fn deliver_message(&mut self, xi: usize, node_id: &str, sender: &Sender, body: OutboundBody, action: &str, window: bool) -> Step {
+    async fn deliver_message(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        sender: &Sender,
+        body: OutboundBody,
+        action: &str,
+        window: bool,
+    ) -> Step {
         if window && !self.in_service_window() {
             return Step::Fail(Failure::new(
                 "outside_service_window",
@@ -1132,7 +1604,9 @@ impl<'e> Turn<'e> {
             OutboundBody::Text { text } => text.clone(),
             OutboundBody::Interactive(i) => i.body.clone(),
             OutboundBody::Template { template_id, .. } => format!("[template {template_id}]"),
-            OutboundBody::Media { caption, url, .. } => caption.clone().unwrap_or_else(|| url.clone()),
+            OutboundBody::Media { caption, url, .. } => {
+                caption.clone().unwrap_or_else(|| url.clone())
+            }
         };
         let kind = match &body {
             OutboundBody::Text { .. } => "text",
@@ -1141,14 +1615,31 @@ impl<'e> Turn<'e> {
             OutboundBody::Media { media_type, .. } => media_type.as_str(),
         }
         .to_owned();
-        let msg = OutboundMessage { from, to, execution_id: self.execs[xi].id.clone(), node_id: node_id.to_owned(), body };
+        let msg = OutboundMessage {
+            from,
+            to,
+            execution_id: self.execs[xi].id.clone(),
+            node_id: node_id.to_owned(),
+            body,
+        };
         match self.inner.adapters.messenger.send(msg).await {
             Ok(receipt) => {
                 self.conv.record(
-                    HistoryMessage { id: receipt.message_id.clone(), direction: Direction::Outbound, kind, text, at: self.now },
+                    HistoryMessage {
+                        id: receipt.message_id.clone(),
+                        direction: Direction::Outbound,
+                        kind,
+                        text,
+                        at: self.now,
+                    },
                     self.inner.config.history_window,
                 );
-                self.performed(xi, node_id, action, json!({"message_id": receipt.message_id}));
+                self.performed(
+                    xi,
+                    node_id,
+                    action,
+                    json!({"message_id": receipt.message_id}),
+                );
                 Step::Next
             }
             Err(e) => {
@@ -1158,7 +1649,12 @@ impl<'e> Turn<'e> {
         }
     }
 
-    async fn send_text(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::SendText) -> Step {
+    async fn send_text(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::SendText,
+    ) -> Step {
         let ai = match self.ai_fields(xi, node_id, &c.sender).await {
             Ok(a) => a,
             Err(f) => return Step::Fail(f),
@@ -1168,28 +1664,59 @@ impl<'e> Turn<'e> {
             Err(f) => return Step::Fail(f),
         };
         if text.chars().count() > 4096 {
-            return Step::Fail(Failure::new("invalid_message", format!("the message is {} characters, more than 4096", text.chars().count())));
+            return Step::Fail(Failure::new(
+                "invalid_message",
+                format!(
+                    "the message is {} characters, more than 4096",
+                    text.chars().count()
+                ),
+            ));
         }
         if text.is_empty() {
             return Step::Fail(Failure::new("invalid_message", "the message is empty"));
         }
         if let Some(d) = c.delay_seconds.filter(|d| *d > 0.0) {
-            self.inner.adapters.clock.sleep(Duration::from_secs_f64(d.min(3600.0))).await;
+            self.inner
+                .adapters
+                .clock
+                .sleep(Duration::from_secs_f64(d.min(3600.0)))
+                .await;
         }
-        self.deliver_message(xi, node_id, &c.sender, OutboundBody::Text { text }, "send_text", true).await
+        self.deliver_message(
+            xi,
+            node_id,
+            &c.sender,
+            OutboundBody::Text { text },
+            "send_text",
+            true,
+        )
+        .await
     }
 
-    async fn send_template(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::SendTemplate) -> Step {
+    async fn send_template(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::SendTemplate,
+    ) -> Step {
         let ai = match self.ai_fields(xi, node_id, &c.sender).await {
             Ok(a) => a,
             Err(f) => return Step::Fail(f),
         };
         let mut params = match &c.parameters {
             Some(v) if v.is_ai_marker() => {
-                let text = ai.get("parameters").and_then(Value::as_str).unwrap_or_default();
+                let text = ai
+                    .get("parameters")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 match serde_json::from_str::<Value>(text) {
                     Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
-                    _ => return Step::Fail(Failure::new("adapter", "the model's parameters are not a JSON object or array")),
+                    _ => {
+                        return Step::Fail(Failure::new(
+                            "adapter",
+                            "the model's parameters are not a JSON object or array",
+                        ));
+                    }
                 }
             }
             Some(v) => v.to_json(),
@@ -1205,48 +1732,100 @@ impl<'e> Turn<'e> {
             Ok(v) => stringify_leaves(v),
             Err(f) => return Step::Fail(f),
         };
-        let body = OutboundBody::Template { template_id: c.template_id.clone().unwrap_or_default(), parameters: rendered };
-        self.deliver_message(xi, node_id, &c.sender, body, "send_template", false).await
+        let body = OutboundBody::Template {
+            template_id: c.template_id.clone().unwrap_or_default(),
+            parameters: rendered,
+        };
+        self.deliver_message(xi, node_id, &c.sender, body, "send_template", false)
+            .await
     }
 
-    async fn send_interactive(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::SendInteractive) -> Step {
+    async fn send_interactive(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::SendInteractive,
+    ) -> Step {
         let ai = match self.ai_fields(xi, node_id, &c.sender).await {
             Ok(a) => a,
             Err(f) => return Step::Fail(f),
         };
         match self.build_interactive(xi, node_id, c, &ai) {
-            Ok(i) => self.deliver_message(xi, node_id, &c.sender, OutboundBody::Interactive(i), "send_interactive", true).await,
+            Ok(i) => {
+                self.deliver_message(
+                    xi,
+                    node_id,
+                    &c.sender,
+                    OutboundBody::Interactive(i),
+                    "send_interactive",
+                    true,
+                )
+                .await
+            }
             Err(f) => Step::Fail(f),
         }
     }
 
-    fn build_interactive(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::SendInteractive, ai: &Map<String, Value>) -> Result<Interactive, Failure> {
-        let t = c.interactive_type.ok_or_else(|| Failure::new("invalid_message", "no interactive_type"))?;
+    fn build_interactive(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::SendInteractive,
+        ai: &Map<String, Value>,
+    ) -> Result<Interactive, Failure> {
+        let t = c
+            .interactive_type
+            .ok_or_else(|| Failure::new("invalid_message", "no interactive_type"))?;
         if !t.is_supported() {
-            return Err(Failure::new("invalid_message", format!("interactive type `{}` is not supported", t.as_str())));
+            return Err(Failure::new(
+                "invalid_message",
+                format!("interactive type `{}` is not supported", t.as_str()),
+            ));
         }
-        let body = self.text_field(xi, node_id, "body_text", c.body_text.as_ref(), ai)?.unwrap_or_default();
-        let limit = if t == InteractiveType::List { 4096 } else { 1024 };
+        let body = self
+            .text_field(xi, node_id, "body_text", c.body_text.as_ref(), ai)?
+            .unwrap_or_default();
+        let limit = if t == InteractiveType::List {
+            4096
+        } else {
+            1024
+        };
         check_len("body_text", &body, limit)?;
         if body.is_empty() {
             return Err(Failure::new("invalid_message", "the body text is empty"));
         }
-        let mut i = Interactive { interactive_type: t.as_str().to_owned(), body, ..Interactive::default() };
+        let mut i = Interactive {
+            interactive_type: t.as_str().to_owned(),
+            body,
+            ..Interactive::default()
+        };
         if t != InteractiveType::LocationRequestMessage {
             match c.effective_header_type() {
                 HeaderType::Text => {
-                    let h = self.text_field(xi, node_id, "header_text", c.header_text.as_ref(), ai)?.unwrap_or_default();
+                    let h = self
+                        .text_field(xi, node_id, "header_text", c.header_text.as_ref(), ai)?
+                        .unwrap_or_default();
                     check_len("header_text", &h, 60)?;
-                    i.header = Some(InteractiveHeader { kind: "text".into(), value: h });
+                    i.header = Some(InteractiveHeader {
+                        kind: "text".into(),
+                        value: h,
+                    });
                 }
                 h @ (HeaderType::Image | HeaderType::Video | HeaderType::Document) => {
-                    let url = self.opt_text(xi, node_id, "header_media_url", &c.header_media_url)?.unwrap_or_default();
+                    let url = self
+                        .opt_text(xi, node_id, "header_media_url", &c.header_media_url)?
+                        .unwrap_or_default();
                     check_url("header_media_url", &url)?;
-                    i.header = Some(InteractiveHeader { kind: h.as_str().to_owned(), value: url });
+                    i.header = Some(InteractiveHeader {
+                        kind: h.as_str().to_owned(),
+                        value: url,
+                    });
                 }
                 HeaderType::None => {}
             }
-            if let Some(f) = self.text_field(xi, node_id, "footer_text", c.footer_text.as_ref(), ai)? {
+            if let Some(f) =
+                self.text_field(xi, node_id, "footer_text", c.footer_text.as_ref(), ai)?
+            {
                 check_len("footer_text", &f, 60)?;
                 i.footer = Some(f);
             }
@@ -1255,65 +1834,118 @@ impl<'e> Turn<'e> {
             InteractiveType::Button => {
                 let buttons = c.buttons.clone().unwrap_or_default();
                 if buttons.is_empty() || buttons.len() > 3 {
-                    return Err(Failure::new("invalid_message", format!("{} buttons (1 to 3 allowed)", buttons.len())));
+                    return Err(Failure::new(
+                        "invalid_message",
+                        format!("{} buttons (1 to 3 allowed)", buttons.len()),
+                    ));
                 }
                 for (k, b) in buttons.iter().enumerate() {
-                    let title = self.opt_text(xi, node_id, &format!("buttons[{k}].title"), &b.title)?.unwrap_or_default();
+                    let title = self
+                        .opt_text(xi, node_id, &format!("buttons[{k}].title"), &b.title)?
+                        .unwrap_or_default();
                     check_len("button title", &title, 20)?;
                     let id = b.id.clone().unwrap_or_default();
                     check_len("button id", &id, 256)?;
                     if i.buttons.iter().any(|x| x.id == id) {
-                        return Err(Failure::new("invalid_message", format!("duplicate button id `{id}`")));
+                        return Err(Failure::new(
+                            "invalid_message",
+                            format!("duplicate button id `{id}`"),
+                        ));
                     }
-                    i.buttons.push(Choice { id, title, description: None });
+                    i.buttons.push(Choice {
+                        id,
+                        title,
+                        description: None,
+                    });
                 }
             }
             InteractiveType::List => {
-                let text = self.opt_text(xi, node_id, "list_button_text", &c.list_button_text)?.unwrap_or_default();
+                let text = self
+                    .opt_text(xi, node_id, "list_button_text", &c.list_button_text)?
+                    .unwrap_or_default();
                 check_len("list_button_text", &text, 20)?;
                 i.list_button_text = Some(text);
                 let sections = c.list_sections.clone().unwrap_or_default();
                 let mut rows_total = 0;
                 for (s, sec) in sections.iter().enumerate() {
-                    let title = self.opt_text(xi, node_id, &format!("list_sections[{s}].title"), &sec.title)?;
+                    let title = self.opt_text(
+                        xi,
+                        node_id,
+                        &format!("list_sections[{s}].title"),
+                        &sec.title,
+                    )?;
                     if let Some(t) = &title {
                         check_len("section title", t, 24)?;
                     }
                     let mut rows = Vec::new();
                     for (r, row) in sec.rows.iter().enumerate() {
-                        let title = self.opt_text(xi, node_id, &format!("list_sections[{s}].rows[{r}].title"), &row.title)?.unwrap_or_default();
+                        let title = self
+                            .opt_text(
+                                xi,
+                                node_id,
+                                &format!("list_sections[{s}].rows[{r}].title"),
+                                &row.title,
+                            )?
+                            .unwrap_or_default();
                         check_len("row title", &title, 24)?;
-                        let description = self.opt_text(xi, node_id, &format!("list_sections[{s}].rows[{r}].description"), &row.description)?;
+                        let description = self.opt_text(
+                            xi,
+                            node_id,
+                            &format!("list_sections[{s}].rows[{r}].description"),
+                            &row.description,
+                        )?;
                         if let Some(d) = &description {
                             check_len("row description", d, 72)?;
                         }
-                        rows.push(Choice { id: row.id.clone().unwrap_or_default(), title, description });
+                        rows.push(Choice {
+                            id: row.id.clone().unwrap_or_default(),
+                            title,
+                            description,
+                        });
                     }
                     rows_total += rows.len();
                     i.sections.push(ListSection { title, rows });
                 }
-                if sections.is_empty() || sections.len() > 10 || rows_total == 0 || rows_total > 10 {
-                    return Err(Failure::new("invalid_message", "a list needs 1–10 sections and 1–10 rows in all"));
+                if sections.is_empty() || sections.len() > 10 || rows_total == 0 || rows_total > 10
+                {
+                    return Err(Failure::new(
+                        "invalid_message",
+                        "a list needs 1–10 sections and 1–10 rows in all",
+                    ));
                 }
             }
             InteractiveType::CtaUrl => {
-                let text = self.opt_text(xi, node_id, "cta_display_text", &c.cta_display_text)?.unwrap_or_default();
+                let text = self
+                    .opt_text(xi, node_id, "cta_display_text", &c.cta_display_text)?
+                    .unwrap_or_default();
                 check_len("cta_display_text", &text, 20)?;
                 let url = match &c.cta_url {
                     Some(u) => self.render_text(xi, node_id, "cta_url", u, Mode::Text)?,
                     None => String::new(),
                 };
                 check_url("cta_url", &url)?;
-                i.cta = Some(Cta { display_text: text, url });
+                i.cta = Some(Cta {
+                    display_text: text,
+                    url,
+                });
             }
             InteractiveType::Flow => {
-                let cta = self.opt_text(xi, node_id, "flow_cta", &c.flow_cta)?.unwrap_or_default();
-                let token = self.opt_text(xi, node_id, "flow_token", &c.flow_token)?.unwrap_or_else(|| self.execs[xi].id.clone());
+                let cta = self
+                    .opt_text(xi, node_id, "flow_cta", &c.flow_cta)?
+                    .unwrap_or_default();
+                let token = self
+                    .opt_text(xi, node_id, "flow_token", &c.flow_token)?
+                    .unwrap_or_else(|| self.execs[xi].id.clone());
                 let action = c.flow_action.unwrap_or(FlowAction::Navigate);
                 let payload = match &c.flow_action_payload {
                     Some(p) => {
                         let data = match &p.data {
-                            Some(d) => Some(self.render_value(xi, node_id, "flow_action_payload.data", &d.to_json())?),
+                            Some(d) => Some(self.render_value(
+                                xi,
+                                node_id,
+                                "flow_action_payload.data",
+                                &d.to_json(),
+                            )?),
                             None => None,
                         };
                         let mut m = Map::new();
@@ -1329,7 +1961,12 @@ impl<'e> Turn<'e> {
                     flow_id: c.flow_id.clone().unwrap_or_default(),
                     flow_cta: cta,
                     flow_token: token,
-                    flow_action: if action == FlowAction::Navigate { "navigate" } else { "data_exchange" }.into(),
+                    flow_action: if action == FlowAction::Navigate {
+                        "navigate"
+                    } else {
+                        "data_exchange"
+                    }
+                    .into(),
                     flow_action_payload: payload,
                 });
             }
@@ -1340,13 +1977,32 @@ impl<'e> Turn<'e> {
 
     // --- decide ------------------------------------------------------------------------------
 
-    async fn decide(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize, c: &switchboard_model::config::Decide) -> Step {
+    async fn decide(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+        c: &switchboard_model::config::Decide,
+    ) -> Step {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         let labels: Vec<String> = c.labels().map(str::to_owned).collect();
-        let mode = if c.mode() == DecisionType::Function { "function" } else { "ai" };
-        self.emit(xi, EventType::DecisionEvaluating, Some(&node_id), None, json!({"node_id": node_id, "decision_type": mode, "labels": labels}));
+        let mode = if c.mode() == DecisionType::Function {
+            "function"
+        } else {
+            "ai"
+        };
+        self.emit(
+            xi,
+            EventType::DecisionEvaluating,
+            Some(&node_id),
+            None,
+            json!({"node_id": node_id, "decision_type": mode, "labels": labels}),
+        );
         let Some(first) = labels.first().cloned() else {
-            return Step::Fail(Failure::new("invalid_request", "the decide node has no conditions"));
+            return Step::Fail(Failure::new(
+                "invalid_request",
+                "the decide node has no conditions",
+            ));
         };
         let (chosen, fallback, reason, extra) = if c.mode() == DecisionType::Function {
             let payload = self.function_payload(xi, &node_id, Some(&labels), None);
@@ -1364,8 +2020,15 @@ impl<'e> Turn<'e> {
                         self.merge_vars(xi, &node_id, pairs);
                     }
                     match resp.get("next_edge").and_then(Value::as_str) {
-                        Some(l) if labels.iter().any(|x| x == l) => (l.to_owned(), false, None, json!({"response": resp})),
-                        _ => (first.clone(), true, Some("no_match".to_owned()), json!({"response": resp})),
+                        Some(l) if labels.iter().any(|x| x == l) => {
+                            (l.to_owned(), false, None, json!({"response": resp}))
+                        }
+                        _ => (
+                            first.clone(),
+                            true,
+                            Some("no_match".to_owned()),
+                            json!({"response": resp}),
+                        ),
                     }
                 }
                 Err(e) => (first.clone(), true, Some(e.kind.clone()), json!({})),
@@ -1381,12 +2044,20 @@ impl<'e> Turn<'e> {
                 .flatten()
                 .filter_map(|k| Some((k.label.clone()?, k.description.clone().unwrap_or_default())))
                 .collect();
-            let mut prompt = String::from("Choose the condition that best matches the conversation. Answer with exactly one label.\nConditions:\n");
+            let mut prompt = String::from(
+                "Choose the condition that best matches the conversation. Answer with exactly one label.\nConditions:\n",
+            );
             for (l, d) in &conditions {
                 prompt.push_str(&format!("{l}: {d}\n"));
             }
             if let Some(instr) = &c.instructions {
-                match self.render_text(xi, &node_id, "llm_configuration.instructions", instr, Mode::Text) {
+                match self.render_text(
+                    xi,
+                    &node_id,
+                    "llm_configuration.instructions",
+                    instr,
+                    Mode::Text,
+                ) {
                     Ok(s) => {
                         prompt.push_str(&s);
                         prompt.push('\n');
@@ -1415,13 +2086,31 @@ impl<'e> Turn<'e> {
                 Ok(resp) => {
                     let answer = resp.text.unwrap_or_default();
                     let t = answer.trim();
-                    let found = labels.iter().find(|l| l.as_str() == t).or_else(|| labels.iter().find(|l| l.eq_ignore_ascii_case(t)));
+                    let found = labels
+                        .iter()
+                        .find(|l| l.as_str() == t)
+                        .or_else(|| labels.iter().find(|l| l.eq_ignore_ascii_case(t)));
                     match found {
-                        Some(l) => (l.clone(), false, None, json!({"model": model, "prompt": prompt, "response": answer})),
-                        None => (first.clone(), true, Some("no_match".to_owned()), json!({"model": model, "prompt": prompt, "response": answer})),
+                        Some(l) => (
+                            l.clone(),
+                            false,
+                            None,
+                            json!({"model": model, "prompt": prompt, "response": answer}),
+                        ),
+                        None => (
+                            first.clone(),
+                            true,
+                            Some("no_match".to_owned()),
+                            json!({"model": model, "prompt": prompt, "response": answer}),
+                        ),
                     }
                 }
-                Err(_) => (first.clone(), true, Some("adapter_error".to_owned()), json!({"model": model, "prompt": prompt})),
+                Err(_) => (
+                    first.clone(),
+                    true,
+                    Some("adapter_error".to_owned()),
+                    json!({"model": model, "prompt": prompt}),
+                ),
             }
         };
         let mut payload = json!({"node_id": node_id, "decision_type": mode, "chosen_label": chosen, "fallback": fallback});
@@ -1433,13 +2122,25 @@ impl<'e> Turn<'e> {
                 payload[k] = v;
             }
         }
-        self.emit(xi, EventType::DecisionEvaluated, Some(&node_id), None, payload);
+        self.emit(
+            xi,
+            EventType::DecisionEvaluated,
+            Some(&node_id),
+            None,
+            payload,
+        );
         let edge = flow.edge_labelled(ni, &chosen);
         Step::Edge(edge, chosen)
     }
 
     /// The function request body of runtime-semantics §8.
-    fn function_payload(&self, xi: usize, node_id: &str, available_edges: Option<&[String]>, input: Option<Value>) -> Value {
+    fn function_payload(
+        &self,
+        xi: usize,
+        node_id: &str,
+        available_edges: Option<&[String]>,
+        input: Option<Value>,
+    ) -> Value {
         let e = &self.execs[xi];
         let n = self.conv.messages.len();
         let messages: Vec<Value> = self.conv.messages[n.saturating_sub(20)..]
@@ -1486,14 +2187,27 @@ impl<'e> Turn<'e> {
 
     // --- webhook -----------------------------------------------------------------------------
 
-    async fn webhook(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::Webhook) -> Step {
-        let sender = Sender { model: c.model.clone(), ai_fields: c.ai_fields.clone(), ..Sender::default() };
+    async fn webhook(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::Webhook,
+    ) -> Step {
+        let sender = Sender {
+            model: c.model.clone(),
+            ai_fields: c.ai_fields.clone(),
+            ..Sender::default()
+        };
         let ai = match self.ai_fields(xi, node_id, &sender).await {
             Ok(a) => a,
             Err(f) => return Step::Fail(f),
         };
         let url = match &c.url {
-            Some(TextField::Ai) => ai.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            Some(TextField::Ai) => ai
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             Some(TextField::Text(u)) => match self.render_text(xi, node_id, "url", u, Mode::Url) {
                 Ok(u) => u,
                 Err(f) => return Step::Fail(f),
@@ -1501,15 +2215,31 @@ impl<'e> Turn<'e> {
             None => String::new(),
         };
         if !is_http_url(&url) {
-            return Step::Fail(Failure::new("invalid_request", format!("`{}` is not an absolute http(s) URL", excerpt(&url))));
+            return Step::Fail(Failure::new(
+                "invalid_request",
+                format!("`{}` is not an absolute http(s) URL", excerpt(&url)),
+            ));
         }
-        let method = c.method.as_deref().and_then(switchboard_model::config::HttpMethod::parse).unwrap_or_default();
-        let mut headers_v = c.headers.as_ref().map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
-        let mut body_v = c.body_template.as_ref().map(switchboard_model::Value::to_json);
+        let method = c
+            .method
+            .as_deref()
+            .and_then(switchboard_model::config::HttpMethod::parse)
+            .unwrap_or_default();
+        let mut headers_v = c
+            .headers
+            .as_ref()
+            .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let mut body_v = c
+            .body_template
+            .as_ref()
+            .map(switchboard_model::Value::to_json);
         for (path, v) in &ai {
             if let Some(rest) = path.strip_prefix("headers.") {
                 set_path(&mut headers_v, rest, v.clone());
-            } else if let Some(rest) = path.strip_prefix("body_template.").or_else(|| path.strip_prefix("body.")) {
+            } else if let Some(rest) = path
+                .strip_prefix("body_template.")
+                .or_else(|| path.strip_prefix("body."))
+            {
                 if let Some(b) = &mut body_v {
                     set_path(b, rest, v.clone());
                 }
@@ -1526,7 +2256,9 @@ impl<'e> Turn<'e> {
             },
             None => None,
         };
-        let step = self.http_call(xi, node_id, method.as_str(), url, headers, body).await;
+        let step = self
+            .http_call(xi, node_id, method.as_str(), url, headers, body)
+            .await;
         match step {
             Ok(resp) => {
                 let status = resp.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
@@ -1537,7 +2269,10 @@ impl<'e> Turn<'e> {
                     self.performed(xi, node_id, "http", json!({"status": status}));
                     Step::Next
                 } else {
-                    let e = AdapterError::http_status(status, format!("the webhook answered HTTP {status}"));
+                    let e = AdapterError::http_status(
+                        status,
+                        format!("the webhook answered HTTP {status}"),
+                    );
                     self.action_failed(xi, node_id, "http", &e);
                     Step::Fail(e.into())
                 }
@@ -1547,14 +2282,24 @@ impl<'e> Turn<'e> {
     }
 
     /// Renders header values (text) with an optional `args` scope.
-    fn render_headers(&mut self, xi: usize, node_id: &str, headers: &Value, args: Option<&Value>) -> Result<Vec<(String, String)>, Failure> {
+    fn render_headers(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        headers: &Value,
+        args: Option<&Value>,
+    ) -> Result<Vec<(String, String)>, Failure> {
         let mut out = Vec::new();
         if let Value::Object(h) = headers {
             for (k, v) in h {
                 let field = format!("headers.{k}");
                 let rendered = match (args, v) {
-                    (Some(a), _) => self.render_with_args(xi, node_id, &field, v, a, Some(Mode::Text))?,
-                    (None, Value::String(s)) => Value::String(self.render_text(xi, node_id, &field, s, Mode::Text)?),
+                    (Some(a), _) => {
+                        self.render_with_args(xi, node_id, &field, v, a, Some(Mode::Text))?
+                    }
+                    (None, Value::String(s)) => {
+                        Value::String(self.render_text(xi, node_id, &field, s, Mode::Text)?)
+                    }
                     (None, other) => other.clone(),
                 };
                 out.push((k.clone(), crate::template::format_json_value(&rendered)));
@@ -1564,17 +2309,34 @@ impl<'e> Turn<'e> {
     }
 
     /// Sends an HTTP request with rendered headers and body; returns `{status, headers, body}`.
-    async fn http_call(&mut self, xi: usize, node_id: &str, method: &str, url: String, mut header_list: Vec<(String, String)>, body: Option<Value>) -> Result<Value, Failure> {
+    async fn http_call(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        method: &str,
+        url: String,
+        mut header_list: Vec<(String, String)>,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
         let body_bytes = if method == "GET" {
             None
         } else {
-            if !header_list.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            if !header_list
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
                 header_list.push(("Content-Type".into(), "application/json".into()));
             }
             body.map(|v| serde_json::to_vec(&v).unwrap_or_default())
         };
         self.action(xi, node_id, "http");
-        let req = HttpRequest { method: method.to_owned(), url, headers: header_list, body: body_bytes, timeout: Duration::from_secs(30) };
+        let req = HttpRequest {
+            method: method.to_owned(),
+            url,
+            headers: header_list,
+            body: body_bytes,
+            timeout: Duration::from_secs(30),
+        };
         let resp = match self.inner.adapters.http.send(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -1582,7 +2344,11 @@ impl<'e> Turn<'e> {
                 return Err(e.into());
             }
         };
-        let content_type = resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.to_ascii_lowercase());
+        let content_type = resp
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
         let is_json = content_type.as_deref().is_some_and(|ct| {
             let base = ct.split(';').next().unwrap_or("").trim();
             base == "application/json" || base.ends_with("+json")
@@ -1590,7 +2356,12 @@ impl<'e> Turn<'e> {
         let body = if is_json {
             match serde_json::from_slice::<Value>(&resp.body) {
                 Ok(v) => v,
-                Err(e) => return Err(Failure::new("invalid_json", format!("the response is not JSON: {e}"))),
+                Err(e) => {
+                    return Err(Failure::new(
+                        "invalid_json",
+                        format!("the response is not JSON: {e}"),
+                    ));
+                }
             }
         } else {
             Value::String(String::from_utf8_lossy(&resp.body).into_owned())
@@ -1613,18 +2384,37 @@ impl<'e> Turn<'e> {
 
     // --- call --------------------------------------------------------------------------------
 
-    async fn call(&mut self, xi: usize, _node_id: &str, c: &switchboard_model::config::Call) -> Step {
+    async fn call(
+        &mut self,
+        xi: usize,
+        _node_id: &str,
+        c: &switchboard_model::config::Call,
+    ) -> Step {
         let Some(target) = c.workflow.candidates().find_map(|r| self.engine.flow(r)) else {
-            let name = c.workflow.candidates().next().unwrap_or_default().to_owned();
-            return Step::Fail(Failure::new("not_found", format!("flow `{name}` does not exist")));
+            let name = c
+                .workflow
+                .candidates()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            return Step::Fail(Failure::new(
+                "not_found",
+                format!("flow `{name}` does not exist"),
+            ));
         };
         let mut stack = self.execs[xi].call_stack.clone();
         stack.push(self.execs[xi].flow_id.clone());
         if stack.contains(&target.id) {
-            return Step::Fail(Failure::new("call_cycle", format!("flow `{}` is already in the call stack", target.id)));
+            return Step::Fail(Failure::new(
+                "call_cycle",
+                format!("flow `{}` is already in the call stack", target.id),
+            ));
         }
         if self.execs[xi].call_depth + 1 > MAX_DEPTH {
-            return Step::Fail(Failure::new("call_depth", format!("calls nest deeper than {MAX_DEPTH}")));
+            return Step::Fail(Failure::new(
+                "call_depth",
+                format!("calls nest deeper than {MAX_DEPTH}"),
+            ));
         }
         self.change_status(xi, Status::Waiting, "call");
         self.execs[xi].waiting_reason = Some(WaitingReason::Call);
@@ -1641,7 +2431,8 @@ impl<'e> Turn<'e> {
         target: &'a Arc<CompiledFlow>,
         xi: usize,
         stack: Vec<String>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, EngineError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, EngineError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let node_id = self.execs[xi].current_node_id.clone().unwrap_or_default();
             let trigger = self.execs[xi].trigger_type;
@@ -1656,7 +2447,16 @@ impl<'e> Turn<'e> {
             );
             self.next_id = Some(id);
             self.calling.push(xi);
-            let started = self.start(target, trigger, Object::new(), Object::new(), None, Some((xi, stack))).await;
+            let started = self
+                .start(
+                    target,
+                    trigger,
+                    Object::new(),
+                    Object::new(),
+                    None,
+                    Some((xi, stack)),
+                )
+                .await;
             self.calling.retain(|&p| p != xi);
             started
         })
@@ -1664,31 +2464,47 @@ impl<'e> Turn<'e> {
 
     // --- emit_event --------------------------------------------------------------------------
 
-    async fn emit_event(&mut self, xi: usize, node_id: &str, c: &switchboard_model::config::EmitEvent) -> Step {
+    async fn emit_event(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        c: &switchboard_model::config::EmitEvent,
+    ) -> Step {
         let name = c.event_name.clone().unwrap_or_default();
         let props = match &c.properties {
-            Some(m) => match self.render_value(xi, node_id, "properties", &switchboard_model::Value::Object(m.clone()).to_json()) {
+            Some(m) => match self.render_value(
+                xi,
+                node_id,
+                "properties",
+                &switchboard_model::Value::Object(m.clone()).to_json(),
+            ) {
                 Ok(v) => v,
                 Err(f) => return Step::Fail(f),
             },
             None => Value::Object(Map::new()),
         };
         let occurred_at = match &c.occurred_at {
-            Some(t) if !t.trim().is_empty() => match self.render_text(xi, node_id, "occurred_at", t, Mode::Text) {
-                Ok(s) if s.trim().is_empty() => self.now.rfc3339(),
-                Ok(s) => match Timestamp::parse_rfc3339(&s) {
-                    Some(ts) => ts.rfc3339(),
-                    None => {
-                        self.emit(xi, EventType::ActionFailed, Some(node_id), None, json!({"node_id": node_id, "action": "emit_event", "error": {"kind": "invalid_request", "message": "occurred_at is not RFC 3339"}}));
-                        return Step::Next;
-                    }
-                },
-                Err(f) => return Step::Fail(f),
-            },
+            Some(t) if !t.trim().is_empty() => {
+                match self.render_text(xi, node_id, "occurred_at", t, Mode::Text) {
+                    Ok(s) if s.trim().is_empty() => self.now.rfc3339(),
+                    Ok(s) => match Timestamp::parse_rfc3339(&s) {
+                        Some(ts) => ts.rfc3339(),
+                        None => {
+                            self.emit(xi, EventType::ActionFailed, Some(node_id), None, json!({"node_id": node_id, "action": "emit_event", "error": {"kind": "invalid_request", "message": "occurred_at is not RFC 3339"}}));
+                            return Step::Next;
+                        }
+                    },
+                    Err(f) => return Step::Fail(f),
+                }
+            }
             _ => self.now.rfc3339(),
         };
         let total: u32 = self.execs[xi].emitted.iter().map(|(_, n)| *n).sum();
-        let same = self.execs[xi].emitted.iter().find(|(n, _)| *n == name).map_or(0, |(_, n)| *n);
+        let same = self.execs[xi]
+            .emitted
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, n)| *n);
         let problem = if total >= 10 {
             Some("an execution emits at most 10 events".to_owned())
         } else if same >= 3 {
@@ -1735,10 +2551,16 @@ impl<'e> Turn<'e> {
             NodeConfig::Agent(a) => a.system_prompt.clone().unwrap_or_default(),
             _ => String::new(),
         };
-        let rendered = self.render_text(xi, &node_id, "system_prompt", &prompt, Mode::Text).unwrap_or(prompt);
+        let rendered = self
+            .render_text(xi, &node_id, "system_prompt", &prompt, Mode::Text)
+            .unwrap_or(prompt);
         let mut transcript = vec![ChatMessage::new("system", rendered)];
         transcript.extend(self.history_messages());
-        self.execs[xi].agent = Some(AgentState { node_id, transcript, mcp_tools: Vec::new() });
+        self.execs[xi].agent = Some(AgentState {
+            node_id,
+            transcript,
+            mcp_tools: Vec::new(),
+        });
     }
 
     async fn agent_turn(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
@@ -1784,21 +2606,70 @@ impl<'e> Turn<'e> {
         self.execs[xi].waiting_reason = Some(reason);
     }
 
-    pub(crate) async fn send_agent_text(&mut self, xi: usize, node_id: &str, text: String) -> Result<String, Failure> {
+    pub(crate) async fn send_agent_text(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        text: String,
+    ) -> Result<String, Failure> {
         if text.chars().count() > 4096 {
-            return Err(Failure::new("invalid_message", "the message is longer than 4096 characters"));
+            return Err(Failure::new(
+                "invalid_message",
+                "the message is longer than 4096 characters",
+            ));
         }
-        match self.deliver_message(xi, node_id, &Sender::default(), OutboundBody::Text { text }, "send_text", true).await {
+        match self
+            .deliver_message(
+                xi,
+                node_id,
+                &Sender::default(),
+                OutboundBody::Text { text },
+                "send_text",
+                true,
+            )
+            .await
+        {
             Step::Fail(f) => Err(f),
-            _ => Ok(self.conv.messages.last().map(|m| m.id.clone()).unwrap_or_default()),
+            _ => Ok(self
+                .conv
+                .messages
+                .last()
+                .map(|m| m.id.clone())
+                .unwrap_or_default()),
         }
     }
 
-    pub(crate) async fn send_agent_media(&mut self, xi: usize, node_id: &str, media_type: String, url: String, caption: Option<String>) -> Result<String, Failure> {
+    pub(crate) async fn send_agent_media(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        media_type: String,
+        url: String,
+        caption: Option<String>,
+    ) -> Result<String, Failure> {
         check_url("media_url", &url)?;
-        match self.deliver_message(xi, node_id, &Sender::default(), OutboundBody::Media { media_type, url, caption }, "send_media", true).await {
+        match self
+            .deliver_message(
+                xi,
+                node_id,
+                &Sender::default(),
+                OutboundBody::Media {
+                    media_type,
+                    url,
+                    caption,
+                },
+                "send_media",
+                true,
+            )
+            .await
+        {
             Step::Fail(f) => Err(f),
-            _ => Ok(self.conv.messages.last().map(|m| m.id.clone()).unwrap_or_default()),
+            _ => Ok(self
+                .conv
+                .messages
+                .last()
+                .map(|m| m.id.clone())
+                .unwrap_or_default()),
         }
     }
 
@@ -1808,13 +2679,32 @@ impl<'e> Turn<'e> {
 
     /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
     /// merged over the rendered body object (never rendered themselves).
-    pub(crate) async fn tool_http(&mut self, xi: usize, node_id: &str, method: &str, url_template: &str, headers: &Value, body: &Value, args: &Value) -> Result<Value, Failure> {
-        let url = match self.render_with_args(xi, node_id, "url", &Value::String(url_template.to_owned()), args, Some(Mode::Url))? {
+    pub(crate) async fn tool_http(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        method: &str,
+        url_template: &str,
+        headers: &Value,
+        body: &Value,
+        args: &Value,
+    ) -> Result<Value, Failure> {
+        let url = match self.render_with_args(
+            xi,
+            node_id,
+            "url",
+            &Value::String(url_template.to_owned()),
+            args,
+            Some(Mode::Url),
+        )? {
             Value::String(s) => s,
             _ => String::new(),
         };
         if !is_http_url(&url) {
-            return Err(Failure::new("invalid_request", format!("`{}` is not an absolute http(s) URL", excerpt(&url))));
+            return Err(Failure::new(
+                "invalid_request",
+                format!("`{}` is not an absolute http(s) URL", excerpt(&url)),
+            ));
         }
         let headers = self.render_headers(xi, node_id, headers, Some(args))?;
         let mut rendered = self.render_with_args(xi, node_id, "body", body, args, None)?;
@@ -1823,10 +2713,17 @@ impl<'e> Turn<'e> {
                 b.insert(k.clone(), v.clone());
             }
         }
-        self.http_call(xi, node_id, method, url, headers, Some(rendered)).await
+        self.http_call(xi, node_id, method, url, headers, Some(rendered))
+            .await
     }
 
-    pub(crate) fn render_for_agent(&mut self, xi: usize, node_id: &str, field: &str, template: &str) -> Result<String, Failure> {
+    pub(crate) fn render_for_agent(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        field: &str,
+        template: &str,
+    ) -> Result<String, Failure> {
         self.render_text(xi, node_id, field, template, Mode::Text)
     }
 
@@ -1928,13 +2825,20 @@ fn kind_of(v: &Value) -> &'static str {
 
 fn excerpt(s: &str) -> String {
     let head: String = s.chars().take(60).collect();
-    if head.len() < s.len() { format!("{head}…") } else { head }
+    if head.len() < s.len() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }
 
 fn check_len(what: &str, s: &str, max: usize) -> Result<(), Failure> {
     let n = s.chars().count();
     if n > max {
-        return Err(Failure::new("invalid_message", format!("{what} is {n} characters, more than {max}")));
+        return Err(Failure::new(
+            "invalid_message",
+            format!("{what} is {n} characters, more than {max}"),
+        ));
     }
     Ok(())
 }
@@ -1943,7 +2847,10 @@ fn check_url(what: &str, s: &str) -> Result<(), Failure> {
     if is_http_url(s) {
         Ok(())
     } else {
-        Err(Failure::new("invalid_message", format!("{what} `{}` is not an absolute http(s) URL", excerpt(s))))
+        Err(Failure::new(
+            "invalid_message",
+            format!("{what} `{}` is not an absolute http(s) URL", excerpt(s)),
+        ))
     }
 }
 
@@ -1972,7 +2879,9 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
                     m.insert((*seg).to_owned(), value);
                     return;
                 }
-                cur = m.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+                cur = m
+                    .entry((*seg).to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
             }
             Value::Array(a) => {
                 let Ok(k) = seg.parse::<usize>() else { return };
@@ -1992,19 +2901,31 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
 fn stringify_leaves(v: Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.into_iter().map(stringify_leaves).collect()),
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, stringify_leaves(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, stringify_leaves(v)))
+                .collect(),
+        ),
         other => Value::String(crate::template::format_json_value(&other)),
     }
 }
 
 /// `set_variable` coercion (runtime-semantics §7.7).
 fn coerce(v: Value, t: ValueType) -> Result<Value, Failure> {
-    let fail = |what: &str| Failure::new("type_coercion", format!("cannot convert {what} to {}", match t {
-        ValueType::String => "string",
-        ValueType::Number => "number",
-        ValueType::Boolean => "boolean",
-        ValueType::Json => "json",
-    }));
+    let fail = |what: &str| {
+        Failure::new(
+            "type_coercion",
+            format!(
+                "cannot convert {what} to {}",
+                match t {
+                    ValueType::String => "string",
+                    ValueType::Number => "number",
+                    ValueType::Boolean => "boolean",
+                    ValueType::Json => "json",
+                }
+            ),
+        )
+    };
     match t {
         ValueType::String => Ok(match v {
             Value::String(s) => Value::String(s),
@@ -2026,7 +2947,9 @@ fn coerce(v: Value, t: ValueType) -> Result<Value, Failure> {
             other => Err(fail(kind_of(&other))),
         },
         ValueType::Json => match v {
-            Value::String(s) => serde_json::from_str(&s).map_err(|_| fail("a string that is not JSON")),
+            Value::String(s) => {
+                serde_json::from_str(&s).map_err(|_| fail("a string that is not JSON"))
+            }
             other => Ok(other),
         },
     }
@@ -2045,11 +2968,21 @@ fn property_problem(props: &Value) -> Option<String> {
     }
     for (k, v) in m {
         if k.is_empty() || k.chars().count() > 64 {
-            return Some(format!("property key `{}` is empty or longer than 64 characters", excerpt(k)));
+            return Some(format!(
+                "property key `{}` is empty or longer than 64 characters",
+                excerpt(k)
+            ));
         }
         match v {
-            Value::Array(_) | Value::Object(_) => return Some(format!("property `{}` is not a scalar", excerpt(k))),
-            Value::String(s) if s.len() > 1024 => return Some(format!("property `{}` is longer than 1024 bytes", excerpt(k))),
+            Value::Array(_) | Value::Object(_) => {
+                return Some(format!("property `{}` is not a scalar", excerpt(k)));
+            }
+            Value::String(s) if s.len() > 1024 => {
+                return Some(format!(
+                    "property `{}` is longer than 1024 bytes",
+                    excerpt(k)
+                ));
+            }
             _ => {}
         }
     }
