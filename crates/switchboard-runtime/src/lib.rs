@@ -13,6 +13,7 @@ mod agent;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod inbox;
 pub mod offline;
 pub mod script;
 pub mod state;
