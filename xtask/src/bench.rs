@@ -19,8 +19,28 @@ use crate::flowgen::bench_flow_json;
 pub fn main(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("validate") => {}
-        Some(other) => bail!("unknown benchmark `{other}` (available: validate)"),
-        None => bail!("name a benchmark: validate"),
+        Some("runtime") => {
+            // The runtime benchmark lives in its own crate (it needs the runtime and its stores).
+            let status = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "switchboard-bench",
+                "--",
+                "runtime",
+            ])
+            .args(&args[1..])
+            .status()
+            .context("running switchboard-bench")?;
+            ensure!(status.success(), "benchmark failed");
+            return Ok(());
+        }
+        Some(other) => bail!("unknown benchmark `{other}` (available: validate, runtime)"),
+        None => bail!("name a benchmark: validate or runtime"),
     }
     if cfg!(debug_assertions) {
         // Re-run this task from a release build: timings of a debug build mean nothing.

@@ -4,6 +4,8 @@
 //!   files and directories (exit 0: no error, 1: errors, 2: usage, I/O, or not a flow).
 //! * `cargo xtask bench validate [--sizes N...] [--runs R]` times load + validate of the
 //!   generated benchmark flows (shared/bench/README.md) in a release build.
+//! * `cargo xtask bench runtime [--convs C] [--turns T] [--stores …]` runs the runtime workload
+//!   (bench_loop) through `switchboard-bench`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,7 +20,8 @@ use switchboard_validator::fs::{Format, read_registries, run};
 
 const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
-  cargo xtask bench validate [--sizes N...] [--runs R]";
+  cargo xtask bench validate [--sizes N...] [--runs R]
+  cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]";
 
 fn main() -> ExitCode {
     match real_main() {

@@ -212,6 +212,9 @@ pub enum Purpose {
         conditions: Vec<(String, String)>,
         /// The user's last input.
         last_user_input: String,
+        /// The id of the last interactive reply (`vars.last_user_reply.id`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_reply_id: Option<String>,
     },
     /// An AI field.
     AiField {
@@ -283,19 +286,67 @@ pub trait LanguageModel: Send + Sync {
 
 // --- Functions, HTTP, MCP ------------------------------------------------------------------------
 
-/// A function call (runtime-semantics §8).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FunctionRequest {
+/// A function call (runtime-semantics §8). It borrows the execution's state: the JSON request
+/// body of §8 is built only when an invoker asks for it ([`FunctionCall::payload`]), so an
+/// in-process function reading `vars` costs no serialization.
+pub struct FunctionCall<'a> {
     /// `function_id`, if set.
-    pub function_id: Option<String>,
+    pub function_id: Option<&'a str>,
     /// `function_slug`, if set.
-    pub function_slug: Option<String>,
+    pub function_slug: Option<&'a str>,
     /// The execution (sent as `X-Switchboard-Execution-Id`).
-    pub execution_id: String,
+    pub execution_id: &'a str,
     /// The node (sent as `X-Switchboard-Node-Id`).
-    pub node_id: String,
-    /// The JSON request body of §8 (redacted).
-    pub payload: Value,
+    pub node_id: &'a str,
+    /// The execution's `vars` (not redacted: in-process functions only).
+    pub vars: &'a serde_json::Map<String, Value>,
+    /// `available_edges` (decide in function mode).
+    pub available_edges: Option<&'a [String]>,
+    /// `input` (agent function tools).
+    pub input: Option<&'a Value>,
+    payload: &'a (dyn Fn() -> Value + Sync),
+}
+
+impl<'a> FunctionCall<'a> {
+    /// A call whose JSON payload `payload` builds on demand.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        function_id: Option<&'a str>,
+        function_slug: Option<&'a str>,
+        execution_id: &'a str,
+        node_id: &'a str,
+        vars: &'a serde_json::Map<String, Value>,
+        available_edges: Option<&'a [String]>,
+        input: Option<&'a Value>,
+        payload: &'a (dyn Fn() -> Value + Sync),
+    ) -> FunctionCall<'a> {
+        FunctionCall {
+            function_id,
+            function_slug,
+            execution_id,
+            node_id,
+            vars,
+            available_edges,
+            input,
+            payload,
+        }
+    }
+
+    /// The JSON request body of runtime-semantics §8 (redacted).
+    pub fn payload(&self) -> Value {
+        (self.payload)()
+    }
+}
+
+impl std::fmt::Debug for FunctionCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionCall")
+            .field("function_id", &self.function_id)
+            .field("function_slug", &self.function_slug)
+            .field("execution_id", &self.execution_id)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Calls functions. Resolution tries `function_id`, then `function_slug`; neither resolving is
@@ -303,7 +354,7 @@ pub struct FunctionRequest {
 #[async_trait]
 pub trait FunctionInvoker: Send + Sync {
     /// Invokes the function.
-    async fn invoke(&self, request: FunctionRequest) -> AdapterResult<Value>;
+    async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<Value>;
 }
 
 /// An HTTP request (webhook nodes and agent webhook tools).

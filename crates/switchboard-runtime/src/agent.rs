@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use switchboard_model::config::{Agent, BuiltinTool, DeliveryMode, NodeConfig};
 
-use crate::adapters::{ChatRequest, FunctionRequest, McpServer, Purpose, ToolSpec};
+use crate::adapters::{ChatRequest, McpServer, Purpose, ToolSpec};
 use crate::engine::CompiledFlow;
 use crate::event::EventType;
 use crate::state::{ChatMessage, Status, ToolCall, WaitingReason};
@@ -536,15 +536,10 @@ async fn run_tool(
         .iter()
         .find(|f| f.name.as_deref() == Some(call.name.as_str()))
     {
-        let payload = turn.payload_for_tool(xi, node_id, args.clone());
-        let req = FunctionRequest {
-            function_id: f.function.id.clone(),
-            function_slug: f.function.slug.clone(),
-            execution_id: turn.exec(xi).id.clone(),
-            node_id: node_id.to_owned(),
-            payload,
-        };
-        return match turn.inner().adapters.functions.invoke(req).await {
+        return match turn
+            .call_function(xi, node_id, &f.function, None, Some(&args))
+            .await
+        {
             Ok(resp) => {
                 if let Some(Value::Object(vars)) = resp.get("vars") {
                     let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -124,6 +124,10 @@ pub struct EngineConfig {
     pub default_phone_number_id: String,
     /// The business number's display number (`system.whatsapp_config`).
     pub display_phone_number: Option<String>,
+    /// Fail `send_text`/`send_interactive` outside the 24-hour service window (default true).
+    /// Turn it off only where the window is enforced elsewhere, or in benchmarks and tests that
+    /// start conversations through the API.
+    pub enforce_service_window: bool,
 }
 
 impl Default for EngineConfig {
@@ -134,6 +138,7 @@ impl Default for EngineConfig {
             message_debounce_seconds: None,
             default_phone_number_id: "default".to_owned(),
             display_phone_number: None,
+            enforce_service_window: true,
         }
     }
 }

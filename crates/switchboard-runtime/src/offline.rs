@@ -18,10 +18,9 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::adapters::{
-    AdapterError, AdapterResult, ChatRequest, ChatResponse, Clock, FunctionInvoker,
-    FunctionRequest, HttpClient, HttpRequest, HttpResponse, LanguageModel, McpClient, McpServer,
-    Messenger, OutboundMessage, ProjectEvent, ProjectEventSink, Purpose, Secrets, SendReceipt,
-    ToolSpec,
+    AdapterError, AdapterResult, ChatRequest, ChatResponse, Clock, FunctionCall, FunctionInvoker,
+    HttpClient, HttpRequest, HttpResponse, LanguageModel, McpClient, McpServer, Messenger,
+    OutboundMessage, ProjectEvent, ProjectEventSink, Purpose, Secrets, SendReceipt, ToolSpec,
 };
 use crate::engine::{Adapters, SequentialIds};
 use crate::state::ToolCall;
@@ -51,11 +50,15 @@ impl OfflineModel {
                 labels,
                 conditions,
                 last_user_input,
+                last_reply_id,
                 ..
             } => {
                 let text = last_user_input.trim();
                 // A reply (button/row id or title) equal to a label picks it.
-                if let Some(l) = labels.iter().find(|l| l.as_str() == text) {
+                if let Some(l) = labels
+                    .iter()
+                    .find(|l| l.as_str() == text || last_reply_id.as_deref() == Some(l.as_str()))
+                {
                     return ChatResponse {
                         text: Some(l.clone()),
                         tool_calls: Vec::new(),
@@ -202,14 +205,27 @@ impl Messenger for RecordingMessenger {
 }
 
 /// A function implemented in Rust.
-pub type FunctionFn = Arc<dyn Fn(&FunctionRequest) -> AdapterResult<Value> + Send + Sync>;
+pub type FunctionFn = Arc<dyn Fn(&FunctionCall<'_>) -> AdapterResult<Value> + Send + Sync>;
+
+/// What [`ScriptedFunctions`] remembers of a call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionCallRecord {
+    /// `function_id`, else `function_slug`.
+    pub function: Option<String>,
+    /// The node.
+    pub node_id: String,
+    /// `available_edges`, for function decides.
+    pub available_edges: Option<Vec<String>>,
+    /// `input`, for agent function tools.
+    pub input: Option<Value>,
+}
 
 /// Functions from closures and canned answers; queued answers per function go first.
 #[derive(Default)]
 pub struct ScriptedFunctions {
     functions: Mutex<HashMap<String, FunctionFn>>,
     queued: Mutex<HashMap<String, VecDeque<AdapterResult<Value>>>>,
-    calls: Mutex<Vec<FunctionRequest>>,
+    calls: Mutex<Vec<FunctionCallRecord>>,
 }
 
 impl std::fmt::Debug for ScriptedFunctions {
@@ -223,7 +239,7 @@ impl ScriptedFunctions {
     pub fn register(
         &self,
         name: &str,
-        f: impl Fn(&FunctionRequest) -> AdapterResult<Value> + Send + Sync + 'static,
+        f: impl Fn(&FunctionCall<'_>) -> AdapterResult<Value> + Send + Sync + 'static,
     ) {
         lock(&self.functions).insert(name.to_owned(), Arc::new(f));
     }
@@ -265,34 +281,36 @@ impl ScriptedFunctions {
     }
 
     /// The calls received so far.
-    pub fn calls(&self) -> Vec<FunctionRequest> {
+    pub fn calls(&self) -> Vec<FunctionCallRecord> {
         lock(&self.calls).clone()
     }
 }
 
 #[async_trait]
 impl FunctionInvoker for ScriptedFunctions {
-    async fn invoke(&self, request: FunctionRequest) -> AdapterResult<Value> {
-        lock(&self.calls).push(request.clone());
-        for name in request.function_id.iter().chain(&request.function_slug) {
+    async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<Value> {
+        let name = call.function_id.or(call.function_slug).map(str::to_owned);
+        lock(&self.calls).push(FunctionCallRecord {
+            function: name.clone(),
+            node_id: call.node_id.to_owned(),
+            available_edges: call.available_edges.map(<[String]>::to_vec),
+            input: call.input.cloned(),
+        });
+        for name in call.function_id.iter().chain(&call.function_slug) {
             if let Some(a) = lock(&self.queued)
-                .get_mut(name)
+                .get_mut(*name)
                 .and_then(VecDeque::pop_front)
             {
                 return a;
             }
-            let f = lock(&self.functions).get(name).cloned();
+            let f = lock(&self.functions).get(*name).cloned();
             if let Some(f) = f {
-                return f(&request);
+                return f(call);
             }
         }
-        let name = request
-            .function_id
-            .or(request.function_slug)
-            .unwrap_or_default();
         Err(AdapterError::new(
             "not_found",
-            format!("function `{name}` is not registered"),
+            format!("function `{}` is not registered", name.unwrap_or_default()),
         ))
     }
 }
@@ -593,6 +611,7 @@ mod tests {
                     .map(|(l, d)| ((*l).to_owned(), (*d).to_owned()))
                     .collect(),
                 last_user_input: input.into(),
+                last_reply_id: None,
             },
             messages: vec![],
             tools: vec![],

@@ -626,7 +626,15 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
                     (None, Some(b)) => ("text/plain", b.clone().into_bytes()),
                     (None, None) => ("text/plain", Vec::new()),
                 };
-                let mut headers = vec![("content-type".to_owned(), ct.to_owned())];
+                // An explicit Content-Type replaces the default one (e.g. JSON sent as text).
+                let mut headers = Vec::new();
+                if !h
+                    .headers
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case("content-type"))
+                {
+                    headers.push(("content-type".to_owned(), ct.to_owned()));
+                }
                 headers.extend(
                     h.headers
                         .iter()
@@ -888,8 +896,7 @@ async fn transcript(
         .functions
         .calls()
         .into_iter()
-        .map(|c| json!({"function": c.function_id.or(c.function_slug), "node": c.node_id,
-                        "available_edges": c.payload.get("available_edges"), "input": c.payload.get("input")}))
+        .map(|c| json!({"function": c.function, "node": c.node_id, "available_edges": c.available_edges, "input": c.input}))
         .collect();
     let project_events: Vec<Value> = offline.project_events.events().into_iter().map(|e| json!({"event_name": e.event_name, "properties": e.properties, "occurred_at": e.occurred_at})).collect();
     Ok(json!({

@@ -28,14 +28,49 @@ const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 pub struct Scope<'a> {
     /// `vars` (bare names resolve here).
     pub vars: &'a Map<String, Value>,
-    /// `system`
-    pub system: &'a Map<String, Value>,
+    /// `system` (built on first use).
+    pub system: &'a System<'a>,
     /// `context`
     pub context: &'a Map<String, Value>,
     /// `metadata`
     pub metadata: &'a Map<String, Value>,
     /// `args` (agent webhook-tool arguments), when rendering a tool.
     pub args: Option<&'a Value>,
+}
+
+/// The `system` namespace, built only when a template reads it.
+pub struct System<'a> {
+    cell: std::cell::OnceCell<Map<String, Value>>,
+    build: Option<&'a dyn Fn() -> Map<String, Value>>,
+}
+
+impl std::fmt::Debug for System<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("System").finish_non_exhaustive()
+    }
+}
+
+impl<'a> System<'a> {
+    /// A namespace known up front.
+    pub fn ready(map: Map<String, Value>) -> System<'static> {
+        let cell = std::cell::OnceCell::new();
+        let _ = cell.set(map);
+        System { cell, build: None }
+    }
+
+    /// A namespace built by `build` on first use.
+    pub fn lazy(build: &'a dyn Fn() -> Map<String, Value>) -> System<'a> {
+        System {
+            cell: std::cell::OnceCell::new(),
+            build: Some(build),
+        }
+    }
+
+    /// The namespace.
+    pub fn get(&self) -> &Map<String, Value> {
+        self.cell
+            .get_or_init(|| self.build.map(|b| b()).unwrap_or_default())
+    }
 }
 
 /// Why rendering failed.
@@ -486,7 +521,7 @@ fn lookup<'a>(scope: &Scope<'a>, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     let (root, rest): (&'a Map<String, Value>, &[String]) = match first.as_str() {
         "vars" => (scope.vars, rest),
-        "system" => (scope.system, rest),
+        "system" => (scope.system.get(), rest),
         "context" => (scope.context, rest),
         "metadata" => (scope.metadata, rest),
         "args" if scope.args.is_some() => {
@@ -561,7 +596,7 @@ impl Root {
     fn new(scope: &Scope) -> Root {
         Root {
             vars: minijinja::Value::from(minijinja::value::Serde(scope.vars)),
-            system: minijinja::Value::from(minijinja::value::Serde(scope.system)),
+            system: minijinja::Value::from(minijinja::value::Serde(scope.system.get())),
             context: minijinja::Value::from(minijinja::value::Serde(scope.context)),
             metadata: minijinja::Value::from(minijinja::value::Serde(scope.metadata)),
             args: scope
@@ -618,7 +653,7 @@ mod tests {
 
     fn check(template: &str, vars: Value) -> Rendered<String> {
         let vars = obj(vars);
-        let system = obj(json!({"flow_id": "f1"}));
+        let system = System::ready(obj(json!({"flow_id": "f1"})));
         let context = obj(json!({"phone_number": "+1555", "contact": {"name": "Ana"}}));
         let metadata = Map::new();
         let scope = Scope {
@@ -688,7 +723,7 @@ mod tests {
         let vars = Map::new();
         let scope = Scope {
             vars: &vars,
-            system: &vars,
+            system: &System::ready(Map::new()),
             context: &vars,
             metadata: &vars,
             args: None,
@@ -705,7 +740,7 @@ mod tests {
         let e = Map::new();
         let scope = Scope {
             vars: &vars,
-            system: &e,
+            system: &System::ready(Map::new()),
             context: &e,
             metadata: &e,
             args: None,
@@ -726,7 +761,7 @@ mod tests {
         let e = Map::new();
         let scope = Scope {
             vars: &vars,
-            system: &e,
+            system: &System::ready(Map::new()),
             context: &e,
             metadata: &e,
             args: None,
@@ -742,7 +777,7 @@ mod tests {
         let e = Map::new();
         let scope = Scope {
             vars: &e,
-            system: &e,
+            system: &System::ready(Map::new()),
             context: &e,
             metadata: &e,
             args: None,

@@ -15,9 +15,8 @@ use switchboard_model::config::{
 };
 
 use crate::adapters::{
-    AdapterError, ChatRequest, Choice, Cta, FlowParameters, FunctionRequest, HttpRequest,
-    Interactive, InteractiveHeader, ListSection, OutboundBody, OutboundMessage, ProjectEvent,
-    Purpose,
+    AdapterError, ChatRequest, Choice, Cta, FlowParameters, FunctionCall, HttpRequest, Interactive,
+    InteractiveHeader, ListSection, OutboundBody, OutboundMessage, ProjectEvent, Purpose,
 };
 use crate::engine::{CompiledFlow, Dispatch, Engine, EngineConfig, InboundMessage, Inner};
 use crate::error::{EngineError, StoreError};
@@ -1204,16 +1203,11 @@ impl<'e> Turn<'e> {
             }
             NodeConfig::Decide(c) => self.decide(xi, flow, ni, c).await,
             NodeConfig::Function(c) => {
-                let payload = self.function_payload(xi, &node_id, None, None);
-                let req = FunctionRequest {
-                    function_id: c.function.id.clone(),
-                    function_slug: c.function.slug.clone(),
-                    execution_id: self.execs[xi].id.clone(),
-                    node_id: node_id.clone(),
-                    payload,
-                };
                 self.action(xi, &node_id, "function");
-                match self.inner.adapters.functions.invoke(req).await {
+                match self
+                    .call_function(xi, &node_id, &c.function, None, None)
+                    .await
+                {
                     Ok(Value::Object(resp)) => {
                         if let Some(v) = resp.get("vars") {
                             let Value::Object(vars) = v else {
@@ -1332,10 +1326,6 @@ impl<'e> Turn<'e> {
 
     // --- rendering helpers -------------------------------------------------------------------
 
-    fn scope_parts(&self, xi: usize) -> Map<String, Value> {
-        system_namespace(&self.execs[xi], &self.inner.config)
-    }
-
     fn note_render<T>(&mut self, xi: usize, node_id: &str, field: &str, r: &Rendered<T>) {
         for name in &r.secrets {
             if !self.execs[xi].secrets_used.contains(name) {
@@ -1361,7 +1351,9 @@ impl<'e> Turn<'e> {
         template: &str,
         mode: Mode,
     ) -> Result<String, Failure> {
-        let system = self.scope_parts(xi);
+        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
+        let build = || system_namespace(exec_ref, config);
+        let system = crate::template::System::lazy(&build);
         let e = &self.execs[xi];
         let scope = Scope {
             vars: &e.vars,
@@ -1387,7 +1379,9 @@ impl<'e> Turn<'e> {
         field: &str,
         value: &Value,
     ) -> Result<Value, Failure> {
-        let system = self.scope_parts(xi);
+        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
+        let build = || system_namespace(exec_ref, config);
+        let system = crate::template::System::lazy(&build);
         let e = &self.execs[xi];
         let scope = Scope {
             vars: &e.vars,
@@ -1413,7 +1407,9 @@ impl<'e> Turn<'e> {
         args: &Value,
         text: Option<Mode>,
     ) -> Result<Value, Failure> {
-        let system = self.scope_parts(xi);
+        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
+        let build = || system_namespace(exec_ref, config);
+        let system = crate::template::System::lazy(&build);
         let e = &self.execs[xi];
         let scope = Scope {
             vars: &e.vars,
@@ -1567,9 +1563,11 @@ impl<'e> Turn<'e> {
     // --- sending -----------------------------------------------------------------------------
 
     fn in_service_window(&self) -> bool {
-        self.conv
-            .last_inbound_at
-            .is_some_and(|t| self.now.0 - t.0 < 24 * 3600 * 1000)
+        !self.inner.config.enforce_service_window
+            || self
+                .conv
+                .last_inbound_at
+                .is_some_and(|t| self.now.0 - t.0 < 24 * 3600 * 1000)
     }
 
     async fn deliver_message(
@@ -1681,6 +1679,8 @@ impl<'e> Turn<'e> {
                 .clock
                 .sleep(Duration::from_secs_f64(d.min(3600.0)))
                 .await;
+            // Time moved on: what follows (events, the service window, timers) happens later.
+            self.now = self.inner.adapters.clock.now();
         }
         self.deliver_message(
             xi,
@@ -1703,6 +1703,9 @@ impl<'e> Turn<'e> {
             Ok(a) => a,
             Err(f) => return Step::Fail(f),
         };
+        // Generated values are data, never template source: the configured parameters are
+        // rendered first and the model's values put in afterwards, so a reply holding `{{ … }}`
+        // or `${ENV:…}` is sent literally (no template or secret injection through the model).
         let mut params = match &c.parameters {
             Some(v) if v.is_ai_marker() => {
                 let text = ai
@@ -1719,7 +1722,10 @@ impl<'e> Turn<'e> {
                     }
                 }
             }
-            Some(v) => v.to_json(),
+            Some(v) => match self.render_value(xi, node_id, "parameters", &v.to_json()) {
+                Ok(v) => v,
+                Err(f) => return Step::Fail(f),
+            },
             None => Value::Object(Map::new()),
         };
         // Leaf AI markers.
@@ -1728,13 +1734,9 @@ impl<'e> Turn<'e> {
                 set_path(&mut params, rest, value.clone());
             }
         }
-        let rendered = match self.render_value(xi, node_id, "parameters", &params) {
-            Ok(v) => stringify_leaves(v),
-            Err(f) => return Step::Fail(f),
-        };
         let body = OutboundBody::Template {
             template_id: c.template_id.clone().unwrap_or_default(),
-            parameters: rendered,
+            parameters: stringify_leaves(params),
         };
         self.deliver_message(xi, node_id, &c.sender, body, "send_template", false)
             .await
@@ -2005,15 +2007,10 @@ impl<'e> Turn<'e> {
             ));
         };
         let (chosen, fallback, reason, extra) = if c.mode() == DecisionType::Function {
-            let payload = self.function_payload(xi, &node_id, Some(&labels), None);
-            let req = FunctionRequest {
-                function_id: c.function.id.clone(),
-                function_slug: c.function.slug.clone(),
-                execution_id: self.execs[xi].id.clone(),
-                node_id: node_id.clone(),
-                payload,
-            };
-            match self.inner.adapters.functions.invoke(req).await {
+            match self
+                .call_function(xi, &node_id, &c.function, Some(&labels), None)
+                .await
+            {
                 Ok(resp) => {
                     if let Some(Value::Object(vars)) = resp.get("vars") {
                         let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -2075,6 +2072,12 @@ impl<'e> Turn<'e> {
                     labels: labels.clone(),
                     conditions,
                     last_user_input: last.unwrap_or_default(),
+                    last_reply_id: self.execs[xi]
+                        .vars
+                        .get("last_user_reply")
+                        .and_then(|r| r.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 },
                 messages,
                 tools: Vec::new(),
@@ -2133,58 +2136,6 @@ impl<'e> Turn<'e> {
         Step::Edge(edge, chosen)
     }
 
-    /// The function request body of runtime-semantics §8.
-    fn function_payload(
-        &self,
-        xi: usize,
-        node_id: &str,
-        available_edges: Option<&[String]>,
-        input: Option<Value>,
-    ) -> Value {
-        let e = &self.execs[xi];
-        let n = self.conv.messages.len();
-        let messages: Vec<Value> = self.conv.messages[n.saturating_sub(20)..]
-            .iter()
-            .map(|m| {
-                json!({"id": m.id, "direction": if m.direction == Direction::Inbound { "inbound" } else { "outbound" },
-                       "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()})
-            })
-            .collect();
-        let events: Vec<Value> = self
-            .events
-            .iter()
-            .filter(|ev| ev.execution_id == e.id)
-            .rev()
-            .take(10)
-            .map(|ev| json!({"event_type": ev.event_type.as_str(), "payload": ev.payload}))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let mut p = json!({
-            "execution_context": {
-                "vars": e.vars,
-                "system": system_namespace(e, &self.inner.config),
-                "context": e.context,
-                "metadata": e.metadata,
-            },
-            "flow_info": {"id": e.flow_id, "name": e.flow_name, "step_id": node_id},
-            "flow_events": events,
-            "whatsapp_context": {
-                "conversation": {"id": self.conv.id, "phone_number": self.conv.phone_number, "contact": self.conv.contact},
-                "messages": messages,
-            },
-        });
-        if let Some(edges) = available_edges {
-            p["available_edges"] = json!(edges);
-        }
-        if let Some(i) = input {
-            p["input"] = i;
-        }
-        self.redact(&e.secrets_used, &mut p);
-        p
-    }
-
     // --- webhook -----------------------------------------------------------------------------
 
     async fn webhook(
@@ -2225,37 +2176,42 @@ impl<'e> Turn<'e> {
             .as_deref()
             .and_then(switchboard_model::config::HttpMethod::parse)
             .unwrap_or_default();
-        let mut headers_v = c
+        let headers_v = c
             .headers
             .as_ref()
             .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
-        let mut body_v = c
+        let body_v = c
             .body_template
             .as_ref()
             .map(switchboard_model::Value::to_json);
-        for (path, v) in &ai {
-            if let Some(rest) = path.strip_prefix("headers.") {
-                set_path(&mut headers_v, rest, v.clone());
-            } else if let Some(rest) = path
-                .strip_prefix("body_template.")
-                .or_else(|| path.strip_prefix("body."))
-            {
-                if let Some(b) = &mut body_v {
-                    set_path(b, rest, v.clone());
-                }
-            }
-        }
-        let headers = match self.render_headers(xi, node_id, &headers_v, None) {
+        let mut headers = match self.render_headers(xi, node_id, &headers_v, None) {
             Ok(h) => h,
             Err(f) => return Step::Fail(f),
         };
-        let body = match &body_v {
+        let mut body = match &body_v {
             Some(b) => match self.render_value(xi, node_id, "body_template", b) {
                 Ok(v) => Some(v),
                 Err(f) => return Step::Fail(f),
             },
             None => None,
         };
+        // Generated values go in after rendering: model output is never template source.
+        for (path, v) in &ai {
+            if let Some(name) = path.strip_prefix("headers.") {
+                let text = crate::template::format_json_value(v);
+                match headers.iter_mut().find(|(k, _)| k == name) {
+                    Some(h) => h.1 = text,
+                    None => headers.push((name.to_owned(), text)),
+                }
+            } else if let Some(rest) = path
+                .strip_prefix("body_template.")
+                .or_else(|| path.strip_prefix("body."))
+            {
+                if let Some(b) = &mut body {
+                    set_path(b, rest, v.clone());
+                }
+            }
+        }
         let step = self
             .http_call(xi, node_id, method.as_str(), url, headers, body)
             .await;
@@ -2673,8 +2629,63 @@ impl<'e> Turn<'e> {
         }
     }
 
-    pub(crate) fn payload_for_tool(&self, xi: usize, node_id: &str, input: Value) -> Value {
-        self.function_payload(xi, node_id, None, Some(input))
+    /// Calls a function with the lazily built §8 payload (function nodes, function decides,
+    /// agent function tools).
+    pub(crate) async fn call_function(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        function: &switchboard_model::config::FunctionRef,
+        available_edges: Option<&[String]>,
+        input: Option<&Value>,
+    ) -> crate::adapters::AdapterResult<Value> {
+        // `flow_events` are the execution's last 10 events: those of this turn, topped up from
+        // the store when the turn has fewer.
+        let id = self.execs[xi].id.clone();
+        let local: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|ev| ev.execution_id == id)
+            .collect();
+        let mut older = Vec::new();
+        if local.len() < 10 {
+            let first_local = local
+                .first()
+                .map_or(self.execs[xi].event_seq + 1, |e| e.seq);
+            let want = 10 - local.len() as u64;
+            let after = first_local.saturating_sub(want + 1);
+            older = self
+                .inner
+                .store
+                .events(&id, after, want as usize, None)
+                .await
+                .unwrap_or_default();
+            older.retain(|e| e.seq < first_local);
+        }
+        let secrets = self.secret_values(&self.execs[xi].secrets_used);
+        let e = &self.execs[xi];
+        let conv = &self.conv;
+        let config = &self.inner.config;
+        let events: Vec<&Event> = older
+            .iter()
+            .chain(self.events.iter().filter(|ev| ev.execution_id == id))
+            .collect();
+        let build = || {
+            let mut p = function_payload(e, conv, config, &events, node_id, available_edges, input);
+            redact_value(&mut p, &secrets);
+            p
+        };
+        let call = FunctionCall::new(
+            function.id.as_deref(),
+            function.slug.as_deref(),
+            &e.id,
+            node_id,
+            &e.vars,
+            available_edges,
+            input,
+            &build,
+        );
+        self.inner.adapters.functions.invoke(&call).await
     }
 
     /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
@@ -2987,4 +2998,50 @@ fn property_problem(props: &Value) -> Option<String> {
         }
     }
     None
+}
+
+/// The function request body of runtime-semantics §8 (before redaction).
+fn function_payload(
+    e: &Execution,
+    conv: &Conversation,
+    config: &EngineConfig,
+    events: &[&Event],
+    node_id: &str,
+    available_edges: Option<&[String]>,
+    input: Option<&Value>,
+) -> Value {
+    let n = conv.messages.len();
+    let messages: Vec<Value> = conv.messages[n.saturating_sub(20)..]
+        .iter()
+        .map(|m| {
+            json!({"id": m.id, "direction": if m.direction == Direction::Inbound { "inbound" } else { "outbound" },
+                   "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()})
+        })
+        .collect();
+    let k = events.len();
+    let flow_events: Vec<Value> = events[k.saturating_sub(10)..]
+        .iter()
+        .map(|ev| json!({"event_type": ev.event_type.as_str(), "payload": ev.payload}))
+        .collect();
+    let mut p = json!({
+        "execution_context": {
+            "vars": e.vars,
+            "system": system_namespace(e, config),
+            "context": e.context,
+            "metadata": e.metadata,
+        },
+        "flow_info": {"id": e.flow_id, "name": e.flow_name, "step_id": node_id},
+        "flow_events": flow_events,
+        "whatsapp_context": {
+            "conversation": {"id": conv.id, "phone_number": conv.phone_number, "contact": conv.contact},
+            "messages": messages,
+        },
+    });
+    if let Some(edges) = available_edges {
+        p["available_edges"] = json!(edges);
+    }
+    if let Some(i) = input {
+        p["input"] = i.clone();
+    }
+    p
 }

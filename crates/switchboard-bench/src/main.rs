@@ -1,0 +1,441 @@
+//! Runtime benchmark on the shared workload (`shared/bench/README.md`, bench_loop).
+//!
+//! Phase 1 starts C conversations through the API trigger with `context = {name: "user{i}"}`
+//! (each pauses at `wait`); phase 2 delivers T turns round-robin as inbound messages. It reports
+//! turns/s, per-turn latency percentiles, the outbound checksum against the expected one, and the
+//! resident memory per paused conversation after 0 and after 20 turns, then one JSON line.
+//!
+//! Stores: `memory` (the in-memory store: events kept, nothing durable) and, where available,
+//! durable stores (see `--store`). Outbound messages go to a counting messenger; the `stub`
+//! decide model and the `increment` function are the workload's stubs.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use switchboard_runtime::adapters::{
+    AdapterResult, ChatRequest, ChatResponse, LanguageModel, Messenger, OutboundBody,
+    OutboundMessage, Purpose, SendReceipt,
+};
+use switchboard_runtime::offline::OfflineAdapters;
+use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::{ExecutionStore, MemoryStore};
+use switchboard_runtime::{Engine, FlowDefinition, InboundMessage, StartRequest, Trigger};
+
+/// The workload's decide stub: `billing` when the text has the word `invoice`.
+struct StubModel;
+
+#[async_trait]
+impl LanguageModel for StubModel {
+    async fn complete(&self, request: ChatRequest) -> AdapterResult<ChatResponse> {
+        let text = match &request.purpose {
+            Purpose::Decide {
+                last_user_input, ..
+            } => {
+                let hit = last_user_input
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .any(|w| w.eq_ignore_ascii_case("invoice"));
+                if hit { "billing" } else { "other" }
+            }
+            _ => "",
+        };
+        Ok(ChatResponse {
+            text: Some(text.to_owned()),
+            tool_calls: Vec::new(),
+        })
+    }
+}
+
+/// Keeps (or only counts) outbound texts per conversation index.
+struct BenchMessenger {
+    keep: bool,
+    per_conv: Mutex<Vec<Vec<String>>>,
+    hasher: Mutex<(Sha256, u64)>,
+}
+
+impl BenchMessenger {
+    fn new(convs: usize, keep: bool) -> BenchMessenger {
+        BenchMessenger {
+            keep,
+            per_conv: Mutex::new(vec![Vec::new(); if keep { convs } else { 0 }]),
+            hasher: Mutex::new((Sha256::new(), 0)),
+        }
+    }
+}
+
+fn conv_index(phone: &str) -> usize {
+    phone
+        .trim_start_matches('+')
+        .get(4..)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Messenger for BenchMessenger {
+    async fn send(&self, message: OutboundMessage) -> AdapterResult<SendReceipt> {
+        let OutboundBody::Text { text } = message.body else {
+            return Ok(SendReceipt {
+                message_id: String::new(),
+            });
+        };
+        let i = conv_index(&message.to);
+        if self.keep {
+            if let Ok(mut p) = self.per_conv.lock()
+                && let Some(list) = p.get_mut(i)
+            {
+                list.push(text);
+            }
+        } else if let Ok(mut h) = self.hasher.lock() {
+            // Messages not retained: hashed in arrival order (phase 1 is in conversation order).
+            h.0.update(format!("c{i}\t{text}\n").as_bytes());
+            h.1 += 1;
+        }
+        Ok(SendReceipt {
+            message_id: String::new(),
+        })
+    }
+}
+
+fn phone(i: usize) -> String {
+    format!("+1555{i:07}")
+}
+
+fn user_text(i: usize, j: usize) -> String {
+    if (i + j) % 3 == 0 {
+        format!("invoice {j}")
+    } else {
+        format!("hello {j}")
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+struct Setup {
+    engine: Engine,
+    messenger: Arc<BenchMessenger>,
+}
+
+fn setup(
+    workload: &str,
+    store: Arc<dyn ExecutionStore>,
+    convs: usize,
+    keep: bool,
+) -> anyhow::Result<Setup> {
+    let offline = OfflineAdapters::default();
+    offline.functions.register("increment", |req| {
+        let turn = req
+            .vars
+            .get("turn")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        Ok(json!({"vars": {"turn": turn + 1}}))
+    });
+    let messenger = Arc::new(BenchMessenger::new(convs, keep));
+    let mut adapters = offline.adapters();
+    adapters.model = Arc::new(StubModel);
+    adapters.messenger = messenger.clone();
+    adapters.ids = Arc::new(switchboard_runtime::engine::UniqueIds::default());
+    // Conversations start through the API (the workload passes `context.name`), so no inbound
+    // message opened the 24-hour window: the workload assumes sends succeed.
+    let config = switchboard_runtime::EngineConfig {
+        default_phone_number_id: "bench".into(),
+        enforce_service_window: false,
+        ..Default::default()
+    };
+    let engine = Engine::builder()
+        .adapters(adapters)
+        .store(store)
+        .config(config)
+        .build();
+    let loaded = switchboard_model::load(workload).map_err(|e| anyhow::anyhow!("workload: {e}"))?;
+    engine
+        .register_flow(FlowDefinition {
+            id: "bench_loop".into(),
+            slug: None,
+            version: "1".into(),
+            flow: loaded.flow,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    engine.add_trigger(Trigger {
+        flow_id: "bench_loop".into(),
+        trigger_type: TriggerType::ApiCall,
+        phone_number_id: None,
+        active: true,
+    });
+    Ok(Setup { engine, messenger })
+}
+
+async fn start(engine: &Engine, i: usize) -> anyhow::Result<()> {
+    let mut context = serde_json::Map::new();
+    context.insert("name".into(), json!(format!("user{i}")));
+    engine
+        .start_execution(StartRequest {
+            flow: "bench_loop".into(),
+            phone_number: phone(i),
+            context,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("start {i}: {e}"))?;
+    Ok(())
+}
+
+async fn turn(engine: &Engine, i: usize, j: usize) -> anyhow::Result<()> {
+    let msg = InboundMessage {
+        id: format!("m{i}.{j}"),
+        phone_number_id: "bench".into(),
+        from: phone(i),
+        kind: "text".into(),
+        text: user_text(i, j),
+        ..InboundMessage::default()
+    };
+    engine
+        .handle_inbound(vec![msg])
+        .await
+        .map_err(|e| anyhow::anyhow!("turn {i}.{j}: {e}"))?;
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn expected_checksum(root: &std::path::Path, convs: usize, turns: usize) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("fixtures/bench/expected.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["sizes"]
+        .as_array()?
+        .iter()
+        .find(|s| s["convs"] == json!(convs) && s["turns"] == json!(turns))
+        .and_then(|s| s["sha256"].as_str().map(str::to_owned))
+}
+
+async fn throughput(
+    workload: &str,
+    root: &std::path::Path,
+    store_name: &str,
+    convs: usize,
+    turns: usize,
+) -> anyhow::Result<Value> {
+    let store = make_store(store_name)?;
+    let s = setup(workload, store, convs, true)?;
+    let mut start_lat = Vec::with_capacity(convs);
+    for i in 0..convs {
+        let t = Instant::now();
+        start(&s.engine, i).await?;
+        start_lat.push(t.elapsed().as_micros() as u64);
+    }
+    let mut lat = Vec::with_capacity(convs * turns);
+    let t0 = Instant::now();
+    for j in 0..turns {
+        for i in 0..convs {
+            let t = Instant::now();
+            turn(&s.engine, i, j).await?;
+            lat.push(t.elapsed().as_micros() as u64);
+        }
+    }
+    let wall = t0.elapsed();
+    lat.sort_unstable();
+    start_lat.sort_unstable();
+    let mut h = Sha256::new();
+    let mut messages = 0;
+    let mut bad = 0;
+    {
+        let per = s
+            .messenger
+            .per_conv
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        for (i, list) in per.iter().enumerate() {
+            if list.len() != 1 + 2 * turns {
+                bad += 1;
+            }
+            for m in list {
+                h.update(format!("c{i}\t{m}\n").as_bytes());
+                messages += 1;
+            }
+        }
+    }
+    let checksum = format!("{:x}", h.finalize());
+    let expected = expected_checksum(root, convs, turns);
+    let ok = expected.as_deref().is_none_or(|e| e == checksum) && bad == 0;
+    let tps = (convs * turns) as f64 / wall.as_secs_f64();
+    println!(
+        "throughput store={store_name}: {convs}×{turns} = {} turns in {:.3} s → {:.0} turns/s; p50 {} µs, p90 {} µs, p99 {} µs, max {} µs; checksum {}",
+        convs * turns,
+        wall.as_secs_f64(),
+        tps,
+        percentile(&lat, 50.0),
+        percentile(&lat, 90.0),
+        percentile(&lat, 99.0),
+        lat.last().copied().unwrap_or(0),
+        if ok { "ok" } else { "MISMATCH" }
+    );
+    Ok(json!({
+        "mode": "throughput", "store": store_name, "persistence": persistence(store_name),
+        "convs": convs, "turns": turns, "turns_per_s": tps,
+        "turn_latency_us": {"p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0), "max": lat.last()},
+        "start_latency_us": {"p50": percentile(&start_lat, 50.0), "p99": percentile(&start_lat, 99.0)},
+        "messages": messages, "checksum": checksum, "expected_checksum": expected, "ok": ok,
+    }))
+}
+
+fn persistence(store: &str) -> &'static str {
+    match store {
+        "memory" => {
+            "in memory (like InMemorySaver), state written once per turn (at the pause, like durability=exit)"
+        }
+        _ => "durable file, one transaction per turn, acknowledged after commit",
+    }
+}
+
+async fn memory(
+    workload: &str,
+    store_name: &str,
+    convs: usize,
+    turns: usize,
+) -> anyhow::Result<Value> {
+    let store = make_store(store_name)?;
+    let s = setup(workload, store, convs, false)?;
+    // Warm up: one conversation and one turn on another number range.
+    start(&s.engine, 9_999_000).await?;
+    turn(&s.engine, 9_999_000, 0).await?;
+    let before = rss_bytes();
+    for i in 0..convs {
+        start(&s.engine, i).await?;
+    }
+    for j in 0..turns {
+        for i in 0..convs {
+            turn(&s.engine, i, j).await?;
+        }
+    }
+    let after = rss_bytes();
+    let per = after.saturating_sub(before) as f64 / convs as f64;
+    let (checksum, n) = {
+        let h = s
+            .messenger
+            .hasher
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        (format!("{:x}", h.0.clone().finalize()), h.1)
+    };
+    println!(
+        "memory store={store_name}: {convs} conversations paused after {turns} turns: RSS {} → {} bytes, {:.0} bytes per paused conversation ({n} messages hashed, not kept)",
+        before, after, per
+    );
+    Ok(json!({
+        "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
+        "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
+        "messages_checksum": checksum,
+    }))
+}
+
+fn make_store(name: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
+    match name {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        "memory-no-events" => Ok(Arc::new(MemoryStore::with_event_limit(0))),
+        other => bail!("unknown store `{other}` (available: memory, memory-no-events)"),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    ensure!(
+        args.first().map(String::as_str) == Some("runtime"),
+        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events] [--memory-convs N]"
+    );
+    let mut convs = 1000;
+    let mut turns = 20;
+    let mut stores = vec!["memory".to_owned(), "memory-no-events".to_owned()];
+    let mut mem_convs = 10_000;
+    let mut case: Option<(String, String, usize, usize)> = None;
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().context("option needs a value");
+        match a.as_str() {
+            "--convs" => convs = val()?.parse()?,
+            "--turns" => turns = val()?.parse()?,
+            "--stores" => stores = val()?.split(',').map(str::to_owned).collect(),
+            "--memory-convs" => mem_convs = val()?.parse()?,
+            // Internal: run one case in this (fresh) process.
+            "--case" => {
+                let spec = val()?.clone();
+                let parts: Vec<&str> = spec.split(':').collect();
+                ensure!(parts.len() == 4, "--case mode:store:convs:turns");
+                case = Some((
+                    parts[0].to_owned(),
+                    parts[1].to_owned(),
+                    parts[2].parse()?,
+                    parts[3].parse()?,
+                ));
+            }
+            other => bail!("unknown option `{other}`"),
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workload = std::fs::read_to_string(root.join("fixtures/bench/bench_loop.json"))
+        .context("reading fixtures/bench/bench_loop.json")?;
+    if let Some((mode, store, c, t)) = case {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let v = match mode.as_str() {
+            "throughput" => rt.block_on(throughput(&workload, &root, &store, c, t))?,
+            _ => rt.block_on(memory(&workload, &store, c, t))?,
+        };
+        println!("RESULT {v}");
+        return Ok(());
+    }
+    // Every case runs in a fresh process, so memory figures are not polluted by earlier cases.
+    let exe = std::env::current_exe()?;
+    let mut results = Vec::new();
+    for store in &stores {
+        for spec in [
+            format!("throughput:{store}:{convs}:{turns}"),
+            format!("memory:{store}:{mem_convs}:0"),
+            format!("memory:{store}:{}:20", mem_convs.min(1000)),
+        ] {
+            let out = std::process::Command::new(&exe)
+                .args(["runtime", "--case", &spec])
+                .output()?;
+            ensure!(
+                out.status.success(),
+                "case {spec} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                match line.strip_prefix("RESULT ") {
+                    Some(json) => results.push(serde_json::from_str::<Value>(json)?),
+                    None => println!("{line}"),
+                }
+            }
+        }
+    }
+    println!("{}", json!({"bench": "runtime", "results": results}));
+    Ok(())
+}
