@@ -424,6 +424,8 @@ pub struct Flow {
     format: Format,
     /// `edges` key present in the source (or edges added since).
     had_edges: bool,
+    /// `nodes` key present in the source (or nodes added since).
+    had_nodes: bool,
 }
 
 impl Flow {
@@ -445,6 +447,7 @@ impl Flow {
                 envelope: None,
             },
             had_edges: true,
+            had_nodes: true,
         }
     }
 
@@ -454,6 +457,7 @@ impl Flow {
         edges: Vec<Edge>,
         format: Format,
         had_edges: bool,
+        had_nodes: bool,
     ) -> Flow {
         Flow {
             nodes,
@@ -461,6 +465,7 @@ impl Flow {
             root,
             format,
             had_edges,
+            had_nodes,
         }
     }
 
@@ -469,9 +474,32 @@ impl Flow {
         self.format
     }
 
-    /// Changes the default output format.
+    /// Changes the format the flow is written in (shape, encoding and envelope). The document is
+    /// laid out anew in that shape, so [`Flow::to_text`] writes it.
     pub fn set_format(&mut self, format: Format) {
-        self.format = format;
+        if format.shape == self.format.shape && format.envelope == self.format.envelope {
+            self.format.encoding = format.encoding;
+            return;
+        }
+        let doc = self.to_document(format.shape);
+        let body = match (self.format.envelope, doc) {
+            (Some(env), Value::Object(mut root)) => {
+                root.remove(env.key()).unwrap_or(Value::Object(root))
+            }
+            (_, doc) => doc,
+        };
+        let doc = match format.envelope {
+            Some(env) => {
+                let mut root = Map::new();
+                root.insert(env.key(), body);
+                Value::Object(root)
+            }
+            None => body,
+        };
+        match crate::load::from_value(doc, format.encoding) {
+            Ok((flow, _)) => *self = flow,
+            Err(_) => self.format = format,
+        }
     }
 
     /// The object holding `name`, `nodes`, … (inside the envelope, if any).
@@ -500,6 +528,10 @@ impl Flow {
 
     pub(crate) fn had_edges(&self) -> bool {
         self.had_edges || !self.edges.is_empty()
+    }
+
+    pub(crate) fn had_nodes(&self) -> bool {
+        self.had_nodes || !self.nodes.is_empty()
     }
 
     /// `name`

@@ -9,6 +9,11 @@ pub const MAX_DEPTH: usize = 256;
 
 /// Parses one JSON document. A UTF-8 byte-order mark is skipped.
 pub fn parse(text: &str) -> Result<Value, SyntaxError> {
+    parse_measured(text).map(|(v, _)| v)
+}
+
+/// Parses one JSON document and reports its nesting depth (containers, the root counting 1).
+pub fn parse_measured(text: &str) -> Result<(Value, usize), SyntaxError> {
     let bytes = text.as_bytes();
     let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -20,6 +25,7 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
         s: bytes,
         i: start,
         depth: 0,
+        max_depth: 0,
         keys: Vec::new(),
     };
     p.ws();
@@ -28,7 +34,7 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
     if p.i < p.s.len() {
         return Err(p.err("trailing characters after the JSON document"));
     }
-    Ok(v)
+    Ok((v, p.max_depth))
 }
 
 struct Parser<'a> {
@@ -36,6 +42,7 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     depth: usize,
+    max_depth: usize,
     /// Scratch space for duplicate-key detection in large objects.
     keys: Vec<std::collections::HashSet<String>>,
 }
@@ -119,6 +126,7 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
+        self.max_depth = self.max_depth.max(self.depth);
         if self.depth > MAX_DEPTH {
             return Err(self.err(format!("nesting deeper than {MAX_DEPTH} levels")));
         }

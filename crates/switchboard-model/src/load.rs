@@ -90,16 +90,42 @@ pub fn load_str(
     if text.len() > options.max_bytes {
         return Err(too_large(text.len(), options.max_bytes));
     }
-    let root = match encoding {
-        Encoding::Json => crate::json::parse(text)?,
-        Encoding::Yaml => crate::yaml::parse(text)?,
+    let (root, depth) = match encoding {
+        Encoding::Json => crate::json::parse_measured(text)?,
+        Encoding::Yaml => {
+            let v = crate::yaml::parse(text)?;
+            let d = depth_of(&v);
+            (v, d)
+        }
     };
     let (flow, issues) = from_value(root, encoding)?;
+    // Depth below the flow's own wrappers (envelope, `definition`) is what every shape shares:
+    // capping it keeps every conversion of a loaded flow within the parsers' limit.
+    let wrappers = usize::from(flow.format().envelope.is_some())
+        + usize::from(flow.format().shape == Shape::Compiled);
+    if depth.saturating_sub(wrappers) > MAX_FLOW_DEPTH {
+        return Err(LoadError::InvalidDocument {
+            message: format!("nesting deeper than {MAX_FLOW_DEPTH} levels below the flow's root"),
+            pos: Pos::new(0),
+        });
+    }
     Ok(Loaded {
         flow,
         issues,
         source: Source::new(text),
     })
+}
+
+/// The deepest nesting a flow may have below its envelope and `definition` wrappers: two levels
+/// below the parsers' limit, so a loaded flow can be written in any shape and loaded again.
+pub const MAX_FLOW_DEPTH: usize = crate::json::MAX_DEPTH - 2;
+
+fn depth_of(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth_of).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.iter().map(|(_, v)| depth_of(v)).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Loads a flow from text, detecting the encoding from its first character.
@@ -141,7 +167,7 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
     let body_ptr = envelope.map_or_else(String::new, |e| format!("/{}", e.key()));
     let mut issues = Vec::new();
 
-    let (nodes_v, nodes_pos, edges_v, edges_pos, shape, had_edges, container_ptr) = {
+    let (nodes_v, nodes_pos, edges_v, edges_pos, shape, had_edges, had_nodes, container_ptr) = {
         let body = match envelope {
             Some(env) => root.object_entry(env.key()),
             None => &mut root,
@@ -180,6 +206,7 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
             (body, body_ptr.clone())
         };
         let had_edges = container.contains_key("edges");
+        let had_nodes = container.contains_key("nodes");
         let (nodes_v, nodes_pos) = take_array(container, "nodes", &container_ptr, &mut issues);
         let (edges_v, edges_pos) = take_array(container, "edges", &container_ptr, &mut issues);
         (
@@ -189,6 +216,7 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
             edges_pos,
             shape,
             had_edges,
+            had_nodes,
             container_ptr,
         )
     };
@@ -256,7 +284,7 @@ pub fn from_value(root: Value, encoding: Encoding) -> Result<(Flow, Vec<Issue>),
         envelope,
     };
     Ok((
-        Flow::from_parts(root, nodes, edges, format, had_edges),
+        Flow::from_parts(root, nodes, edges, format, had_edges, had_nodes),
         issues,
     ))
 }

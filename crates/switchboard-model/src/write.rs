@@ -61,8 +61,11 @@ impl Flow {
         let from = self.format().shape;
         match (from, shape) {
             (Shape::Compiled, Shape::Compiled) => {
+                let write_nodes = self.had_nodes();
                 let def = body.object_entry("definition");
-                put(def, "nodes", Value::Array(nodes));
+                if write_nodes {
+                    put(def, "nodes", Value::Array(nodes));
+                }
                 if write_edges {
                     put(def, "edges", Value::Array(edges));
                 }
@@ -99,6 +102,9 @@ impl Flow {
                                 placed = true;
                             }
                         }
+                        // A non-object `definition` (a shape B/C file may carry one) gives way to
+                        // the real one.
+                        "definition" => {}
                         _ => out.push_entry(e.clone()),
                     }
                 }
@@ -115,7 +121,8 @@ impl Flow {
             }
         }
         match shape {
-            Shape::Definition => {
+            // Converting to shape C drops them; a shape-C file that has them keeps them.
+            Shape::Definition if from != Shape::Definition => {
                 body.remove("name");
                 body.remove("description");
             }

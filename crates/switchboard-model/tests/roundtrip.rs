@@ -21,8 +21,8 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use switchboard_model::json::Style;
 use switchboard_model::{
-    Edge, Encoding, Envelope, Flow, Format, IssueKind, LoadOptions, Loaded, Map, Node, Shape, Value,
-    WriteOptions, builder, json, load, load_bytes, load_str, yaml,
+    Edge, Encoding, Envelope, Flow, Format, IssueKind, LoadOptions, Loaded, Map, Node, Shape,
+    Value, WriteOptions, builder, json, load, load_bytes, load_str, yaml,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -155,22 +155,24 @@ fn key() -> BoxedStrategy<String> {
 
 fn float() -> BoxedStrategy<f64> {
     prop_oneof![
-        prop::sample::select(&[
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.3,
-            0.1,
-            2.5,
-            1e21,
-            1e-7,
-            123_456_789.0,
-            5e-324,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            9_007_199_254_740_993.0,
-        ][..]),
+        prop::sample::select(
+            &[
+                0.0,
+                -0.0,
+                1.0,
+                -1.0,
+                0.3,
+                0.1,
+                2.5,
+                1e21,
+                1e-7,
+                123_456_789.0,
+                5e-324,
+                f64::MAX,
+                f64::MIN_POSITIVE,
+                9_007_199_254_740_993.0,
+            ][..]
+        ),
         any::<f64>().prop_filter("finite", |f| f.is_finite()),
     ]
     .boxed()
@@ -400,8 +402,10 @@ fn extra_for(kind: usize) -> BoxedStrategy<(String, Value)> {
             pair(
                 "enabled_default_tools",
                 prop::collection::vec(
-                    prop::sample::select(&["complete_task", "get_variable", "send_media", "bogus"][..])
-                        .prop_map(Value::from),
+                    prop::sample::select(
+                        &["complete_task", "get_variable", "send_media", "bogus"][..],
+                    )
+                    .prop_map(Value::from),
                     0..4,
                 )
                 .prop_map(Value::Array)
@@ -549,8 +553,11 @@ fn build_node(id: &str, s: &NodeSpec) -> Node {
         "send_text" => Node::send_text(id, &s.a),
         "send_template" => Node::send_template(id, &s.a, s.value.clone()),
         "send_buttons" => {
-            let buttons: Vec<(&str, &str)> =
-                s.labels.iter().map(|l| (l.as_str(), s.b.as_str())).collect();
+            let buttons: Vec<(&str, &str)> = s
+                .labels
+                .iter()
+                .map(|l| (l.as_str(), s.b.as_str()))
+                .collect();
             Node::send_buttons(id, &s.a, &buttons)
         }
         "wait_for_response" => Node::wait_for_response(id),
@@ -580,7 +587,8 @@ fn build_node(id: &str, s: &NodeSpec) -> Node {
     }
     if let Some(name) = &s.display_name {
         let mut raw = node.raw().clone();
-        raw.object_entry("data").insert("display_name", name.as_str());
+        raw.object_entry("data")
+            .insert("display_name", name.as_str());
         node = Node::from_raw(raw);
     }
     node
@@ -611,10 +619,10 @@ fn edge_spec() -> BoxedStrategy<EdgeSpec> {
         ),
         prop::collection::vec(
             prop_oneof![
-                prop::sample::select(&["id", "type", "flow_condition_id"][..]).prop_flat_map(
-                    |k| prop_oneof![text().prop_map(Value::from), Just(Value::Null)]
+                prop::sample::select(&["id", "type", "flow_condition_id"][..]).prop_flat_map(|k| {
+                    prop_oneof![text().prop_map(Value::from), Just(Value::Null)]
                         .prop_map(move |v| (k.to_owned(), v))
-                ),
+                }),
                 (key(), value()),
             ],
             0..3,
@@ -642,6 +650,8 @@ const STRUCTURAL_TOP_KEYS: &[&str] = &[
     "settings",
 ];
 
+type SettingsSpec = (Value, Value, Vec<(String, Value)>);
+
 #[derive(Clone, Debug)]
 struct FlowSpec {
     name: String,
@@ -653,17 +663,15 @@ struct FlowSpec {
     edges: Vec<EdgeSpec>,
     input_variables: Option<Vec<String>>,
     metadata_extra: Vec<(String, Value)>,
-    settings: Option<(Value, Value, Vec<(String, Value)>)>,
+    /// `message_debounce_seconds`, `max_steps_per_turn`, other keys.
+    settings: Option<SettingsSpec>,
     top_extras: Vec<(String, Value)>,
 }
 
 fn flow_spec() -> BoxedStrategy<FlowSpec> {
     (
         (text(), prop::option::of(text())),
-        (
-            prop_oneof!["[a-z][a-z0-9_-]{0,6}", text()],
-            any::<bool>(),
-        ),
+        (prop_oneof!["[a-z][a-z0-9_-]{0,6}", text()], any::<bool>()),
         prop::collection::vec(node_spec(), 0..9),
         prop::collection::vec(edge_spec(), 0..12),
         (
@@ -1081,4 +1089,114 @@ fn every_fixture_that_loads_round_trips_in_its_own_format() {
         "expected the fixtures of fixtures/flows, {loaded_count} loaded"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests for model bugs found by these properties and by the validator's robustness
+// test (`crates/switchboard-validator/tests/robustness.rs`). Each asserts the behaviour the spec
+// requires; run them with `cargo test -p switchboard-model --test roundtrip -- --ignored`.
+// ---------------------------------------------------------------------------------------------
+
+/// Loads `text` and checks load(to_text()) == flow and that no key is lost.
+fn assert_own_format_round_trip(text: &str) {
+    let a = load(text).expect("the document loads");
+    let written = a.flow.to_text();
+    let b = load_str(&written, a.flow.format().encoding, &LoadOptions::default())
+        .expect("to_text() loads");
+    assert_eq!(
+        json::parse(&written).ok().map(|v| v.to_json()),
+        json::parse(text).ok().map(|v| v.to_json()),
+        "the written document differs from the one read\nread:    {text}\nwritten: {written}"
+    );
+    assert!(
+        b.flow == a.flow,
+        "load(to_text()) differs from the flow\nwritten: {written}"
+    );
+}
+
+#[test]
+fn shape_c_keeps_its_description_in_its_own_format() {
+    // flow-format §1: read → write → read keeps every key. (Only *converting* to shape C drops
+    // `name`/`description`.)
+    assert_own_format_round_trip(
+        r#"{"description": "d", "nodes": [{"id": "start", "data": {"node_type": "start"}}]}"#,
+    );
+}
+
+#[test]
+fn shape_a_without_nodes_round_trips() {
+    assert_own_format_round_trip(r#"{"name": "x", "definition": {"edges": []}}"#);
+}
+
+#[test]
+fn non_object_definition_does_not_duplicate_in_shape_a() {
+    let a = load(
+        r#"{"name": "x", "nodes": [{"id": "start", "data": {"node_type": "start"}}], "definition": "definition.json"}"#,
+    )
+    .expect("loads as shape B");
+    assert_eq!(a.flow.format().shape, Shape::SdkDict);
+    let text = a.flow.write(&WriteOptions {
+        shape: Some(Shape::Compiled),
+        ..WriteOptions::default()
+    });
+    let b = load(&text).unwrap_or_else(|e| panic!("shape-A text does not load: {e}\n{text}"));
+    assert_eq!(b.flow.nodes.len(), 1);
+}
+
+#[test]
+fn flow_at_the_nesting_limit_converts_to_every_shape() {
+    // A flow may nest `MAX_FLOW_DEPTH` (254) levels below its envelope and `definition`
+    // wrappers, so every shape (at most 2 wrapper levels more) stays within the parsers' 256.
+    // root, nodes, node, data, config: 5 levels, plus 249 arrays = 254.
+    let deep = format!("{}1{}", "[".repeat(249), "]".repeat(249));
+    let text = format!(
+        r#"{{"name": "x", "nodes": [{{"id": "s", "data": {{"node_type": "start", "config": {{"k": {deep}}}}}}}]}}"#
+    );
+    let a = load(&text).expect("254 levels load");
+    for shape in [Shape::Compiled, Shape::SdkDict, Shape::Definition] {
+        let out = a.flow.write(&WriteOptions {
+            shape: Some(shape),
+            ..WriteOptions::default()
+        });
+        if let Err(e) = load(&out) {
+            panic!("{shape:?}: the written flow does not load: {e}");
+        }
+    }
+    // One level more is refused when loading, with a clear error.
+    let deeper = text.replace("[1]", "[[1]]");
+    let err = load(&deeper).expect_err("255 levels below the root are refused");
+    assert_eq!(err.rule(), "invalid-document");
+    assert!(err.to_string().contains("nesting deeper than 254"), "{err}");
+}
+
+#[test]
+fn set_format_changes_the_written_shape() {
+    for format in [
+        Format {
+            shape: Shape::Definition,
+            encoding: Encoding::Json,
+            envelope: None,
+        },
+        Format {
+            shape: Shape::SdkDict,
+            encoding: Encoding::Yaml,
+            envelope: None,
+        },
+        Format {
+            shape: Shape::Compiled,
+            encoding: Encoding::Json,
+            envelope: Some(Envelope::Flow),
+        },
+    ] {
+        let mut flow = Flow::new("x")
+            .node(Node::start("start"))
+            .node(Node::send_text("hi", "Hi"))
+            .edge("start", "hi");
+        flow.set_format(format);
+        let text = flow.to_text();
+        let back = load(&text).unwrap_or_else(|e| panic!("{format:?}: {e}\n{text}"));
+        assert_eq!(back.flow.format(), format, "{text}");
+        assert_eq!(back.flow.nodes.len(), 2, "{format:?}: nodes lost\n{text}");
+        assert_eq!(back.flow.edges.len(), 1, "{format:?}: edges lost\n{text}");
+    }
 }
