@@ -400,7 +400,8 @@ impl<'a> Obj<'a> {
         let v = self.json_field(cx, key, JsonShape::Object)?;
         if let Value::Object(m) = &v {
             for e in m.entries() {
-                if !matches!(e.value, Value::String(_)) {
+                // A header value may be an AI field (flow-format §6).
+                if !matches!(e.value, Value::String(_)) && !e.value.is_ai_marker() {
                     cx.push(
                         IssueKind::InvalidFieldType {
                             field: format!("{}.{}", self.field_name(key), e.key),

@@ -14,12 +14,17 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string("fixtures/flows/valid/echo.yaml")?;
     let flow = switchboard_model::load(&text)?.flow;
 
-    let offline = OfflineAdapters::default();          // no network anywhere
+    let offline = OfflineAdapters::default(); // no network anywhere
     let engine = Engine::builder()
         .adapters(offline.adapters())
         .store(Arc::new(MemoryStore::new()))
         .build();
-    engine.register_flow(FlowDefinition { id: "echo".into(), slug: None, version: "1".into(), flow })?;
+    engine.register_flow(FlowDefinition {
+        id: "echo".into(),
+        slug: None,
+        version: "1".into(),
+        flow,
+    })?;
     engine.add_trigger(Trigger {
         flow_id: "echo".into(),
         trigger_type: TriggerType::InboundMessage,
@@ -28,17 +33,19 @@ async fn main() -> anyhow::Result<()> {
     });
 
     for (id, text) in [("m1", "hi"), ("m2", "A-1234")] {
-        engine.handle_inbound(vec![InboundMessage {
-            id: id.into(),
-            phone_number_id: "15550001111".into(),
-            from: "+14155550100".into(),
-            kind: "text".into(),
-            text: text.into(),
-            ..Default::default()
-        }]).await?;
+        engine
+            .handle_inbound(vec![InboundMessage {
+                id: id.into(),
+                phone_number_id: "15550001111".into(),
+                from: "+14155550100".into(),
+                kind: "text".into(),
+                text: text.into(),
+                ..Default::default()
+            }])
+            .await?;
     }
     for m in offline.messenger.sent() {
-        println!("{:?}", m.body);   // Text { text: "What is your order number?" }, …
+        println!("{:?}", m.body); // Text { text: "What is your order number?" }, …
     }
     Ok(())
 }

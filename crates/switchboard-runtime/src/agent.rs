@@ -96,10 +96,9 @@ pub(crate) async fn run_turn(
         }
         if !text.trim().is_empty()
             && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText
+            && let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await
         {
-            if let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await {
-                return Step::Fail(f);
-            }
+            return Step::Fail(f);
         }
         if resp.tool_calls.is_empty() {
             turn.set_waiting(xi, WaitingReason::Agent);
@@ -179,9 +178,7 @@ pub(crate) async fn run_turn(
 }
 
 fn clear_agent(turn: &mut Turn<'_>, xi: usize) {
-    if let Some(a) = turn.agent_state(xi) {
-        a.transcript.clear();
-    }
+    turn.end_agent_activation(xi);
 }
 
 async fn list_mcp_tools(
@@ -438,6 +435,8 @@ async fn run_tool(
             }
             BuiltinTool::SaveVariable => match str_arg(&args, "key") {
                 Some(k) if ["vars", "system", "context", "metadata"].contains(&k) => {
+                    // Dropped and listed in `variables_set.rejected` (§2); the model is told.
+                    turn.vars_merge(xi, "agent_tool", vec![(k.to_owned(), Value::Null)]);
                     err(format!("`{k}` is a namespace and cannot be written"))
                 }
                 Some(k) if !k.is_empty() => {

@@ -19,6 +19,7 @@ pub mod script;
 pub mod state;
 pub mod store;
 pub mod template;
+pub mod testing;
 pub mod time;
 mod turn;
 

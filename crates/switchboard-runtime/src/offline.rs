@@ -82,6 +82,11 @@ impl OfflineModel {
                     tool_calls: Vec::new(),
                 }
             }
+            // A whole-object template `parameters` field must be JSON: answer an array.
+            Purpose::AiField { prompt, path, .. } if path == "parameters" => ChatResponse {
+                text: Some(serde_json::to_string(&[format!("[ai] {prompt}")]).unwrap_or_default()),
+                tool_calls: Vec::new(),
+            },
             Purpose::AiField { prompt, .. } => ChatResponse {
                 text: Some(format!("[ai] {prompt}")),
                 tool_calls: Vec::new(),
@@ -601,6 +606,10 @@ mod tests {
     use super::*;
 
     fn decide(input: &str, conditions: &[(&str, &str)]) -> String {
+        decide_reply(input, None, conditions)
+    }
+
+    fn decide_reply(input: &str, reply_id: Option<&str>, conditions: &[(&str, &str)]) -> String {
         let req = ChatRequest {
             model: "m".into(),
             purpose: Purpose::Decide {
@@ -611,7 +620,7 @@ mod tests {
                     .map(|(l, d)| ((*l).to_owned(), (*d).to_owned()))
                     .collect(),
                 last_user_input: input.into(),
-                last_reply_id: None,
+                last_reply_id: reply_id.map(str::to_owned),
             },
             messages: vec![],
             tools: vec![],
@@ -620,6 +629,14 @@ mod tests {
             reasoning_effort: None,
         };
         OfflineModel::answer(&req).text.unwrap_or_default()
+    }
+
+    #[test]
+    fn offline_decide_by_reply_id() {
+        let c = [("sales", "Buying"), ("support", "Problems")];
+        // The button's title shares no word with the conditions; its id is a label.
+        assert_eq!(decide_reply("Help me", Some("support"), &c), "support");
+        assert_eq!(decide_reply("Help me", Some("other"), &c), "sales");
     }
 
     #[test]

@@ -165,6 +165,18 @@ pub struct ErrorSpec {
     /// Message.
     #[serde(default)]
     pub message: String,
+    /// HTTP status (for `http_status`).
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+impl ErrorSpec {
+    fn to_error(&self) -> AdapterError {
+        AdapterError {
+            status: self.status,
+            ..AdapterError::new(&self.kind, self.message.clone())
+        }
+    }
 }
 
 /// A queued model answer.
@@ -292,6 +304,10 @@ pub struct Expect {
     /// The last text sent.
     #[serde(default)]
     pub last_text: Option<String>,
+    /// The last message sent contains this (recursive subset: object keys not listed are
+    /// ignored; arrays and scalars compare equal), e.g. `{parameters: {"1": "A-7"}}`.
+    #[serde(default)]
+    pub last_message: Option<Value>,
     /// `error_details.kind`.
     #[serde(default)]
     pub error_kind: Option<String>,
@@ -323,11 +339,11 @@ pub fn parse_script(text: &str) -> Result<Script, ScriptError> {
     serde_json::from_value(value).map_err(|e| ScriptError::Invalid(e.to_string()))
 }
 
+/// Loads a file named in a script (a path relative to the script): its text and full path.
+pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, PathBuf), ScriptError>;
+
 /// Runs a script; `load` returns a file's text and path for a path relative to the script.
-pub async fn run_script(
-    text: &str,
-    load: &dyn Fn(&str) -> Result<(String, PathBuf), ScriptError>,
-) -> Result<Value, ScriptError> {
+pub async fn run_script(text: &str, load: Loader<'_>) -> Result<Value, ScriptError> {
     let script = parse_script(text)?;
     let offline = OfflineAdapters::default();
     let secrets = Arc::new(MapSecrets::default());
@@ -470,9 +486,7 @@ pub async fn run_script(
         }
         if let Some(e) = &turn.fail_next_send {
             step.insert("fail_next_send".into(), json!(e.kind));
-            offline
-                .messenger
-                .fail_next(AdapterError::new(&e.kind, e.message.clone()));
+            offline.messenger.fail_next(e.to_error());
         }
         if !batch.is_empty() {
             match engine.handle_inbound(batch).await {
@@ -619,7 +633,7 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
     }
     for h in &script.http {
         let response = match &h.error {
-            Some(e) => Err(AdapterError::new(&e.kind, e.message.clone())),
+            Some(e) => Err(e.to_error()),
             None => {
                 let (ct, body) = match (&h.json, &h.body) {
                     (Some(j), _) => ("application/json", j.to_string().into_bytes()),
@@ -656,7 +670,7 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
     }
     for (k, l) in script.llm.iter().enumerate() {
         let answer = match &l.error {
-            Some(e) => Err(AdapterError::new(&e.kind, e.message.clone())),
+            Some(e) => Err(e.to_error()),
             None => Ok(ChatResponse {
                 text: l.text.clone(),
                 tool_calls: l
@@ -688,12 +702,18 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
 }
 
 fn adapter_error(e: &Value) -> AdapterError {
-    AdapterError::new(
-        e.get("kind").and_then(Value::as_str).unwrap_or("adapter"),
-        e.get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("scripted failure"),
-    )
+    AdapterError {
+        status: e
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok()),
+        ..AdapterError::new(
+            e.get("kind").and_then(Value::as_str).unwrap_or("adapter"),
+            e.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("scripted failure"),
+        )
+    }
 }
 
 fn outbound(offline: &OfflineAdapters) -> Vec<Value> {
@@ -824,6 +844,17 @@ async fn check(
             sent.len()
         )));
     }
+    if let Some(want) = &x.last_message {
+        match sent.last() {
+            Some(got) if contains(got, want) => {}
+            got => {
+                return Err(fail(format!(
+                    "the last message sent is {}, expected it to contain {want}",
+                    got.map_or("nothing".into(), Value::to_string)
+                )));
+            }
+        }
+    }
     if let Some(t) = &x.last_text {
         let last = sent.iter().rev().find_map(|m| {
             m.get("text")
@@ -883,13 +914,17 @@ async fn transcript(
             "events": events,
         }));
     }
+    // Requests as they went on the wire (secrets included) are shown redacted; everything
+    // else in the transcript comes redacted from the engine, which `leaked_secret` checks.
     let http: Vec<Value> = offline
         .http
         .requests()
         .into_iter()
         .map(|r| {
-            json!({"method": r.method, "url": r.url, "headers": r.headers,
-                   "body": r.body.map(|b| String::from_utf8_lossy(&b).into_owned())})
+            let mut v = json!({"method": r.method, "url": r.url, "headers": r.headers,
+                   "body": r.body.map(|b| String::from_utf8_lossy(&b).into_owned())});
+            redact_secrets(&mut v, &script.secrets);
+            v
         })
         .collect();
     let functions: Vec<Value> = offline
@@ -899,12 +934,90 @@ async fn transcript(
         .map(|c| json!({"function": c.function, "node": c.node_id, "available_edges": c.available_edges, "input": c.input}))
         .collect();
     let project_events: Vec<Value> = offline.project_events.events().into_iter().map(|e| json!({"event_name": e.event_name, "properties": e.properties, "occurred_at": e.occurred_at})).collect();
-    Ok(json!({
+    let out = json!({
         "name": script.name,
         "steps": steps,
         "executions": executions,
         "http_requests": http,
         "function_calls": functions,
         "project_events": project_events,
-    }))
+    });
+    if let Some(name) = leaked_secret(&out, &script.secrets) {
+        return Err(ScriptError::Expectation {
+            turn: 0,
+            message: format!("the value of secret `{name}` appears in the transcript"),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `got` contains `want` (see [`Expect::last_message`]).
+fn contains(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| contains(gv, wv))),
+        _ => got == want,
+    }
+}
+
+fn redact_secrets(v: &mut Value, secrets: &BTreeMap<String, String>) {
+    match v {
+        Value::String(s) => {
+            for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
+                if s.contains(value.as_str()) {
+                    *s = s.replace(value.as_str(), &format!("[REDACTED:{name}]"));
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_secrets(x, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|x| redact_secrets(x, secrets)),
+        _ => {}
+    }
+}
+
+/// The name of a secret whose value appears somewhere in `v`.
+fn leaked_secret(v: &Value, secrets: &BTreeMap<String, String>) -> Option<String> {
+    match v {
+        Value::String(s) => secrets
+            .iter()
+            .find(|(_, value)| !value.is_empty() && s.contains(value.as_str()))
+            .map(|(name, _)| name.clone()),
+        Value::Array(a) => a.iter().find_map(|x| leaked_secret(x, secrets)),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            leaked_secret(&Value::String(k.clone()), secrets).or_else(|| leaked_secret(x, secrets))
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_message_is_a_recursive_subset() {
+        let got = json!({"type": "template", "parameters": {"1": "a", "2": "b"}, "to": "+1"});
+        assert!(contains(&got, &json!({"parameters": {"1": "a"}})));
+        assert!(!contains(&got, &json!({"parameters": {"1": "b"}})));
+        assert!(!contains(&got, &json!({"missing": null})));
+        assert!(
+            !contains(&json!([1, 2]), &json!([1])),
+            "arrays compare whole"
+        );
+    }
+
+    #[test]
+    fn secrets_are_found_and_redacted_anywhere() {
+        let secrets = BTreeMap::from([("KEY".to_owned(), "s3cr3t".to_owned())]);
+        let mut v = json!({"a": ["x", {"b": "Bearer s3cr3t"}]});
+        assert_eq!(leaked_secret(&v, &secrets).as_deref(), Some("KEY"));
+        redact_secrets(&mut v, &secrets);
+        assert_eq!(v, json!({"a": ["x", {"b": "Bearer [REDACTED:KEY]"}]}));
+        assert_eq!(leaked_secret(&v, &secrets), None);
+        assert_eq!(
+            leaked_secret(&json!({"s3cr3t": 1}), &secrets).as_deref(),
+            Some("KEY")
+        );
+    }
 }

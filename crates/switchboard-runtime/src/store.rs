@@ -14,7 +14,8 @@ use crate::event::{Event, EventType};
 use crate::state::{Conversation, Execution, Status, WaitingReason};
 use crate::time::Timestamp;
 
-/// Everything a turn changed, committed at once.
+/// Everything a turn changed, committed at once. Each conversation, execution and message id
+/// appears at most once.
 #[derive(Clone, Debug, Default)]
 pub struct TurnCommit {
     /// Conversations to write; each carries the version it was loaded with (0: new).
@@ -93,7 +94,10 @@ pub trait ExecutionStore: Send + Sync {
         limit: usize,
         event_type: Option<EventType>,
     ) -> Result<Vec<Event>, StoreError>;
-    /// Executions matching a filter, newest first.
+    /// Executions matching a filter, newest first: `started_at` descending, ties by creation
+    /// (first commit) order, the latest created first. `filter.after` pages past that
+    /// execution in this order (an unknown id gives an empty page); `filter.limit` is clamped
+    /// to 1–100.
     async fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError>;
 }
 
@@ -112,8 +116,12 @@ pub struct MemoryStore {
 struct Inner {
     conversations: HashMap<String, Conversation>,
     executions: HashMap<String, Execution>,
-    /// Executions in start order (for listing).
-    order: Vec<String>,
+    /// Executions in listing order, oldest first: `(started_at, creation number, id)`.
+    order: BTreeSet<(Timestamp, u64, String)>,
+    /// The listing key of each execution.
+    order_key: HashMap<String, (Timestamp, u64)>,
+    /// Executions created so far (the creation number of the next one).
+    created: u64,
     events: HashMap<String, Vec<Event>>,
     timers: BTreeSet<(Timestamp, String)>,
     timer_of: HashMap<String, Timestamp>,
@@ -196,8 +204,20 @@ impl ExecutionStore for MemoryStore {
                 inner.timers.insert((t.due_at, e.id.clone()));
                 inner.timer_of.insert(e.id.clone(), t.due_at);
             }
-            if e.version == 1 {
-                inner.order.push(e.id.clone());
+            let created = match inner.order_key.get(&e.id) {
+                Some(&(started, _)) if started == e.started_at => None,
+                Some(&(started, n)) => {
+                    inner.order.remove(&(started, n, e.id.clone()));
+                    Some(n)
+                }
+                None => {
+                    inner.created += 1;
+                    Some(inner.created)
+                }
+            };
+            if let Some(n) = created {
+                inner.order.insert((e.started_at, n, e.id.clone()));
+                inner.order_key.insert(e.id.clone(), (e.started_at, n));
             }
             inner.executions.insert(e.id.clone(), e);
         }
@@ -290,12 +310,16 @@ impl ExecutionStore for MemoryStore {
         let inner = self.lock()?;
         let limit = filter.limit.clamp(1, 100);
         let mut out = Vec::new();
-        let mut started = filter.after.is_none();
-        for id in inner.order.iter().rev() {
-            if !started {
-                started = Some(id) == filter.after.as_ref();
-                continue;
-            }
+        let page = match &filter.after {
+            None => inner.order.range(..),
+            Some(after) => match inner.order_key.get(after) {
+                // Strictly older than the cursor.
+                Some(&(started, n)) => inner.order.range(..(started, n, after.clone())),
+                // An unknown cursor pages past nothing: an empty page.
+                None => return Ok(out),
+            },
+        };
+        for (_, _, id) in page.rev() {
             let Some(e) = inner.executions.get(id) else {
                 continue;
             };

@@ -46,6 +46,17 @@ impl Failure {
         }
     }
 
+    /// `{kind, message, status?}` (`status` only for `http_status`).
+    fn summary(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("kind".into(), Value::String(self.kind.clone()));
+        m.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(s) = self.status {
+            m.insert("status".into(), json!(s));
+        }
+        Value::Object(m)
+    }
+
     fn object(&self, node_id: &str) -> Value {
         let mut m = Map::new();
         m.insert("kind".into(), Value::String(self.kind.clone()));
@@ -556,12 +567,13 @@ impl<'e> Turn<'e> {
                 if reason == Some(WaitingReason::HandoffResumed) && flow.next_edge(ni).is_none() {
                     return self.end(xi, "handoff_resumed").await;
                 }
+                let label = next_label(&flow, ni);
                 self.emit(
                     xi,
                     EventType::StepCompleted,
                     Some(&node_id),
-                    Some("next"),
-                    json!({"node_id": node_id, "edge_label": "next"}),
+                    Some(&label),
+                    json!({"node_id": node_id, "edge_label": label}),
                 );
                 self.advance(xi, &flow, ni).await
             }
@@ -685,7 +697,12 @@ impl<'e> Turn<'e> {
         self.execs.push(exec);
         let xi = self.exec_index(&id).await?;
         let e = &self.execs[xi];
-        let due = e.timer.as_ref().is_some_and(|t| t.due_at <= self.now);
+        // A timer belongs to one activation of its wait node; a stale one is ignored (§7.3).
+        let due = e.timer.as_ref().is_some_and(|t| {
+            t.due_at <= self.now
+                && t.activation == e.activation
+                && e.current_node_id.as_deref() == Some(t.node_id.as_str())
+        });
         if e.status != Status::Waiting
             || e.waiting_reason != Some(WaitingReason::WaitForResponse)
             || !due
@@ -727,12 +744,13 @@ impl<'e> Turn<'e> {
         );
         self.execs[xi].waiting_reason = None;
         self.change_status(xi, Status::Running, "timeout");
+        let label = next_label(&flow, ni);
         self.emit(
             xi,
             EventType::StepCompleted,
             Some(&node_id),
-            Some("next"),
-            json!({"node_id": node_id, "edge_label": "next"}),
+            Some(&label),
+            json!({"node_id": node_id, "edge_label": label}),
         );
         self.advance(xi, &flow, ni).await
     }
@@ -888,12 +906,13 @@ impl<'e> Turn<'e> {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         match step {
             Step::Next => {
+                let label = next_label(flow, ni);
                 self.emit(
                     xi,
                     EventType::StepCompleted,
                     Some(&node_id),
-                    Some("next"),
-                    json!({"node_id": node_id, "edge_label": "next"}),
+                    Some(&label),
+                    json!({"node_id": node_id, "edge_label": label}),
                 );
                 match flow.next_edge(ni).and_then(|k| flow.target(k)) {
                     Some(t) => Ok(Some(t)),
@@ -926,6 +945,9 @@ impl<'e> Turn<'e> {
             }
             Step::Fail(f) => {
                 let kind = flow.flow.nodes[ni].kind();
+                if kind == Some(NodeKind::Agent) {
+                    self.end_agent_activation(xi); // a failed activation is over (§7.10)
+                }
                 let error = f.object(&node_id);
                 self.set_var(xi, "runtime", "last_error", json!({"error": error}));
                 let catchable = matches!(
@@ -1081,7 +1103,8 @@ impl<'e> Turn<'e> {
         if let Some(child) = self.execs[xi].child_execution_id.clone() {
             let ci = self.exec_index(&child).await?;
             if self.execs[ci].status.is_active() {
-                self.execs[ci].parent_execution_id = None; // do not resume us
+                // We are already terminal, so the child's end does not resume us; it keeps its
+                // `parent_execution_id` (the API still shows whose child it was).
                 self.end_with(ci, "parent_ended").await?;
             }
         }
@@ -1163,12 +1186,13 @@ impl<'e> Turn<'e> {
             None,
             json!({"node_id": node_id, "child_execution_id": child_id, "status": status.as_str(), "merged_keys": merged}),
         );
+        let label = next_label(flow, ni);
         self.emit(
             pi,
             EventType::StepCompleted,
             Some(&node_id),
-            Some("next"),
-            json!({"node_id": node_id, "edge_label": "next"}),
+            Some(&label),
+            json!({"node_id": node_id, "edge_label": label}),
         );
         match flow.next_edge(ni).and_then(|k| flow.target(k)) {
             Some(t) => Ok(Some(t)),
@@ -1203,7 +1227,9 @@ impl<'e> Turn<'e> {
             }
             NodeConfig::Decide(c) => self.decide(xi, flow, ni, c).await,
             NodeConfig::Function(c) => {
-                self.action(xi, &node_id, "function");
+                let request =
+                    json!({"function": c.function.id.as_ref().or(c.function.slug.as_ref())});
+                self.action(xi, &node_id, "function", request);
                 match self
                     .call_function(xi, &node_id, &c.function, None, None)
                     .await
@@ -1211,10 +1237,12 @@ impl<'e> Turn<'e> {
                     Ok(Value::Object(resp)) => {
                         if let Some(v) = resp.get("vars") {
                             let Value::Object(vars) = v else {
-                                return Step::Fail(Failure::new(
+                                let e = AdapterError::new(
                                     "invalid_json",
                                     "the function's `vars` is not an object",
-                                ));
+                                );
+                                self.action_failed(xi, &node_id, "function", &e);
+                                return Step::Fail(e.into());
                             };
                             let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                             self.merge_vars(xi, &node_id, pairs);
@@ -1225,13 +1253,17 @@ impl<'e> Turn<'e> {
                         self.performed(xi, &node_id, "function", json!({"ok": true}));
                         Step::Next
                     }
-                    Ok(other) => Step::Fail(Failure::new(
-                        "invalid_json",
-                        format!(
-                            "the function answered {} instead of a JSON object",
-                            kind_of(&other)
-                        ),
-                    )),
+                    Ok(other) => {
+                        let e = AdapterError::new(
+                            "invalid_json",
+                            format!(
+                                "the function answered {} instead of a JSON object",
+                                kind_of(&other)
+                            ),
+                        );
+                        self.action_failed(xi, &node_id, "function", &e);
+                        Step::Fail(e.into())
+                    }
                     Err(e) => {
                         self.action_failed(xi, &node_id, "function", &e);
                         Step::Fail(e.into())
@@ -1259,7 +1291,9 @@ impl<'e> Turn<'e> {
             }
             NodeConfig::Call(c) => self.call(xi, &node_id, c).await,
             NodeConfig::Agent(_) => {
-                self.start_agent(xi, flow, ni);
+                if let Err(f) = self.start_agent(xi, flow, ni) {
+                    return Step::Fail(f);
+                }
                 self.agent_turn(xi, flow, ni).await
             }
             NodeConfig::Handoff(c) => {
@@ -1294,13 +1328,14 @@ impl<'e> Turn<'e> {
         }
     }
 
-    fn action(&mut self, xi: usize, node_id: &str, action: &str) {
+    /// `action_executing` with a summary of the request (§9).
+    fn action(&mut self, xi: usize, node_id: &str, action: &str, request: Value) {
         self.emit(
             xi,
             EventType::ActionExecuting,
             Some(node_id),
             None,
-            json!({"node_id": node_id, "action": action}),
+            json!({"node_id": node_id, "action": action, "request": request}),
         );
     }
 
@@ -1320,7 +1355,7 @@ impl<'e> Turn<'e> {
             EventType::ActionFailed,
             Some(node_id),
             None,
-            json!({"node_id": node_id, "action": action, "error": {"kind": e.kind, "message": e.message, "status": e.status}}),
+            json!({"node_id": node_id, "action": action, "error": Failure::from(e.clone()).summary()}),
         );
     }
 
@@ -2206,10 +2241,9 @@ impl<'e> Turn<'e> {
             } else if let Some(rest) = path
                 .strip_prefix("body_template.")
                 .or_else(|| path.strip_prefix("body."))
+                && let Some(b) = &mut body
             {
-                if let Some(b) = &mut body {
-                    set_path(b, rest, v.clone());
-                }
+                set_path(b, rest, v.clone());
             }
         }
         let step = self
@@ -2285,7 +2319,7 @@ impl<'e> Turn<'e> {
             }
             body.map(|v| serde_json::to_vec(&v).unwrap_or_default())
         };
-        self.action(xi, node_id, "http");
+        self.action(xi, node_id, "http", json!({"method": method, "url": url}));
         let req = HttpRequest {
             method: method.to_owned(),
             url,
@@ -2501,15 +2535,20 @@ impl<'e> Turn<'e> {
 
     // --- agent -------------------------------------------------------------------------------
 
-    fn start_agent(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) {
+    fn start_agent(
+        &mut self,
+        xi: usize,
+        flow: &Arc<CompiledFlow>,
+        ni: usize,
+    ) -> Result<(), Failure> {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         let prompt = match flow.flow.nodes[ni].config() {
             NodeConfig::Agent(a) => a.system_prompt.clone().unwrap_or_default(),
             _ => String::new(),
         };
-        let rendered = self
-            .render_text(xi, &node_id, "system_prompt", &prompt, Mode::Text)
-            .unwrap_or(prompt);
+        // A prompt that does not render is a node failure (`template_error`, §3.1), never the
+        // raw template sent to the model.
+        let rendered = self.render_text(xi, &node_id, "system_prompt", &prompt, Mode::Text)?;
         let mut transcript = vec![ChatMessage::new("system", rendered)];
         transcript.extend(self.history_messages());
         self.execs[xi].agent = Some(AgentState {
@@ -2517,6 +2556,7 @@ impl<'e> Turn<'e> {
             transcript,
             mcp_tools: Vec::new(),
         });
+        Ok(())
     }
 
     async fn agent_turn(&mut self, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
@@ -2527,6 +2567,11 @@ impl<'e> Turn<'e> {
 
     pub(crate) fn agent_state(&mut self, xi: usize) -> Option<&mut AgentState> {
         self.execs[xi].agent.as_mut()
+    }
+
+    /// Ends the agent activation (completed or failed): its transcript is not kept.
+    pub(crate) fn end_agent_activation(&mut self, xi: usize) {
+        self.execs[xi].agent = None;
     }
 
     pub(crate) fn exec(&self, xi: usize) -> &Execution {
@@ -2690,6 +2735,7 @@ impl<'e> Turn<'e> {
 
     /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
     /// merged over the rendered body object (never rendered themselves).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn tool_http(
         &mut self,
         xi: usize,
@@ -2906,6 +2952,14 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
             _ => return,
         }
     }
+}
+
+/// The label of the edge a non-decide node advances on (§6: whatever its label, e.g. a legacy
+/// `response`), `next` when there is none.
+fn next_label(flow: &CompiledFlow, ni: usize) -> String {
+    flow.next_edge(ni)
+        .map_or("next", |k| flow.flow.edges[k].label())
+        .to_owned()
 }
 
 /// Template parameters are sent as strings.

@@ -1,0 +1,373 @@
+//! `switchboard chat`: talk to a flow from the terminal, or feed it a script of user turns.
+//!
+//! Interactive mode (stdin is a terminal and no `--script`) prompts `you> `, numbers the
+//! choices of interactive messages so typing the number taps them, and understands `/vars`,
+//! `/events` and `/quit`. Script mode reads one user turn per line and prints what the bot
+//! sends (or, with `--json`, one transcript document at the end). Both understand the
+//! directives of [`crate::input`] (`#button ID`, `#list ID`, `#clock SECONDS`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+use switchboard_model::Flow;
+use switchboard_runtime::engine::normalise_phone;
+use switchboard_validator::{Options, check_file, render_human};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::display::{self, ChoiceLabel};
+use crate::input::{self, Command, Line};
+use crate::session::{Action, Outcome, Session, SessionOptions};
+
+/// Arguments of `switchboard chat`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The flow file (JSON or YAML, any shape).
+    pub flow: PathBuf,
+    /// Read user turns from FILE (`-`: stdin), one per line, instead of prompting.
+    #[arg(long, value_name = "-|FILE")]
+    pub script: Option<String>,
+    /// With a script: print the whole transcript as one JSON document at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// The contact's phone number (E.164).
+    #[arg(long, value_name = "+E164", default_value = "+14155550100")]
+    pub phone: String,
+    /// The contact's WhatsApp profile name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A directory of `<function>.json` files: the answers of function nodes (by function id
+    /// or slug). Functions without an answer fail with `not_found`.
+    #[arg(long, value_name = "DIR")]
+    pub functions: Option<PathBuf>,
+}
+
+/// How the turns are read and shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A person at a terminal.
+    Interactive,
+    /// Lines from a script: bot lines on stdout, status lines on stderr.
+    Script,
+    /// Lines from a script: one JSON transcript on stdout at the end (status lines on stderr).
+    Json,
+}
+
+/// Loads a flow for chatting: `Ok(Err(report))` when it has error diagnostics (the rendered
+/// report), an error when the file cannot be read.
+pub fn load_flow(path: &Path) -> anyhow::Result<Result<Flow, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    let report = check_file(&name, &bytes, &Options::default());
+    if report.has_errors() {
+        return Ok(Err(render_human(&report)));
+    }
+    let loaded = switchboard_model::load_bytes(&bytes, Some(&name), &Default::default())
+        .with_context(|| format!("cannot load {name}"))?;
+    Ok(Ok(loaded.flow))
+}
+
+/// Runs `switchboard chat`; returns the exit status.
+pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
+    let mode = match (&args.script, args.json) {
+        (None, true) if stdin_is_terminal => {
+            bail!("--json needs a non-interactive run: give --script - or --script FILE")
+        }
+        (None, false) if stdin_is_terminal => Mode::Interactive,
+        (_, true) => Mode::Json,
+        (_, false) => Mode::Script,
+    };
+    let phone = normalise_phone(&args.phone)
+        .with_context(|| format!("--phone `{}` is not an E.164 number", args.phone))?;
+    let flow = match load_flow(&args.flow)? {
+        Ok(flow) => flow,
+        Err(report) => {
+            let mut err = std::io::stderr().lock();
+            write!(err, "{report}")?;
+            writeln!(
+                err,
+                "error: {} has error diagnostics: refusing to run it",
+                args.flow.display()
+            )?;
+            return Ok(1);
+        }
+    };
+    let mut session = Session::new(
+        &crate::session::flow_id(&args.flow),
+        flow,
+        SessionOptions {
+            phone: phone.clone(),
+            name: args.name.clone(),
+            functions: args.functions.clone(),
+        },
+    )?;
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    match args.script.as_deref() {
+        Some(file) if file != "-" => {
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+            run(&mut session, text.as_bytes(), mode, &mut out, &mut err).await
+        }
+        _ => {
+            if mode == Mode::Interactive {
+                writeln!(
+                    out,
+                    "Chatting with {} as {}. Type a message; a number taps a choice; \
+                     /vars, /events, /quit.",
+                    args.flow.display(),
+                    phone
+                )?;
+            }
+            let reader = tokio::io::BufReader::new(tokio::io::stdin());
+            run(&mut session, reader, mode, &mut out, &mut err).await
+        }
+    }
+}
+
+/// Reads turns until the input ends (or `/quit`), writing bot lines to `out` and, in script
+/// mode, status lines to `status` (interactive mode writes everything to `out`).
+pub async fn run<R: AsyncBufRead + Unpin>(
+    session: &mut Session,
+    input: R,
+    mode: Mode,
+    out: &mut dyn Write,
+    status: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let mut lines = input.lines();
+    let mut turns = Vec::new();
+    let mut n = 0usize;
+    loop {
+        if mode == Mode::Interactive {
+            write!(out, "you> ")?;
+            out.flush()?;
+        }
+        let Some(text) = lines.next_line().await.context("cannot read input")? else {
+            if mode == Mode::Interactive {
+                writeln!(out)?;
+            }
+            break;
+        };
+        n += 1;
+        let line = match input::parse(&text, mode == Mode::Interactive) {
+            Ok(l) => l,
+            Err(e) if mode == Mode::Interactive => {
+                writeln!(out, "error: {e}")?;
+                continue;
+            }
+            Err(e) => bail!("line {n}: {e}"),
+        };
+        let (action, record) = match line {
+            Line::Blank => continue,
+            Line::Command(Command::Quit) => break,
+            Line::Command(Command::Vars) => {
+                let x = session.execution().await?;
+                let vars = x.map_or(Value::Null, |e| Value::Object(e.vars));
+                writeln!(out, "{}", serde_json::to_string_pretty(&vars)?)?;
+                continue;
+            }
+            Line::Command(Command::Events) => {
+                for e in session.events().await? {
+                    writeln!(out, "{}", crate::session::event_line(&e))?;
+                }
+                continue;
+            }
+            Line::Text(t) => {
+                let numbered = match mode {
+                    Mode::Interactive => t.parse::<usize>().ok(),
+                    _ => None,
+                };
+                match numbered.and_then(|k| session.numbered_choice(k)) {
+                    Some(r) => {
+                        let rec = json!({"id": r.id, "title": r.title});
+                        let key = reply_key(&r.kind);
+                        (Action::Reply(r), (key, rec))
+                    }
+                    None => (Action::Text(t.clone()), ("user", json!(t))),
+                }
+            }
+            Line::Button(id) => {
+                let r = session.reply_by_id("button_reply", &id);
+                let rec = json!({"id": r.id, "title": r.title});
+                (Action::Reply(r), ("button", rec))
+            }
+            Line::List(id) => {
+                let r = session.reply_by_id("list_reply", &id);
+                let rec = json!({"id": r.id, "title": r.title});
+                (Action::Reply(r), ("list", rec))
+            }
+            Line::Clock(s) => (Action::Clock(s), ("clock", json!(s))),
+        };
+        let outcome = match session.act(action).await {
+            Ok(o) => o,
+            Err(e) if mode == Mode::Interactive => {
+                writeln!(out, "error: {e:#}")?;
+                continue;
+            }
+            Err(e) => return Err(e.context(format!("line {n}"))),
+        };
+        match mode {
+            Mode::Interactive => show(&outcome, ChoiceLabel::Number, out, None)?,
+            Mode::Script => show(&outcome, ChoiceLabel::Id, out, Some(status))?,
+            Mode::Json => {
+                for line in &outcome.status {
+                    writeln!(status, "{line}")?;
+                }
+                let mut turn = Map::new();
+                turn.insert(record.0.into(), record.1);
+                turn.insert(
+                    "outbound".into(),
+                    outcome.outbound.iter().map(display::payload).collect(),
+                );
+                let st = session.execution().await?.map(|e| e.status.as_str());
+                turn.insert("status".into(), json!(st));
+                turns.push(Value::Object(turn));
+            }
+        }
+    }
+    if mode == Mode::Json {
+        let doc = json!({
+            "turns": turns,
+            "execution": session.execution_json().await?,
+            "events": session.all_events().await?,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn reply_key(kind: &str) -> &'static str {
+    if kind == "list_reply" {
+        "list"
+    } else {
+        "button"
+    }
+}
+
+/// Prints a turn's messages to `out` and its status lines to `status` (or `out`).
+fn show<'a>(
+    outcome: &Outcome,
+    label: ChoiceLabel,
+    out: &'a mut dyn Write,
+    status: Option<&'a mut dyn Write>,
+) -> std::io::Result<()> {
+    for m in &outcome.outbound {
+        write!(out, "{}", display::render(&m.body, label))?;
+    }
+    out.flush()?;
+    let w: &mut dyn Write = match status {
+        Some(w) => w,
+        None => out,
+    };
+    for s in &outcome.status {
+        writeln!(w, "{s}")?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/flows")
+            .join(name)
+    }
+
+    /// One `check` helper: runs `lines` against a fixture flow in `mode`, returns (stdout,
+    /// status output).
+    async fn check(flow: &str, mode: Mode, lines: &str) -> (String, String) {
+        let path = fixture(flow);
+        let flow = load_flow(&path).unwrap().unwrap();
+        let mut session = Session::new(
+            &crate::session::flow_id(&path),
+            flow,
+            SessionOptions {
+                name: Some("Ana".into()),
+                ..SessionOptions::default()
+            },
+        )
+        .unwrap();
+        let (mut out, mut status) = (Vec::new(), Vec::new());
+        let code = run(&mut session, lines.as_bytes(), mode, &mut out, &mut status)
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(status).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn script_mode_prints_bot_lines_and_status_separately() {
+        let (out, status) = check("valid/echo.yaml", Mode::Script, "hi\n\nA-1234\n").await;
+        assert_eq!(
+            out,
+            "bot: What is your order number?\nbot: Thanks, looking up A-1234.\n"
+        );
+        assert_eq!(status, "-- waiting\n-- ended (leaf)\n");
+    }
+
+    #[tokio::test]
+    async fn interactive_numbers_choices_and_taps_them() {
+        let (out, status) = check(
+            "valid/support_triage.json",
+            Mode::Interactive,
+            "hello\n1\n/vars\n/quit\nnot read\n",
+        )
+        .await;
+        assert!(status.is_empty());
+        assert!(out.contains("bot: Hi Ana, how can we help?\n  [1] Sales\n  [2] Support\n"));
+        // `1` tapped Sales: the decide node picked `sales` and handed off.
+        assert!(out.contains("-- handoff"), "{out}");
+        assert!(out.contains("\"last_user_reply\""), "{out}");
+        assert!(!out.contains("not read"));
+    }
+
+    #[tokio::test]
+    async fn script_buttons_by_id_with_titles() {
+        let (out, _) = check(
+            "valid/support_triage.json",
+            Mode::Json,
+            "hello\n#button support\n",
+        )
+        .await;
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["turns"][1]["button"],
+            json!({"id": "support", "title": "Support"})
+        );
+        assert_eq!(v["turns"][0]["outbound"][0]["type"], "interactive");
+        assert!(v["events"].as_array().is_some_and(|e| !e.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn bad_directive_in_a_script_is_an_error() {
+        let path = fixture("valid/echo.yaml");
+        let flow = load_flow(&path).unwrap().unwrap();
+        let mut s = Session::new("echo", flow, SessionOptions::default()).unwrap();
+        let (mut out, mut status) = (Vec::new(), Vec::new());
+        let e = run(
+            &mut s,
+            &b"hi\n#clok 5\n"[..],
+            Mode::Script,
+            &mut out,
+            &mut status,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn flows_with_errors_are_refused_with_the_report() {
+        let report = load_flow(&fixture("invalid/button-count__four_buttons.json"))
+            .unwrap()
+            .unwrap_err();
+        assert!(report.contains("error[button-count]"), "{report}");
+    }
+}

@@ -1,0 +1,101 @@
+//! `switchboard`: the command line of the Switchboard flow engine.
+//!
+//! * `switchboard validate [--format human|json] [--registries FILE] PATH...` checks flow files
+//!   (exactly `cargo xtask validate`: exit 0 no errors, 1 errors, 2 usage, I/O or not a flow);
+//! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]` talks to
+//!   a flow offline, interactively or from a script of user turns;
+//! * `switchboard test [--print] PATH...` runs conversation scripts and reports `ok`/`FAIL`.
+//!
+//! This crate is the edge of the system: it wires concrete adapters (today the offline ones of
+//! `switchboard_runtime::offline`) into the runtime, owns the process (arguments, terminal,
+//! exit status), and is the only place besides `xtask` that uses `anyhow` and `clap`. The
+//! logic lives in small modules with unit tests; `main` only parses and dispatches.
+
+mod chat;
+mod display;
+mod input;
+mod scripts;
+mod session;
+mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Switchboard: run Kapso-compatible WhatsApp flows.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate flow files and directories (exit 0: no errors, 1: errors, 2: unreadable).
+    Validate(validate::Args),
+    /// Chat with a flow offline: interactively, or from a script of user turns.
+    #[command(after_help = CHAT_HELP)]
+    Chat(chat::Args),
+    /// Run conversation scripts (files, or directories of *.yaml/*.yml).
+    Test(scripts::Args),
+}
+
+const CHAT_HELP: &str = "\
+Lines (typed or scripted):
+  <text>            a text message from the user
+  #button <id>      tap a reply button (title from the last interactive message)
+  #list <id>        pick a list row
+  #clock <seconds>  let time pass on the manual clock and fire due wait timeouts
+At a terminal also: a choice's number taps it; /vars, /events, /quit.
+Status changes print as `-- waiting`, `-- ended (<reason>)`, `-- handoff`, `-- failed: <kind>: <message>`
+(on stderr in script mode). A flow with error diagnostics is refused (exit 1).";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        // `switchboard chat … | head`: the reader left, nothing more to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln_stderr(&format!("error: {e:#}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate(args) => validate::main(
+            &args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Chat(args) => {
+            let terminal = std::io::stdin().is_terminal();
+            runtime()?.block_on(chat::main(args, terminal))
+        }
+        Command::Test(args) => {
+            runtime()?.block_on(scripts::main(&args, &mut std::io::stdout().lock()))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn writeln_stderr(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "{line}")
+}

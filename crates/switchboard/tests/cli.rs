@@ -1,0 +1,440 @@
+//! The `switchboard` binary end to end: every test runs the built binary from the repository
+//! root through [`check`] and looks at its exit status, stdout and stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// What a run printed and returned.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `switchboard ARGS` in the repository root with `stdin` as its input (not a terminal),
+/// failing the test if it takes more than 60 seconds.
+fn check(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let text = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let started = Instant::now();
+    while child.try_wait().expect("waits").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("switchboard {args:?} did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    let _ = writer.join();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn has_errors(path: &Path) -> bool {
+    let bytes = std::fs::read(path).expect("the flow is readable");
+    switchboard_validator::check_file(
+        &path.display().to_string(),
+        &bytes,
+        &switchboard_validator::Options::default(),
+    )
+    .has_errors()
+}
+
+fn valid_flows() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/flows/valid"))
+        .expect("fixtures/flows/valid exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2);
+    files
+}
+
+#[test]
+fn validate_clean_flows_exits_0() {
+    let r = check(
+        &[
+            "validate",
+            "fixtures/flows/valid/echo.yaml",
+            "fixtures/flows/valid/support_triage.json",
+            "fixtures/flows/valid/appointment_booking.json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout
+            .ends_with("checked 3 files: 0 errors, 3 warnings\n"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn validate_valid_directory_exits_0() {
+    let r = check(&["validate", "fixtures/flows/valid"], "");
+    let files = valid_flows();
+    assert!(
+        files.iter().all(|f| !has_errors(f)),
+        "a valid fixture has errors"
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let summary = format!("checked {} files: ", files.len());
+    assert!(
+        r.stdout.lines().last().unwrap().starts_with(&summary),
+        "{}",
+        r.stdout
+    );
+    let json = check(
+        &["validate", "--format", "json", "fixtures/flows/valid"],
+        "",
+    );
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), files.len());
+}
+
+#[test]
+fn validate_invalid_fixture_exits_1_with_the_rule() {
+    let r = check(
+        &[
+            "validate",
+            "fixtures/flows/invalid/button-title-too-long__talk_to_sales.json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.contains("error[button-title-too-long]"), "{r:?}");
+    let r = check(
+        &[
+            "validate",
+            "--format",
+            "json",
+            "fixtures/flows/invalid/button-title-too-long__talk_to_sales.json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(1));
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let rules: Vec<&str> = v["files"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"button-title-too-long"), "{rules:?}");
+}
+
+#[test]
+fn validate_usage_and_io_errors_exit_2() {
+    let r = check(&["validate"], "");
+    assert_eq!(r.code, Some(2), "no PATH: {r:?}");
+    let r = check(&["validate", "--format", "xml", "fixtures"], "");
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let r = check(&["validate", "fixtures/flows/no-such-flow.json"], "");
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(r.stderr.contains("cannot read"), "{r:?}");
+    let r = check(
+        &[
+            "validate",
+            "fixtures/flows/invalid/invalid-document__malformed_json.json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(2), "not a flow: {r:?}");
+}
+
+#[test]
+fn chat_script_echo() {
+    let r = check(
+        &["chat", "fixtures/flows/valid/echo.yaml", "--script", "-"],
+        "hi\nA-1234\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "bot: What is your order number?\nbot: Thanks, looking up A-1234.\n"
+    );
+    assert_eq!(r.stderr, "-- waiting\n-- ended (leaf)\n");
+}
+
+#[test]
+fn chat_script_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-chat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("turns.txt");
+    std::fs::write(&script, "hi\n\nA-1234\n").unwrap();
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/echo.yaml",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+        "",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.ends_with("bot: Thanks, looking up A-1234.\n"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn chat_script_json_transcript() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/echo.yaml",
+            "--script",
+            "-",
+            "--json",
+        ],
+        "hi\nA-1234\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let turns = v["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0]["user"], "hi");
+    assert_eq!(turns[0]["outbound"][0]["type"], "text");
+    assert_eq!(
+        turns[1]["outbound"][0]["text"],
+        "Thanks, looking up A-1234."
+    );
+    let x = &v["execution"];
+    assert!(x["id"].is_string());
+    assert_eq!(x["status"], "ended");
+    assert!(x.get("waiting_reason").is_some() && x.get("current_node_id").is_some());
+    assert_eq!(x["vars"]["last_user_input"], "A-1234");
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events[0]["event_type"], "execution_started");
+    assert!(events.iter().any(|e| e["event_type"] == "execution_ended"));
+}
+
+#[test]
+fn chat_buttons_show_ids_and_can_be_tapped() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/support_triage.json",
+            "--script",
+            "-",
+            "--name",
+            "Ana",
+        ],
+        "hello\n#button sales\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "bot: Hi Ana, how can we help?\n  [sales] Sales\n  [support] Support\n"
+    );
+    assert_eq!(r.stderr, "-- waiting\n-- handoff\n");
+}
+
+#[test]
+fn chat_list_rows_by_id() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/restaurant_menu.json",
+            "--script",
+            "-",
+            "--json",
+        ],
+        "hi\n#list dish_risotto\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["turns"][1]["list"]["title"], "Mushroom risotto");
+    assert_eq!(v["execution"]["status"], "ended");
+}
+
+#[test]
+fn chat_clock_fires_timeouts() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/echo.yaml",
+            "--script",
+            "-",
+            "--json",
+        ],
+        "hi\n#clock 601\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["turns"][1]["clock"], 601.0);
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event_type"] == "wait_timeout"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn chat_refuses_a_flow_with_errors() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/invalid/button-count__four_buttons.json",
+            "--script",
+            "-",
+        ],
+        "hi\n",
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert!(r.stderr.contains("error[button-count]"), "{r:?}");
+    assert!(r.stderr.contains("refusing to run it"), "{r:?}");
+}
+
+#[test]
+fn chat_usage_errors_exit_2() {
+    let r = check(
+        &["chat", "fixtures/flows/valid/no-such.yaml", "--script", "-"],
+        "",
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/echo.yaml",
+            "--script",
+            "-",
+            "--phone",
+            "call me",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let r = check(
+        &["chat", "fixtures/flows/valid/echo.yaml", "--script", "-"],
+        "hi\n#buton yes\n",
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(
+        r.stderr.contains("line 2: unknown directive `#buton`"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn chat_runs_every_valid_flow() {
+    for f in valid_flows() {
+        let rel = f.strip_prefix(root()).unwrap_or(&f).display().to_string();
+        let r = check(&["chat", &rel, "--script", "-"], "hello\n1\ndone\n");
+        assert!(!r.stderr.contains("panicked"), "{rel}: {r:?}");
+        assert!(
+            !has_errors(&f),
+            "{rel}: a valid fixture has error diagnostics"
+        );
+        assert_eq!(r.code, Some(0), "{rel}: {r:?}");
+        let spoke = r.stdout.lines().any(|l| l.starts_with("bot: "));
+        let status = r.stderr.lines().any(|l| l.starts_with("-- "));
+        assert!(
+            spoke || status,
+            "{rel}: neither a message nor a status: {r:?}"
+        );
+        let j = check(
+            &["chat", &rel, "--script", "-", "--json"],
+            "hello\n1\ndone\n",
+        );
+        assert_eq!(j.code, Some(0), "{rel}: {j:?}");
+        let v: Value = serde_json::from_str(&j.stdout).unwrap();
+        assert_eq!(v["turns"].as_array().map(Vec::len), Some(3), "{rel}");
+    }
+}
+
+#[test]
+fn test_runs_the_seed_conversations() {
+    let r = check(
+        &[
+            "test",
+            "fixtures/conversations/echo.yaml",
+            "fixtures/conversations/support_triage.yaml",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "ok fixtures/conversations/echo.yaml\nok fixtures/conversations/support_triage.yaml\n\
+         2 passed, 0 failed\n"
+    );
+}
+
+#[test]
+fn test_conversations_directory() {
+    let r = check(&["test", "fixtures/conversations"], "");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let (last, results) = lines.split_last().unwrap();
+    let passed = results.iter().filter(|l| l.starts_with("ok ")).count();
+    let failed = results.iter().filter(|l| l.starts_with("FAIL ")).count();
+    assert_eq!(passed + failed, results.len(), "{}", r.stdout);
+    assert_eq!(*last, format!("{passed} passed, 0 failed"), "{}", r.stdout);
+    assert!(passed >= 2);
+    assert_eq!(r.code, Some(0));
+    // The flows kept next to the scripts are not scripts.
+    assert!(!r.stdout.contains("conversations/flows/"), "{}", r.stdout);
+}
+
+#[test]
+fn test_reports_failures_and_prints_transcripts() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flow = root().join("fixtures/flows/valid/echo.yaml");
+    let flow = flow.display();
+    std::fs::write(
+        dir.join("a_pass.yaml"),
+        format!("flow: {flow}\nturns:\n  - user: hi\n    expect: {{status: waiting}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b_fail.yaml"),
+        format!("flow: {flow}\nturns:\n  - user: hi\n    expect: {{status: ended}}\n"),
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    let r = check(&["test", "--print", &d], "");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stdout.contains("a_pass.yaml\n{"),
+        "transcript after ok: {r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("b_fail.yaml: turn 1: status is waiting, expected ended\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.ends_with("1 passed, 1 failed\n"), "{r:?}");
+}
