@@ -92,7 +92,9 @@ impl Messenger for BenchMessenger {
             {
                 list.push(text);
             }
-        } else if let Ok(mut h) = self.hasher.lock() {
+        } else if i < WARM_UP
+            && let Ok(mut h) = self.hasher.lock()
+        {
             // Messages not retained: hashed in arrival order (phase 1 is in conversation order).
             h.0.update(format!("c{i}\t{text}\n").as_bytes());
             h.1 += 1;
@@ -103,12 +105,15 @@ impl Messenger for BenchMessenger {
     }
 }
 
+/// Conversation index of the warm-up conversation (its messages are not hashed).
+const WARM_UP: usize = 9_999_000;
+
 fn phone(i: usize) -> String {
     format!("+1555{i:07}")
 }
 
 fn user_text(i: usize, j: usize) -> String {
-    if (i + j) % 3 == 0 {
+    if (i + j).is_multiple_of(3) {
         format!("invoice {j}")
     } else {
         format!("hello {j}")
@@ -323,8 +328,8 @@ async fn memory(
     let store = make_store(store_name)?;
     let s = setup(workload, store, convs, false)?;
     // Warm up: one conversation and one turn on another number range.
-    start(&s.engine, 9_999_000).await?;
-    turn(&s.engine, 9_999_000, 0).await?;
+    start(&s.engine, WARM_UP).await?;
+    turn(&s.engine, WARM_UP, 0).await?;
     let before = rss_bytes();
     for i in 0..convs {
         start(&s.engine, i).await?;
@@ -352,6 +357,7 @@ async fn memory(
         "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
         "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
         "messages_checksum": checksum,
+        "expected_checksum": expected_checksum(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."), convs, turns),
     }))
 }
 
@@ -359,7 +365,17 @@ fn make_store(name: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
     match name {
         "memory" => Ok(Arc::new(MemoryStore::new())),
         "memory-no-events" => Ok(Arc::new(MemoryStore::with_event_limit(0))),
-        other => bail!("unknown store `{other}` (available: memory, memory-no-events)"),
+        "sqlite" => {
+            let path = std::env::temp_dir()
+                .join(format!("switchboard-bench-{}.sqlite", std::process::id()));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            Ok(Arc::new(switchboard_adapters::sqlite::SqliteStore::open(
+                &path,
+            )?))
+        }
+        other => bail!("unknown store `{other}` (available: memory, memory-no-events, sqlite)"),
     }
 }
 
@@ -367,11 +383,15 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     ensure!(
         args.first().map(String::as_str) == Some("runtime"),
-        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events] [--memory-convs N]"
+        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite] [--memory-convs N]"
     );
     let mut convs = 1000;
     let mut turns = 20;
-    let mut stores = vec!["memory".to_owned(), "memory-no-events".to_owned()];
+    let mut stores = vec![
+        "memory".to_owned(),
+        "memory-no-events".to_owned(),
+        "sqlite".to_owned(),
+    ];
     let mut mem_convs = 10_000;
     let mut case: Option<(String, String, usize, usize)> = None;
     let mut it = args[1..].iter();

@@ -1,7 +1,7 @@
 //! The engine: flows, triggers, adapters, and the operations of runtime-semantics §10.
 //!
-//! Every operation loads what it needs from the store, runs at most one turn in memory
-//! ([`crate::turn`]), and commits the turn's changes atomically. Operations on one conversation
+//! Every operation loads what it needs from the store, runs at most one turn in memory (the
+//! private `turn` module), and commits the turn's changes atomically. Operations on one conversation
 //! must not overlap; [`crate::inbox::Inbox`] serialises inbound traffic per conversation, and the
 //! store's optimistic versions reject a concurrent turn from another process.
 

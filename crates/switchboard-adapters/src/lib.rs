@@ -1,0 +1,21 @@
+//! Real adapters for the Switchboard runtime: the implementations of the runtime's traits
+//! that reach the world (durable execution stores today; LLM clients, the WhatsApp Cloud API,
+//! HTTP and MCP clients and the server belong here too).
+//!
+//! This crate is the edge of the system. It depends on `switchboard-runtime` and implements
+//! its traits; `switchboard-model`, `switchboard-validator` and `switchboard-runtime` must
+//! never depend on it (they stay free of SQL, HTTP and other I/O libraries). Binaries such as
+//! the `switchboard` CLI wire these adapters into an [`switchboard_runtime::Engine`].
+//!
+//! Each adapter family sits behind its own cargo feature, so a deployment compiles only what
+//! it uses:
+//!
+//! | feature | default | adapters |
+//! |---|---|---|
+//! | `sqlite` | yes | [`SqliteStore`]: an embedded, durable [`ExecutionStore`](switchboard_runtime::store::ExecutionStore) |
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
