@@ -246,7 +246,9 @@ async fn throughput(
     store_name: &str,
     convs: usize,
     turns: usize,
+    concurrency: usize,
 ) -> anyhow::Result<Value> {
+    let concurrency = concurrency.max(1);
     let store = make_store(store_name)?;
     let s = setup(workload, store, convs, true)?;
     let mut start_lat = Vec::with_capacity(convs);
@@ -255,14 +257,28 @@ async fn throughput(
         start(&s.engine, i).await?;
         start_lat.push(t.elapsed().as_micros() as u64);
     }
-    let mut lat = Vec::with_capacity(convs * turns);
+    // With `concurrency` > 1, conversations are split into groups served by concurrent tasks (each
+    // keeps the round-robin order within its group); a durable store can then group-commit.
     let t0 = Instant::now();
-    for j in 0..turns {
-        for i in 0..convs {
-            let t = Instant::now();
-            turn(&s.engine, i, j).await?;
-            lat.push(t.elapsed().as_micros() as u64);
-        }
+    let engine = Arc::new(s.engine.clone());
+    let mut tasks = Vec::new();
+    for g in 0..concurrency {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for j in 0..turns {
+                for i in (g..convs).step_by(concurrency) {
+                    let t = Instant::now();
+                    turn(&engine, i, j).await?;
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::with_capacity(convs * turns);
+    for t in tasks {
+        lat.extend(t.await??);
     }
     let wall = t0.elapsed();
     lat.sort_unstable();
@@ -291,7 +307,7 @@ async fn throughput(
     let ok = expected.as_deref().is_none_or(|e| e == checksum) && bad == 0;
     let tps = (convs * turns) as f64 / wall.as_secs_f64();
     println!(
-        "throughput store={store_name}: {convs}×{turns} = {} turns in {:.3} s → {:.0} turns/s; p50 {} µs, p90 {} µs, p99 {} µs, max {} µs; checksum {}",
+        "throughput store={store_name} concurrency={concurrency}: {convs}×{turns} = {} turns in {:.3} s → {:.0} turns/s; p50 {} µs, p90 {} µs, p99 {} µs, max {} µs; checksum {}",
         convs * turns,
         wall.as_secs_f64(),
         tps,
@@ -302,7 +318,7 @@ async fn throughput(
         if ok { "ok" } else { "MISMATCH" }
     );
     Ok(json!({
-        "mode": "throughput", "store": store_name, "persistence": persistence(store_name),
+        "mode": "throughput", "store": store_name, "persistence": persistence(store_name), "concurrency": concurrency,
         "convs": convs, "turns": turns, "turns_per_s": tps,
         "turn_latency_us": {"p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0), "max": lat.last()},
         "start_latency_us": {"p50": percentile(&start_lat, 50.0), "p99": percentile(&start_lat, 99.0)},
@@ -393,7 +409,7 @@ fn main() -> anyhow::Result<()> {
         "sqlite".to_owned(),
     ];
     let mut mem_convs = 10_000;
-    let mut case: Option<(String, String, usize, usize)> = None;
+    let mut case: Option<(String, String, usize, usize, usize)> = None;
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().context("option needs a value");
@@ -406,12 +422,16 @@ fn main() -> anyhow::Result<()> {
             "--case" => {
                 let spec = val()?.clone();
                 let parts: Vec<&str> = spec.split(':').collect();
-                ensure!(parts.len() == 4, "--case mode:store:convs:turns");
+                ensure!(
+                    parts.len() == 5,
+                    "--case mode:store:convs:turns:concurrency"
+                );
                 case = Some((
                     parts[0].to_owned(),
                     parts[1].to_owned(),
                     parts[2].parse()?,
                     parts[3].parse()?,
+                    parts[4].parse()?,
                 ));
             }
             other => bail!("unknown option `{other}`"),
@@ -420,12 +440,12 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let workload = std::fs::read_to_string(root.join("fixtures/bench/bench_loop.json"))
         .context("reading fixtures/bench/bench_loop.json")?;
-    if let Some((mode, store, c, t)) = case {
+    if let Some((mode, store, c, t, k)) = case {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let v = match mode.as_str() {
-            "throughput" => rt.block_on(throughput(&workload, &root, &store, c, t))?,
+            "throughput" => rt.block_on(throughput(&workload, &root, &store, c, t, k))?,
             _ => rt.block_on(memory(&workload, &store, c, t))?,
         };
         println!("RESULT {v}");
@@ -435,11 +455,13 @@ fn main() -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
     for store in &stores {
-        for spec in [
-            format!("throughput:{store}:{convs}:{turns}"),
-            format!("memory:{store}:{mem_convs}:0"),
-            format!("memory:{store}:{}:20", mem_convs.min(1000)),
-        ] {
+        let mut specs = vec![format!("throughput:{store}:{convs}:{turns}:1")];
+        if store == "sqlite" {
+            specs.push(format!("throughput:{store}:{convs}:{turns}:32"));
+        }
+        specs.push(format!("memory:{store}:{mem_convs}:0:1"));
+        specs.push(format!("memory:{store}:{}:20:1", mem_convs.min(1000)));
+        for spec in specs {
             let out = std::process::Command::new(&exe)
                 .args(["runtime", "--case", &spec])
                 .output()?;
