@@ -641,30 +641,65 @@ impl Flow {
 
     /// The best known source position of a JSON pointer into this flow's document.
     pub fn pos_at(&self, pointer: &str) -> Pos {
-        for (prefix, is_nodes) in [(self.nodes_pointer(), true), (self.edges_pointer(), false)] {
-            if let Some(rest) = pointer
-                .strip_prefix(&prefix)
-                .and_then(|r| r.strip_prefix('/'))
-            {
-                let (index, tail) = rest.split_once('/').map_or((rest, ""), |(i, t)| (i, t));
-                let Ok(i) = index.parse::<usize>() else { break };
-                let raw = if is_nodes {
-                    self.nodes.get(i).map(Node::raw)
-                } else {
-                    self.edges.get(i).map(Edge::raw)
+        // Strip the container prefix piece by piece (no string is built per call).
+        let mut rest = pointer;
+        if let Some(env) = self.format.envelope {
+            rest = rest
+                .strip_prefix('/')
+                .and_then(|r| r.strip_prefix(env.key()))
+                .unwrap_or("\0");
+        }
+        if self.format.shape == Shape::Compiled {
+            rest = rest.strip_prefix("/definition").unwrap_or("\0");
+        }
+        for (list, is_nodes) in [("/nodes/", true), ("/edges/", false)] {
+            let Some(after) = rest.strip_prefix(list) else {
+                continue;
+            };
+            let (index, tail) = after
+                .split_once('/')
+                .map_or((after, None), |(i, t)| (i, Some(t)));
+            let Ok(i) = index.parse::<usize>() else { break };
+            let raw = if is_nodes {
+                self.nodes.get(i).map(Node::raw)
+            } else {
+                self.edges.get(i).map(Edge::raw)
+            };
+            if let Some(raw) = raw {
+                let pos = match tail {
+                    None => raw.pos,
+                    Some(t) => value_pos_at_rel(raw, t),
                 };
-                if let Some(raw) = raw {
-                    let tail = if tail.is_empty() {
-                        String::new()
-                    } else {
-                        format!("/{tail}")
-                    };
-                    return value_pos_at(raw, &tail).or(raw.pos);
-                }
-                break;
+                return pos.or(raw.pos);
             }
+            break;
         }
         value_pos_at(&self.root, pointer)
+    }
+}
+
+/// Like `value_pos_at` for a pointer without its leading `/`.
+fn value_pos_at_rel(map: &Map, rel: &str) -> Pos {
+    let (first, tail) = rel
+        .split_once('/')
+        .map_or((rel, None), |(a, b)| (a, Some(b)));
+    let key = if first.contains('~') {
+        first.replace("~1", "/").replace("~0", "~")
+    } else {
+        first.to_owned()
+    };
+    match map.entry(&key) {
+        None => map.pos,
+        Some(e) => {
+            let here = e.value_pos.or(e.key_pos).or(map.pos);
+            match tail {
+                None => here,
+                Some(t) => match &e.value {
+                    Value::Object(m) => value_pos_at_rel(m, t).or(here),
+                    v => v.pos_at(&format!("/{t}")).or(here),
+                },
+            }
+        }
     }
 }
 
