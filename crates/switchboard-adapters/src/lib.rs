@@ -13,9 +13,21 @@
 //! | feature | default | adapters |
 //! |---|---|---|
 //! | `sqlite` | yes | [`SqliteStore`]: an embedded, durable [`ExecutionStore`](switchboard_runtime::store::ExecutionStore) |
+//! | `llm` | yes | [`llm`]: OpenAI-compatible and Anthropic [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s and a [`ModelRouter`](llm::ModelRouter) |
+//! | `whatsapp` | yes | [`whatsapp::CloudApiMessenger`] (WhatsApp Cloud API [`Messenger`](switchboard_runtime::adapters::Messenger)), webhook parsing and signature verification |
+//! | `http` | yes | [`http::ReqwestHttpClient`] (webhook [`HttpClient`](switchboard_runtime::adapters::HttpClient)) and [`http::HttpFunctionInvoker`] (function [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker)) |
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+
+#[cfg(feature = "whatsapp")]
+pub mod whatsapp;
+
+#[cfg(feature = "http")]
+pub mod http;
+
+#[cfg(feature = "llm")]
+pub mod llm;

@@ -41,6 +41,10 @@ pub struct Args {
     /// or slug). Functions without an answer fail with `not_found`.
     #[arg(long, value_name = "DIR")]
     pub functions: Option<PathBuf>,
+    /// A `switchboard.toml`: use the language models it configures (`[llm]`) instead of the
+    /// offline model. Everything else stays offline.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// How the turns are read and shown.
@@ -100,6 +104,10 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
             phone: phone.clone(),
             name: args.name.clone(),
             functions: args.functions.clone(),
+            model: match &args.config {
+                Some(path) => crate::config::Config::read(path)?.language_model()?,
+                None => None,
+            },
         },
     )?;
     let mut out = std::io::stdout().lock();

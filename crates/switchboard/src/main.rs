@@ -2,8 +2,9 @@
 //!
 //! * `switchboard validate [--format human|json] [--registries FILE] PATH...` checks flow files
 //!   (exactly `cargo xtask validate`: exit 0 no errors, 1 errors, 2 usage, I/O or not a flow);
-//! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]` talks to
-//!   a flow offline, interactively or from a script of user turns;
+//! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
+//!   [--config switchboard.toml]` talks to a flow, interactively or from a script of user turns:
+//!   offline by default, with real language models when a configuration names them;
 //! * `switchboard test [--print] PATH...` runs conversation scripts and reports `ok`/`FAIL`.
 //!
 //! This crate is the edge of the system: it wires concrete adapters (today the offline ones of
@@ -12,6 +13,7 @@
 //! logic lives in small modules with unit tests; `main` only parses and dispatches.
 
 mod chat;
+mod config;
 mod display;
 mod input;
 mod scripts;

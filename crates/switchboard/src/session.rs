@@ -25,7 +25,7 @@ use crate::display;
 pub const BUSINESS_NUMBER: &str = "15550001111";
 
 /// Who is chatting, and with what help.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionOptions {
     /// The contact's number (E.164).
     pub phone: String,
@@ -33,6 +33,8 @@ pub struct SessionOptions {
     pub name: Option<String>,
     /// A directory of `<function>.json` answers for function nodes.
     pub functions: Option<std::path::PathBuf>,
+    /// A language model replacing the offline one.
+    pub model: Option<Arc<dyn switchboard_runtime::adapters::LanguageModel>>,
 }
 
 impl Default for SessionOptions {
@@ -41,6 +43,7 @@ impl Default for SessionOptions {
             phone: "+14155550100".into(),
             name: None,
             functions: None,
+            model: None,
         }
     }
 }
@@ -93,8 +96,12 @@ impl Session {
                 .with_context(|| format!("cannot read function answers in {}", dir.display()))?;
             offline.functions = Arc::new(functions);
         }
+        let mut adapters = offline.adapters();
+        if let Some(model) = &options.model {
+            adapters.model = model.clone();
+        }
         let engine = Engine::builder()
-            .adapters(offline.adapters())
+            .adapters(adapters)
             .store(Arc::new(MemoryStore::new()))
             .config(EngineConfig {
                 default_phone_number_id: BUSINESS_NUMBER.into(),

@@ -1,0 +1,324 @@
+//! The Cloud API messenger: `POST {base_url}/{api_version}/{phone_number_id}/messages`.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use switchboard_runtime::adapters::{
+    AdapterError, AdapterResult, Messenger, OutboundMessage, Secrets, SendReceipt,
+};
+
+use super::payload::message_payload;
+
+/// Longest wait between two attempts, whatever the backoff or `Retry-After` says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// Longest response body excerpt kept in an error message.
+const MAX_BODY_EXCERPT: usize = 300;
+
+/// Configuration of a [`CloudApiMessenger`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CloudApiConfig {
+    /// Graph API base URL, without a trailing slash. Default `https://graph.facebook.com`.
+    pub base_url: String,
+    /// Graph API version. Default `v21.0`.
+    pub api_version: String,
+    /// Name of the secret (environment variable) holding the access token. Default
+    /// `WHATSAPP_ACCESS_TOKEN`. The token itself is never logged, printed or put in errors.
+    pub token_env: String,
+    /// Template language code. Default `en_US`.
+    pub language_code: String,
+    /// Total timeout of one attempt. Default 15 s.
+    pub timeout: Duration,
+    /// Retries after a 429 or 5xx answer (or a failed connection). Default 3.
+    pub max_retries: u32,
+    /// First retry delay, doubled at each retry (a `Retry-After` header wins), capped at 30 s.
+    /// Default 500 ms.
+    pub retry_base_delay: Duration,
+}
+
+impl Default for CloudApiConfig {
+    fn default() -> CloudApiConfig {
+        CloudApiConfig {
+            base_url: "https://graph.facebook.com".to_owned(),
+            api_version: "v21.0".to_owned(),
+            token_env: "WHATSAPP_ACCESS_TOKEN".to_owned(),
+            language_code: "en_US".to_owned(),
+            timeout: Duration::from_secs(15),
+            max_retries: 3,
+            retry_base_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The access token; its `Debug` never shows it.
+#[derive(Clone)]
+struct Token(String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A [`Messenger`] over the WhatsApp Cloud API.
+///
+/// The sending number is [`OutboundMessage::from`] (the `phone_number_id`). A 2xx answer
+/// `{"messages":[{"id":"wamid…"}]}` is a [`SendReceipt`]. Failures:
+/// * a non-2xx answer → `http_status` (with the status), its message `Graph API error <code>
+///   (subcode <subcode>): <message> (fbtrace_id <id>)` when the body is a Graph error, else an
+///   excerpt of the body; 429 and 5xx are retried first, with exponential backoff, at most
+///   [`CloudApiConfig::max_retries`] times;
+/// * no answer within [`CloudApiConfig::timeout`] → `timeout` (not retried: the message may
+///   have been sent);
+/// * a connection failure → `transport` (retried like a 5xx: nothing was sent);
+/// * a 2xx answer without a message id → `invalid_json`;
+/// * an unsendable message → `invalid_request` (see [`message_payload`]).
+#[derive(Clone, Debug)]
+pub struct CloudApiMessenger {
+    config: CloudApiConfig,
+    token: Token,
+    http: reqwest::Client,
+}
+
+impl CloudApiMessenger {
+    /// A messenger reading its token from the environment variable named by
+    /// [`CloudApiConfig::token_env`].
+    pub fn from_env(config: CloudApiConfig) -> AdapterResult<CloudApiMessenger> {
+        let token = std::env::var(&config.token_env).ok();
+        CloudApiMessenger::build(config, token)
+    }
+
+    /// A messenger reading its token from `secrets` under [`CloudApiConfig::token_env`].
+    pub fn with_secrets(
+        config: CloudApiConfig,
+        secrets: &dyn Secrets,
+    ) -> AdapterResult<CloudApiMessenger> {
+        let token = secrets.get(&config.token_env);
+        CloudApiMessenger::build(config, token)
+    }
+
+    fn build(config: CloudApiConfig, token: Option<String>) -> AdapterResult<CloudApiMessenger> {
+        let token = match token {
+            Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
+            _ => {
+                return Err(AdapterError::new(
+                    "adapter",
+                    format!(
+                        "the WhatsApp access token secret `{}` is not set",
+                        config.token_env
+                    ),
+                ));
+            }
+        };
+        if token.chars().any(|c| c.is_control()) {
+            return Err(AdapterError::new(
+                "adapter",
+                format!(
+                    "the WhatsApp access token secret `{}` holds control characters",
+                    config.token_env
+                ),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| {
+                AdapterError::new("adapter", format!("cannot build the HTTP client: {e}"))
+            })?;
+        Ok(CloudApiMessenger {
+            config,
+            token: Token(token),
+            http,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CloudApiConfig {
+        &self.config
+    }
+
+    fn url(&self, phone_number_id: &str) -> AdapterResult<String> {
+        let id = phone_number_id.trim();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(AdapterError::new(
+                "invalid_request",
+                format!("invalid sending phone_number_id `{id}`"),
+            ));
+        }
+        Ok(format!(
+            "{}/{}/{}/messages",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.api_version.trim_matches('/'),
+            id
+        ))
+    }
+
+    /// Removes the token from a text bound for an error message.
+    fn scrub(&self, text: &str) -> String {
+        text.replace(self.token.0.as_str(), "<redacted>")
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exponential = self
+            .config
+            .retry_base_delay
+            .saturating_mul(2u32.saturating_pow(attempt));
+        retry_after.unwrap_or(exponential).min(MAX_RETRY_DELAY)
+    }
+}
+
+#[async_trait]
+impl Messenger for CloudApiMessenger {
+    async fn send(&self, message: OutboundMessage) -> AdapterResult<SendReceipt> {
+        let url = self.url(&message.from)?;
+        let body = message_payload(&message, &self.config.language_code)?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| AdapterError::new("invalid_request", e.to_string()))?;
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.token.0)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone())
+                .send()
+                .await;
+            let response = match result {
+                Ok(response) => response,
+                Err(e) if e.is_timeout() => {
+                    return Err(AdapterError::new(
+                        "timeout",
+                        format!(
+                            "WhatsApp Cloud API: no answer within {:?}",
+                            self.config.timeout
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    if e.is_connect() && attempt < self.config.max_retries {
+                        tokio::time::sleep(self.backoff(attempt, None)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(AdapterError::new(
+                        "transport",
+                        self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
+                    ));
+                }
+            };
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = match response.bytes().await {
+                Ok(body) => body,
+                Err(e) if e.is_timeout() => {
+                    return Err(AdapterError::new(
+                        "timeout",
+                        format!(
+                            "WhatsApp Cloud API: no answer within {:?}",
+                            self.config.timeout
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(AdapterError::new(
+                        "transport",
+                        self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
+                    ));
+                }
+            };
+            if status.is_success() {
+                return parse_receipt(&body);
+            }
+            let code = status.as_u16();
+            if (code == 429 || status.is_server_error()) && attempt < self.config.max_retries {
+                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(AdapterError::http_status(
+                code,
+                self.scrub(&error_message(code, &body)),
+            ));
+        }
+    }
+}
+
+fn parse_receipt(body: &[u8]) -> AdapterResult<SendReceipt> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        AdapterError::new(
+            "invalid_json",
+            format!("WhatsApp Cloud API answer is not JSON: {e}"),
+        )
+    })?;
+    value
+        .get("messages")
+        .and_then(|m| m.get(0))
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(|id| SendReceipt {
+            message_id: id.to_owned(),
+        })
+        .ok_or_else(|| {
+            AdapterError::new(
+                "invalid_json",
+                "WhatsApp Cloud API answer has no messages[0].id",
+            )
+        })
+}
+
+/// The message of a non-2xx answer: the Graph error when the body is one, else an excerpt.
+fn error_message(status: u16, body: &[u8]) -> String {
+    let graph = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").cloned())
+        .filter(Value::is_object);
+    if let Some(error) = graph {
+        let mut text = String::from("Graph API error");
+        match error.get("code") {
+            Some(Value::Number(n)) => text.push_str(&format!(" {n}")),
+            Some(Value::String(s)) => text.push_str(&format!(" {s}")),
+            _ => {}
+        }
+        match error.get("error_subcode") {
+            Some(Value::Number(n)) => text.push_str(&format!(" (subcode {n})")),
+            Some(Value::String(s)) => text.push_str(&format!(" (subcode {s})")),
+            _ => {}
+        }
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)");
+        text.push_str(&format!(": {}", excerpt(message)));
+        if let Some(trace) = error.get("fbtrace_id").and_then(Value::as_str) {
+            text.push_str(&format!(" (fbtrace_id {})", excerpt(trace)));
+        }
+        return format!("HTTP {status}: {text}");
+    }
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {}", excerpt(text.trim()))
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    if text.chars().count() <= MAX_BODY_EXCERPT {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_BODY_EXCERPT).collect();
+    out.push('…');
+    out
+}
