@@ -16,6 +16,8 @@
 //! | `llm` | yes | [`llm`]: OpenAI-compatible and Anthropic [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s and a [`ModelRouter`](llm::ModelRouter) |
 //! | `whatsapp` | yes | [`whatsapp::CloudApiMessenger`] (WhatsApp Cloud API [`Messenger`](switchboard_runtime::adapters::Messenger)), webhook parsing and signature verification |
 //! | `http` | yes | [`http::ReqwestHttpClient`] (webhook [`HttpClient`](switchboard_runtime::adapters::HttpClient)) and [`http::HttpFunctionInvoker`] (function [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker)) |
+//! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
+//! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -31,3 +33,9 @@ pub mod http;
 
 #[cfg(feature = "llm")]
 pub mod llm;
+
+#[cfg(feature = "mcp")]
+pub mod mcp;
+
+#[cfg(feature = "server")]
+pub mod server;

@@ -127,6 +127,17 @@ impl Inbox {
     /// Dispatches every batch whose debounce window has passed. Returns the dispatches made.
     pub async fn flush_due(&self) -> Result<Vec<Dispatch>, EngineError> {
         let now = self.engine.adapters().clock.now();
+        self.flush_until(now).await
+    }
+
+    /// Dispatches every waiting batch now, ignoring the debounce window (a server shutting
+    /// down uses it so that no accepted message is lost). Returns the dispatches made.
+    pub async fn flush_all(&self) -> Result<Vec<Dispatch>, EngineError> {
+        self.flush_until(Timestamp(i64::MAX)).await
+    }
+
+    /// Dispatches every batch due at or before `now`.
+    async fn flush_until(&self, now: Timestamp) -> Result<Vec<Dispatch>, EngineError> {
         let due: Vec<(String, Arc<Conversation>)> = lock(&self.conversations)
             .iter()
             .filter(|(_, c)| lock(&c.batch).due_at.is_some_and(|d| d <= now))

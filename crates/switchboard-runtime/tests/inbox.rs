@@ -158,6 +158,25 @@ async fn a_burst_within_the_debounce_window_is_one_turn() {
     assert_eq!(inbox.pending(), 0);
 }
 
+#[tokio::test]
+async fn flush_all_dispatches_held_batches_without_waiting_for_the_window() {
+    let offline = OfflineAdapters::default();
+    let inbox = Inbox::new(engine_with(echo_loop(Some(60.0)), offline.adapters()));
+    for (id, from) in [("m1", "+15550000001"), ("m2", "+15550000002")] {
+        assert!(matches!(
+            inbox.receive(msg(id, from, "hi")).await.unwrap(),
+            Received::Queued { .. }
+        ));
+    }
+    assert!(inbox.flush_due().await.unwrap().is_empty());
+    assert_eq!(inbox.pending(), 2);
+    let dispatched = inbox.flush_all().await.unwrap();
+    assert_eq!(dispatched.len(), 2);
+    assert!(dispatched.iter().all(|d| matches!(d, Dispatch::Started(_))));
+    assert_eq!(inbox.pending(), 0);
+    assert!(inbox.flush_all().await.unwrap().is_empty());
+}
+
 /// A messenger whose sends block until released, counting how many are blocked at once.
 struct GatedMessenger {
     inside: AtomicUsize,

@@ -5,7 +5,9 @@
 //! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
 //!   [--config switchboard.toml]` talks to a flow, interactively or from a script of user turns:
 //!   offline by default, with real language models when a configuration names them;
-//! * `switchboard test [--print] PATH...` runs conversation scripts and reports `ok`/`FAIL`.
+//! * `switchboard test [--print] PATH...` runs conversation scripts and reports `ok`/`FAIL`;
+//! * `switchboard serve --flows DIR [--listen ADDR] [--store sqlite://PATH|memory]
+//!   [--config switchboard.toml]` serves WhatsApp webhooks and the executions API.
 //!
 //! This crate is the edge of the system: it wires concrete adapters (today the offline ones of
 //! `switchboard_runtime::offline`) into the runtime, owns the process (arguments, terminal,
@@ -17,6 +19,7 @@ mod config;
 mod display;
 mod input;
 mod scripts;
+mod serve;
 mod session;
 mod validate;
 
@@ -42,7 +45,20 @@ enum Command {
     Chat(chat::Args),
     /// Run conversation scripts (files, or directories of *.yaml/*.yml).
     Test(scripts::Args),
+    /// Serve WhatsApp webhooks and the executions API over a directory of flows.
+    #[command(after_help = SERVE_HELP)]
+    Serve(serve::Args),
 }
+
+const SERVE_HELP: &str = "\
+Every flow file of DIR is registered under its file stem with an api_call trigger and an inbound
+trigger on --phone-number-id (a new conversation starts the first flow in file-name order).
+Environment: WHATSAPP_APP_SECRET (webhook signatures; unset: every webhook is refused) and
+WHATSAPP_VERIFY_TOKEN (the subscription handshake). Outbound messages stay OFFLINE (recorded in
+memory, never sent): the configuration has no [whatsapp] section yet. [llm] is honoured.
+Routes: GET|POST /webhooks/whatsapp, POST|GET /v1/executions, GET /v1/executions/{id},
+POST /v1/executions/{id}/resume|status|jump, GET /v1/executions/{id}/events.
+The listening address is printed on stdout. Ctrl-C stops gracefully.";
 
 const CHAT_HELP: &str = "\
 Lines (typed or scripted):
@@ -81,6 +97,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Test(args) => {
             runtime()?.block_on(scripts::main(&args, &mut std::io::stdout().lock()))
         }
+        Command::Serve(args) => runtime()?.block_on(serve::main(
+            args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
     }
 }
 

@@ -1,0 +1,70 @@
+//! `GET`/`POST /webhooks/whatsapp`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ServerState;
+use super::api::ApiError;
+use crate::whatsapp::{parse_webhook, verify_signature, verify_subscription};
+
+/// The subscription handshake: 200 with `hub.challenge`, else 403.
+pub(super) async fn handshake(
+    State(state): State<ServerState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let params = query.map(|Query(p)| p).unwrap_or_default();
+    match verify_subscription(&params, &state.verify_token) {
+        Some(challenge) => (StatusCode::OK, challenge).into_response(),
+        None => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the subscription handshake failed",
+        )
+        .into_response(),
+    }
+}
+
+/// A webhook delivery: signature first, then parsing, then the inbox.
+pub(super) async fn receive(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return ApiError::from(r).into_response(),
+    };
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !verify_signature(&state.app_secret, &body, signature) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid X-Hub-Signature-256",
+        )
+        .into_response();
+    }
+    let events = match parse_webhook(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+                .into_response();
+        }
+    };
+    let received = events.messages.len();
+    for message in events.messages {
+        if let Err(e) = state.inbox().receive(message).await {
+            // A store failure or a concurrent turn: ask Meta to redeliver (processed messages are
+            // deduplicated). Anything else concerns this message only and retrying cannot help.
+            if matches!(e.code(), "internal" | "conflict") {
+                return ApiError::from(e).into_response();
+            }
+        }
+    }
+    (StatusCode::OK, axum::Json(json!({ "received": received }))).into_response()
+}

@@ -1,0 +1,674 @@
+//! The HTTP server on a real `127.0.0.1:0` listener: the webhook handshake and signature, a
+//! signed conversation matching the offline run, body limits, the executions API, secrecy of
+//! the app secret, and a graceful shutdown that loses no accepted message.
+
+#![cfg(feature = "server")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use switchboard_adapters::server::{DEFAULT_BODY_LIMIT, ServerState, serve};
+use switchboard_adapters::whatsapp::parse_webhook;
+use switchboard_runtime::inbox::Inbox;
+use switchboard_runtime::offline::OfflineAdapters;
+use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
+use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Status, Trigger};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const SECRET: &str = "app-secret-3f9a1c77d2";
+const TOKEN: &str = "verify-token-81bb";
+const PNID: &str = "15550001111";
+const ANA: &str = "14155550100";
+
+fn echo_flow() -> switchboard_model::Flow {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/flows/valid/echo.yaml"
+    );
+    let bytes = std::fs::read(file).unwrap();
+    switchboard_model::load_bytes(&bytes, Some(file), &Default::default())
+        .unwrap()
+        .flow
+}
+
+/// An engine on offline adapters with `echo` behind an inbound and an api_call trigger, and
+/// `inbound_only` behind an inbound trigger on another number only.
+fn engine(config: EngineConfig) -> (Engine, OfflineAdapters) {
+    let offline = OfflineAdapters::default();
+    let engine = Engine::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .adapters(offline.adapters())
+        .config(config)
+        .build();
+    for id in ["echo", "inbound_only"] {
+        engine
+            .register_flow(FlowDefinition {
+                id: id.into(),
+                slug: None,
+                version: "1".into(),
+                flow: echo_flow(),
+            })
+            .unwrap();
+    }
+    engine.add_trigger(Trigger {
+        flow_id: "echo".into(),
+        trigger_type: TriggerType::InboundMessage,
+        phone_number_id: Some(PNID.into()),
+        active: true,
+    });
+    engine.add_trigger(Trigger {
+        flow_id: "echo".into(),
+        trigger_type: TriggerType::ApiCall,
+        phone_number_id: None,
+        active: true,
+    });
+    engine.add_trigger(Trigger {
+        flow_id: "inbound_only".into(),
+        trigger_type: TriggerType::InboundMessage,
+        phone_number_id: Some("15559999999".into()),
+        active: true,
+    });
+    (engine, offline)
+}
+
+struct Server {
+    base: String,
+    engine: Engine,
+    offline: OfflineAdapters,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(config: EngineConfig, body_limit: usize) -> Server {
+        let (engine, offline) = engine(config);
+        let state = ServerState::new(Inbox::new(engine.clone()), SECRET, TOKEN)
+            .with_body_limit(body_limit)
+            .with_tick(Duration::from_millis(20));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Server {
+            base: format!("http://{addr}"),
+            engine,
+            offline,
+            // A fresh connection per request: a connection the server closed after a 413 is
+            // never reused.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            stop: Some(tx),
+            handle,
+        }
+    }
+
+    async fn default() -> Server {
+        Server::start(api_config(), DEFAULT_BODY_LIMIT).await
+    }
+
+    async fn shutdown(mut self) -> (Engine, OfflineAdapters) {
+        if let Some(tx) = self.stop.take() {
+            tx.send(()).unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("serve returns")
+            .unwrap()
+            .unwrap();
+        (self.engine, self.offline)
+    }
+
+    async fn webhook(&self, body: &[u8], signature: Option<String>) -> (u16, String) {
+        let mut req = self
+            .client
+            .post(format!("{}/webhooks/whatsapp", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = signature {
+            req = req.header("x-hub-signature-256", s);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn executions(&self) -> usize {
+        self.engine
+            .list_executions(&ExecutionFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+fn api_config() -> EngineConfig {
+    EngineConfig {
+        default_phone_number_id: PNID.into(),
+        enforce_service_window: false,
+        ..EngineConfig::default()
+    }
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    let tag = mac.finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn text_webhook(id: &str, from: &str, text: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550001111", "phone_number_id": PNID},
+                    "contacts": [{"profile": {"name": "Ana"}, "wa_id": from}],
+                    "messages": [{
+                        "from": from, "id": id, "timestamp": "1767607200",
+                        "type": "text", "text": {"body": text}
+                    }]
+                }
+            }]
+        }]
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshake_echoes_the_challenge_or_is_forbidden() {
+    let s = Server::default().await;
+    let url = |mode: &str, token: &str| {
+        format!(
+            "{}/webhooks/whatsapp?hub.mode={mode}&hub.verify_token={token}&hub.challenge=1158201444",
+            s.base
+        )
+    };
+    let ok = s.client.get(url("subscribe", TOKEN)).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    for u in [
+        url("subscribe", "wrong"),
+        url("unsubscribe", TOKEN),
+        format!("{}/webhooks/whatsapp", s.base),
+    ] {
+        let r = s.client.get(u).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(!r.text().await.unwrap().contains(TOKEN));
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_and_badly_signed_webhooks_are_401_and_process_nothing() {
+    let s = Server::default().await;
+    let body = text_webhook("wamid.1", ANA, "hi");
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    for sig in [
+        None,
+        Some("sha256=00".to_owned()),
+        Some("sha1=abcdef".to_owned()),
+        Some(sign(&tampered)),
+        Some(sign(&body).replace("sha256=", "")),
+    ] {
+        let (status, text) = s.webhook(&body, sig).await;
+        assert_eq!(status, 401, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "unauthorized");
+    }
+    assert_eq!(s.executions().await, 0);
+    let conv = Engine::conversation_id(PNID, ANA);
+    assert!(
+        s.engine
+            .store()
+            .conversation(&conv)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !s.engine
+            .store()
+            .seen_message(&conv, "wamid.1")
+            .await
+            .unwrap()
+    );
+    assert!(s.offline.messenger.sent().is_empty());
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_webhooks_run_echo_like_the_offline_engine() {
+    let s = Server::start(
+        EngineConfig {
+            default_phone_number_id: PNID.into(),
+            ..EngineConfig::default()
+        },
+        DEFAULT_BODY_LIMIT,
+    )
+    .await;
+    let first = text_webhook("wamid.1", ANA, "hi");
+    let second = text_webhook("wamid.2", ANA, "A-123");
+    let (status, text) = s.webhook(&first, Some(sign(&first))).await;
+    assert_eq!((status, text.as_str()), (200, r#"{"received":1}"#));
+    let filter = ExecutionFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let list = s.engine.list_executions(&filter).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status, Status::Waiting);
+    let (status, _) = s.webhook(&second, Some(sign(&second))).await;
+    assert_eq!(status, 200);
+    // A redelivery is acknowledged and deduplicated.
+    let (status, _) = s.webhook(&second, Some(sign(&second))).await;
+    assert_eq!(status, 200);
+    let (engine, offline) = s.shutdown().await;
+    let summary = engine.get_execution(&list[0].id).await.unwrap();
+    assert_eq!(summary.status, Status::Ended);
+    let served = offline.messenger.sent();
+    let bodies: Vec<String> = served.iter().map(|m| format!("{:?}", m.body)).collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies[0].contains("What is your order number?"),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies[1].contains("Thanks, looking up A-123."),
+        "{bodies:?}"
+    );
+
+    // The same messages straight into an offline engine.
+    let (direct, direct_offline) = engine_offline();
+    for body in [&first, &second] {
+        let messages = parse_webhook(body).unwrap().messages;
+        direct.handle_inbound(messages).await.unwrap();
+    }
+    assert_eq!(served, direct_offline.messenger.sent());
+}
+
+fn engine_offline() -> (Engine, OfflineAdapters) {
+    engine(EngineConfig {
+        default_phone_number_id: PNID.into(),
+        ..EngineConfig::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_webhooks_are_400() {
+    let s = Server::default().await;
+    for body in [
+        &b"{not json"[..],
+        br#"{"object":"page","entry":[]}"#,
+        br#"[1,2]"#,
+    ] {
+        let (status, text) = s.webhook(body, Some(sign(body))).await;
+        assert_eq!(status, 400, "{text}");
+    }
+    assert_eq!(s.executions().await, 0);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_large_bodies_are_413() {
+    // One byte over the limit: the server reads the whole body before refusing it, so it
+    // closes the connection cleanly (no reset racing the response).
+    let s = Server::start(api_config(), 8 * 1024).await;
+    let big = vec![b' '; 8 * 1024 + 1];
+    let (status, text) = s.webhook(&big, Some(sign(&big))).await;
+    assert_eq!(status, 413, "{text}");
+    let resp = s
+        .client
+        .post(format!("{}/v1/executions", s.base))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    assert_eq!(s.executions().await, 0);
+    s.shutdown().await;
+
+    // The default limit is 1 MiB.
+    let s = Server::default().await;
+    let big = vec![b' '; DEFAULT_BODY_LIMIT + 1];
+    let (status, _) = s.webhook(&big, Some(sign(&big))).await;
+    assert_eq!(status, 413);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executions_api() {
+    let s = Server::default().await;
+    // Start.
+    let (status, started) = s
+        .post(
+            "/v1/executions",
+            json!({"flow": "echo", "phone_number": "+14155550100", "variables": {"plan": "gold"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["execution_id"].as_str().unwrap().to_owned();
+    assert!(started["tracking_id"].is_string());
+
+    // Get.
+    let (status, got) = s.get(&format!("/v1/executions/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["id"], id.as_str());
+    assert_eq!(got["status"], "waiting");
+    assert_eq!(got["waiting_reason"], "wait_for_response");
+    assert_eq!(got["current_node_id"], "wait");
+    assert_eq!(got["flow"]["id"], "echo");
+    assert_eq!(got["execution_context"]["vars"]["plan"], "gold");
+
+    // A second start on the same conversation conflicts.
+    let (status, err) = s
+        .post(
+            "/v1/executions",
+            json!({"flow": "echo", "phone_number": "+14155550100"}),
+        )
+        .await;
+    assert_eq!((status, &err["error"]["code"]), (409, &json!("conflict")));
+
+    // List.
+    let (status, list) = s.get("/v1/executions?flow=echo&status=waiting").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert!(list["paging"]["after"].is_null());
+    let (_, list) = s.get("/v1/executions?status=ended").await;
+    assert!(list["data"].as_array().unwrap().is_empty());
+    let (status, _) = s.get("/v1/executions?status=sleeping").await;
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/v1/executions?limit=0").await;
+    assert_eq!(status, 400);
+
+    // Events.
+    let (status, events) = s.get(&format!("/v1/executions/{id}/events")).await;
+    assert_eq!(status, 200);
+    let all = events["data"].as_array().unwrap();
+    assert!(all.iter().any(|e| e["event_type"] == "execution_started"));
+    let (_, page) = s.get(&format!("/v1/executions/{id}/events?limit=2")).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    let after = page["paging"]["after"].as_u64().unwrap();
+    let (_, rest) = s
+        .get(&format!("/v1/executions/{id}/events?after={after}"))
+        .await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), all.len() - 2);
+    let (_, typed) = s
+        .get(&format!(
+            "/v1/executions/{id}/events?event_type=execution_started"
+        ))
+        .await;
+    assert_eq!(typed["data"].as_array().unwrap().len(), 1);
+    let (status, _) = s
+        .get(&format!("/v1/executions/{id}/events?event_type=nope"))
+        .await;
+    assert_eq!(status, 400);
+
+    // Handoff, operator resume, jump.
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{id}/status"),
+            json!({"status": "handoff"}),
+        )
+        .await;
+    assert_eq!((status, &v["status"]), (200, &json!("handoff")), "{v}");
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{id}/status"),
+            json!({"status": "waiting"}),
+        )
+        .await;
+    assert_eq!((status, &v["status"]), (200, &json!("waiting")), "{v}");
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{id}/jump"),
+            json!({"node_id": "wait", "actor": "ops@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{id}/jump"),
+            json!({"node_id": "no_such_node"}),
+        )
+        .await;
+    assert!(status == 404 || status == 400, "{status} {v}");
+
+    // Resume with a payload ends the echo flow.
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{id}/resume"),
+            json!({"message": {"kind": "payload", "data": "A-7"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "ended");
+    let sent: Vec<String> = s
+        .offline
+        .messenger
+        .sent()
+        .iter()
+        .map(|m| format!("{:?}", m.body))
+        .collect();
+    assert!(sent.last().unwrap().contains("looking up A-7"), "{sent:?}");
+
+    // Invalid transitions.
+    let (status, err) = s
+        .post(
+            &format!("/v1/executions/{id}/status"),
+            json!({"status": "waiting"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "invalid_transition");
+    let (status, err) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (409, &json!("invalid_transition"))
+    );
+
+    // Unknown ids, flows, bad requests.
+    for (status, err) in [
+        s.get("/v1/executions/ex_nope").await,
+        s.get("/v1/executions/ex_nope/events").await,
+        s.post("/v1/executions/ex_nope/resume", json!({})).await,
+        s.post("/v1/executions/ex_nope/status", json!({"status": "ended"}))
+            .await,
+        s.post(
+            "/v1/executions",
+            json!({"flow": "nope", "phone_number": "+14155550111"}),
+        )
+        .await,
+        s.get("/v1/nothing_here").await,
+    ] {
+        assert_eq!(status, 404, "{err}");
+        assert_eq!(err["error"]["code"], "not_found");
+        assert!(err["error"]["message"].is_string());
+    }
+    let (status, err) = s
+        .post(
+            "/v1/executions",
+            json!({"flow": "inbound_only", "phone_number": "+14155550111"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (422, &json!("flow_inactive"))
+    );
+    let (status, err) = s
+        .post(
+            "/v1/executions",
+            json!({"flow": "echo", "phone_number": "call me"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (400, &json!("invalid_request"))
+    );
+    let (status, _) = s
+        .post(&format!("/v1/executions/{id}/status"), json!({"status": 3}))
+        .await;
+    assert_eq!(status, 400);
+    let resp = s
+        .client
+        .post(format!("{}/v1/executions", s.base))
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_secret_never_appears_in_a_response() {
+    let s = Server::default().await;
+    let body = text_webhook("wamid.9", ANA, "hi");
+    let mut texts = Vec::new();
+    let mut push = |status: u16, headers: String, text: String| {
+        texts.push(format!("{status} {headers} {text}"));
+    };
+    let requests = vec![
+        s.client.get(format!(
+            "{}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=x",
+            s.base
+        )),
+        s.client
+            .post(format!("{}/webhooks/whatsapp", s.base))
+            .body(body.clone()),
+        s.client
+            .post(format!("{}/webhooks/whatsapp", s.base))
+            .header("x-hub-signature-256", format!("sha256={SECRET}"))
+            .body(body.clone()),
+        s.client
+            .post(format!("{}/webhooks/whatsapp", s.base))
+            .header("x-hub-signature-256", sign(&body))
+            .body(body.clone()),
+        s.client
+            .post(format!("{}/v1/executions", s.base))
+            .json(&json!({"flow": "echo", "phone_number": "+14155550122", "variables": {"x": 1}})),
+        s.client.get(format!("{}/v1/executions", s.base)),
+        s.client.get(format!("{}/v1/executions/ex_1", s.base)),
+        s.client
+            .get(format!("{}/v1/executions/ex_1/events", s.base)),
+        s.client.get(format!("{}/v1/executions/ex_2", s.base)),
+    ];
+    for r in requests {
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = format!("{:?}", resp.headers());
+        push(status, headers, resp.text().await.unwrap());
+    }
+    assert_eq!(texts.len(), 9);
+    for t in &texts {
+        assert!(!t.contains(SECRET), "{t}");
+    }
+    assert!(
+        !format!(
+            "{:?}",
+            ServerState::new(Inbox::new(s.engine.clone()), SECRET, TOKEN)
+        )
+        .contains(SECRET)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_accepted_just_before_shutdown_is_processed() {
+    // A long debounce window: the message is held in the inbox when shutdown begins.
+    let s = Server::start(
+        EngineConfig {
+            default_phone_number_id: PNID.into(),
+            message_debounce_seconds: Some(3600.0),
+            ..EngineConfig::default()
+        },
+        DEFAULT_BODY_LIMIT,
+    )
+    .await;
+    let body = text_webhook("wamid.1", ANA, "hi");
+    let (status, _) = s.webhook(&body, Some(sign(&body))).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.executions().await, 0, "held by the debounce window");
+    let (engine, offline) = s.shutdown().await;
+    let list = engine
+        .list_executions(&ExecutionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status, Status::Waiting);
+    assert_eq!(offline.messenger.sent().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ticker_fires_wait_timeouts() {
+    let s = Server::default().await;
+    let (_, started) = s
+        .post(
+            "/v1/executions",
+            json!({"flow": "echo", "phone_number": "+14155550100"}),
+        )
+        .await;
+    let id = started["execution_id"].as_str().unwrap().to_owned();
+    s.offline.clock.advance(Duration::from_secs(601));
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        let (_, v) = s.get(&format!("/v1/executions/{id}")).await;
+        status = v["status"].clone();
+        if status != "waiting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_ne!(status, "waiting");
+    s.shutdown().await;
+}
