@@ -513,7 +513,8 @@ impl Engine {
             .unwrap_or(0.0)
     }
 
-    fn inbound_trigger(&self, phone_number_id: &str) -> Option<Arc<CompiledFlow>> {
+    /// The flow of the active `inbound_message` trigger on a business number.
+    pub(crate) fn inbound_trigger(&self, phone_number_id: &str) -> Option<Arc<CompiledFlow>> {
         let triggers = self.inner.triggers.read().ok()?;
         let t = triggers.iter().find(|t| {
             t.active
@@ -604,7 +605,7 @@ impl Engine {
         let (tracking, status) = turn
             .execution(&exec_id)
             .map(|e| (e.tracking_id.clone(), e.status))
-            .unwrap_or_default_pair();
+            .unwrap_or((String::new(), Status::Running));
         let result =
             json!({"execution_id": exec_id, "tracking_id": tracking, "status": status.as_str()});
         if let Some(key) = req.idempotency_key {
@@ -807,16 +808,6 @@ impl Engine {
                 "metadata": e.metadata,
             }),
         }
-    }
-}
-
-trait PairDefault {
-    fn unwrap_or_default_pair(self) -> (String, Status);
-}
-
-impl PairDefault for Option<(String, Status)> {
-    fn unwrap_or_default_pair(self) -> (String, Status) {
-        self.unwrap_or((String::new(), Status::Running))
     }
 }
 

@@ -485,7 +485,7 @@ impl<'e> Turn<'e> {
                 _ => {}
             }
         }
-        let Some(flow) = self.engine_inbound_flow() else {
+        let Some(flow) = self.engine.inbound_trigger(&self.conv.phone_number_id) else {
             return Ok(Dispatch::Dropped);
         };
         // The starting message is the first user turn: its text and reply are the reply
@@ -507,18 +507,6 @@ impl<'e> Turn<'e> {
             )
             .await?;
         Ok(Dispatch::Started(id))
-    }
-
-    fn engine_inbound_flow(&self) -> Option<Arc<CompiledFlow>> {
-        let triggers = self.inner.triggers.read().ok()?;
-        let t = triggers.iter().find(|t| {
-            t.active
-                && t.trigger_type == TriggerType::InboundMessage
-                && t.phone_number_id
-                    .as_deref()
-                    .is_none_or(|p| p == self.conv.phone_number_id)
-        })?;
-        self.engine.flow(&t.flow_id)
     }
 
     /// Delivers input to a waiting execution and runs it.
@@ -1378,6 +1366,37 @@ impl<'e> Turn<'e> {
         }
     }
 
+    /// Renders through `f` with this execution's namespaces (plus `args` for agent tools), then
+    /// records the secrets used and the undefined values written.
+    fn render_with<T>(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        field: &str,
+        args: Option<&Value>,
+        f: impl FnOnce(
+            &crate::template::Renderer,
+            &Scope,
+            &dyn crate::adapters::Secrets,
+        ) -> Result<Rendered<T>, TemplateError>,
+    ) -> Result<T, Failure> {
+        let r = {
+            let (e, config) = (&self.execs[xi], &self.inner.config);
+            let build = || system_namespace(e, config);
+            let system = crate::template::System::lazy(&build);
+            let scope = Scope {
+                vars: &e.vars,
+                system: &system,
+                context: &e.context,
+                metadata: &e.metadata,
+                args,
+            };
+            f(&self.inner.renderer, &scope, &*self.inner.adapters.secrets)?
+        };
+        self.note_render(xi, node_id, field, &r);
+        Ok(r.value)
+    }
+
     fn render_text(
         &mut self,
         xi: usize,
@@ -1386,25 +1405,9 @@ impl<'e> Turn<'e> {
         template: &str,
         mode: Mode,
     ) -> Result<String, Failure> {
-        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
-        let build = || system_namespace(exec_ref, config);
-        let system = crate::template::System::lazy(&build);
-        let e = &self.execs[xi];
-        let scope = Scope {
-            vars: &e.vars,
-            system: &system,
-            context: &e.context,
-            metadata: &e.metadata,
-            args: None,
-        };
-        let r = self.inner.renderer.render_text(
-            template,
-            &scope,
-            &*self.inner.adapters.secrets,
-            mode,
-        )?;
-        self.note_render(xi, node_id, field, &r);
-        Ok(r.value)
+        self.render_with(xi, node_id, field, None, |r, scope, secrets| {
+            r.render_text(template, scope, secrets, mode)
+        })
     }
 
     fn render_value(
@@ -1414,23 +1417,9 @@ impl<'e> Turn<'e> {
         field: &str,
         value: &Value,
     ) -> Result<Value, Failure> {
-        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
-        let build = || system_namespace(exec_ref, config);
-        let system = crate::template::System::lazy(&build);
-        let e = &self.execs[xi];
-        let scope = Scope {
-            vars: &e.vars,
-            system: &system,
-            context: &e.context,
-            metadata: &e.metadata,
-            args: None,
-        };
-        let r = self
-            .inner
-            .renderer
-            .render_value(value, &scope, &*self.inner.adapters.secrets)?;
-        self.note_render(xi, node_id, field, &r);
-        Ok(r.value)
+        self.render_with(xi, node_id, field, None, |r, scope, secrets| {
+            r.render_value(value, scope, secrets)
+        })
     }
 
     fn render_with_args(
@@ -1442,37 +1431,15 @@ impl<'e> Turn<'e> {
         args: &Value,
         text: Option<Mode>,
     ) -> Result<Value, Failure> {
-        let (exec_ref, config) = (&self.execs[xi], &self.inner.config);
-        let build = || system_namespace(exec_ref, config);
-        let system = crate::template::System::lazy(&build);
-        let e = &self.execs[xi];
-        let scope = Scope {
-            vars: &e.vars,
-            system: &system,
-            context: &e.context,
-            metadata: &e.metadata,
-            args: Some(args),
-        };
         match (text, value) {
-            (Some(mode), Value::String(s)) => {
-                let r = self.inner.renderer.render_text(
-                    s,
-                    &scope,
-                    &*self.inner.adapters.secrets,
-                    mode,
-                )?;
-                self.note_render(xi, node_id, field, &r);
-                Ok(Value::String(r.value))
-            }
-            _ => {
-                let r = self.inner.renderer.render_value(
-                    value,
-                    &scope,
-                    &*self.inner.adapters.secrets,
-                )?;
-                self.note_render(xi, node_id, field, &r);
-                Ok(r.value)
-            }
+            (Some(mode), Value::String(s)) => self
+                .render_with(xi, node_id, field, Some(args), |r, scope, secrets| {
+                    r.render_text(s, scope, secrets, mode)
+                })
+                .map(Value::String),
+            _ => self.render_with(xi, node_id, field, Some(args), |r, scope, secrets| {
+                r.render_value(value, scope, secrets)
+            }),
         }
     }
 
