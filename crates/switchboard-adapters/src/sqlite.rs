@@ -769,12 +769,22 @@ fn listing_query(f: &ExecutionFilter) -> (String, Vec<rusqlite::types::Value>) {
             V::Text(x.clone()),
         );
     }
+    let newer = f.after.is_none() && f.before.is_some();
+    if let Some(x) = f.before.as_ref().filter(|_| newer) {
+        // Strictly newer than the cursor, nearest first (the caller reverses the page).
+        arg(
+            &mut sql,
+            " AND (started_at, seq) > (SELECT started_at, seq FROM executions WHERE id = ?)",
+            V::Text(x.clone()),
+        );
+    }
     let limit = f.limit.clamp(1, 100);
-    arg(
-        &mut sql,
-        " ORDER BY started_at DESC, seq DESC LIMIT ?",
-        V::Integer(limit as i64),
-    );
+    let order = if newer {
+        " ORDER BY started_at ASC, seq ASC LIMIT ?"
+    } else {
+        " ORDER BY started_at DESC, seq DESC LIMIT ?"
+    };
+    arg(&mut sql, order, V::Integer(limit as i64));
     (sql, args)
 }
 
@@ -934,6 +944,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
         let (sql, args) = listing_query(filter);
+        let newer = filter.after.is_none() && filter.before.is_some();
         run(&self.reader, move |conn| {
             let mut s = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = s
@@ -945,6 +956,9 @@ impl ExecutionStore for SqliteStore {
             for row in rows {
                 let (version, body) = row.map_err(backend)?;
                 out.push(decode_execution(version, &body)?);
+            }
+            if newer {
+                out.reverse();
             }
             Ok(out)
         })

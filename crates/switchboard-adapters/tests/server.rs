@@ -88,10 +88,16 @@ struct Server {
 
 impl Server {
     async fn start(config: EngineConfig, body_limit: usize) -> Server {
+        Server::with(config, |state| state.with_body_limit(body_limit)).await
+    }
+
+    /// A server whose state `setup` finishes.
+    async fn with(config: EngineConfig, setup: impl FnOnce(ServerState) -> ServerState) -> Server {
         let (engine, offline) = engine(config);
-        let state = ServerState::new(Inbox::new(engine.clone()), SECRET, TOKEN)
-            .with_body_limit(body_limit)
-            .with_tick(Duration::from_millis(20));
+        let state = setup(
+            ServerState::new(Inbox::new(engine.clone()), SECRET, TOKEN)
+                .with_tick(Duration::from_millis(20)),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -670,5 +676,110 @@ async fn the_ticker_fires_wait_timeouts() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_ne!(status, "waiting");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_page_both_ways_and_events_are_fetched_one_by_one() {
+    let s = Server::default().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let (status, started) = s
+            .post(
+                "/v1/executions",
+                json!({"flow": "echo", "phone_number": format!("+1415555010{n}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{started}");
+        ids.push(started["execution_id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse(); // newest first
+    let page = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, first) = s.get("/v1/executions?limit=2").await;
+    assert_eq!(page(&first), ids[0..2]);
+    assert_eq!(first["paging"]["before"], Value::Null);
+    let after = first["paging"]["after"].as_str().unwrap().to_owned();
+    assert_eq!(after, ids[1]);
+    let (_, second) = s
+        .get(&format!("/v1/executions?limit=2&after={after}"))
+        .await;
+    assert_eq!(page(&second), ids[2..4]);
+    // Back from the second page: the first page again.
+    let before = second["paging"]["before"].as_str().unwrap().to_owned();
+    assert_eq!(before, ids[2]);
+    let (_, back) = s
+        .get(&format!("/v1/executions?limit=2&before={before}"))
+        .await;
+    assert_eq!(page(&back), ids[0..2]);
+    assert_eq!(back["paging"]["after"], json!(ids[1]));
+    // A before page that is not full has reached the newest.
+    let (_, top) = s
+        .get(&format!("/v1/executions?limit=5&before={}", ids[1]))
+        .await;
+    assert_eq!(page(&top), ids[0..1]);
+    assert_eq!(top["paging"]["before"], Value::Null);
+
+    // get_event.
+    let (_, events) = s.get(&format!("/v1/executions/{}/events", ids[0])).await;
+    let second_event = &events["data"][1];
+    let event_id = second_event["id"].as_str().unwrap();
+    let (status, one) = s.get(&format!("/v1/events/{event_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(&one, second_event);
+    for missing in [
+        format!("{}:999", ids[0]),
+        format!("{}:0", ids[0]),
+        "nope".into(),
+    ] {
+        let (status, err) = s.get(&format!("/v1/events/{missing}")).await;
+        assert_eq!(
+            (status, &err["error"]["code"]),
+            (404, &json!("not_found")),
+            "{missing}"
+        );
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_statuses_reach_the_hook_only_when_signed() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let s = Server::with(api_config(), move |state| {
+        state.on_status(move |st| {
+            sink.lock()
+                .unwrap()
+                .push((st.message_id.clone(), st.status.clone()))
+        })
+    })
+    .await;
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/whatsapp/statuses.json"
+    ))
+    .unwrap();
+    let expected: Vec<(String, String)> = parse_webhook(&body)
+        .unwrap()
+        .statuses
+        .into_iter()
+        .map(|st| (st.message_id, st.status))
+        .collect();
+    assert!(!expected.is_empty());
+    let (status, _) = s.webhook(&body, Some("sha256=00".into())).await;
+    assert_eq!(status, 401);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "an unsigned status is not handed on"
+    );
+    let (status, text) = s.webhook(&body, Some(sign(&body))).await;
+    assert_eq!((status, text.as_str()), (200, r#"{"received":0}"#));
+    assert_eq!(*seen.lock().unwrap(), expected);
     s.shutdown().await;
 }

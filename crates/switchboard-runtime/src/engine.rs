@@ -770,6 +770,23 @@ impl Engine {
             .await?)
     }
 
+    /// One event by its id (`<execution id>:<seq>`, as [`Event::id`] gives it).
+    pub async fn get_event(&self, event_id: &str) -> Result<Event, EngineError> {
+        let not_found = || EngineError::NotFound(format!("event `{event_id}`"));
+        let (execution_id, seq) = event_id.rsplit_once(':').ok_or_else(not_found)?;
+        let seq: u64 = seq.parse().map_err(|_| not_found())?;
+        if seq == 0 {
+            return Err(not_found());
+        }
+        self.inner
+            .store
+            .events(execution_id, seq - 1, 1, None)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .ok_or_else(not_found)
+    }
+
     pub(crate) async fn load_execution(&self, id: &str) -> Result<Execution, EngineError> {
         self.inner
             .store

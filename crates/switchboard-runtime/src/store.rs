@@ -56,8 +56,11 @@ pub struct ExecutionFilter {
     pub created_before: Option<Timestamp>,
     /// At most this many (1–100).
     pub limit: usize,
-    /// Page after this execution id (newest first).
+    /// Page after this execution id (newest first): older executions.
     pub after: Option<String>,
+    /// Page before this execution id: the `limit` executions just newer than it, still listed
+    /// newest first. Ignored when `after` is set.
+    pub before: Option<String>,
 }
 
 /// Where executions live. Implementations: [`MemoryStore`] here, SQLite (and others) in
@@ -96,8 +99,9 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<Vec<Event>, StoreError>;
     /// Executions matching a filter, newest first: `started_at` descending, ties by creation
     /// (first commit) order, the latest created first. `filter.after` pages past that
-    /// execution in this order (an unknown id gives an empty page); `filter.limit` is clamped
-    /// to 1–100.
+    /// execution in this order, `filter.before` gives the page just before that execution
+    /// (the `limit` nearest newer ones, newest first); an unknown cursor gives an empty page.
+    /// `filter.limit` is clamped to 1–100.
     async fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError>;
 }
 
@@ -310,16 +314,32 @@ impl ExecutionStore for MemoryStore {
         let inner = self.lock()?;
         let limit = filter.limit.clamp(1, 100);
         let mut out = Vec::new();
-        let page = match &filter.after {
-            None => inner.order.range(..),
-            Some(after) => match inner.order_key.get(after) {
-                // Strictly older than the cursor.
-                Some(&(started, n)) => inner.order.range(..(started, n, after.clone())),
-                // An unknown cursor pages past nothing: an empty page.
-                None => return Ok(out),
-            },
-        };
-        for (_, _, id) in page.rev() {
+        let page: Box<dyn Iterator<Item = &(Timestamp, u64, String)>> =
+            match (&filter.after, &filter.before) {
+                (None, None) => Box::new(inner.order.range(..).rev()),
+                (Some(after), _) => match inner.order_key.get(after) {
+                    // Strictly older than the cursor.
+                    Some(&(started, n)) => {
+                        Box::new(inner.order.range(..(started, n, after.clone())).rev())
+                    }
+                    // An unknown cursor pages past nothing: an empty page.
+                    None => return Ok(out),
+                },
+                (None, Some(before)) => {
+                    match inner.order_key.get(before) {
+                        // Strictly newer than the cursor, nearest first; reversed below.
+                        Some(&(started, n)) => {
+                            let from = (started, n, before.clone());
+                            Box::new(inner.order.range((
+                                std::ops::Bound::Excluded(from),
+                                std::ops::Bound::Unbounded,
+                            )))
+                        }
+                        None => return Ok(out),
+                    }
+                }
+            };
+        for (_, _, id) in page {
             let Some(e) = inner.executions.get(id) else {
                 continue;
             };
@@ -329,6 +349,9 @@ impl ExecutionStore for MemoryStore {
                     break;
                 }
             }
+        }
+        if filter.after.is_none() && filter.before.is_some() {
+            out.reverse();
         }
         Ok(out)
     }

@@ -1275,6 +1275,45 @@ pub async fn executions_listing(store: Arc<dyn ExecutionStore>) {
             vec![],
         ),
         ("no match", f(|f| f.flow_id = Some("f9".into())), vec![]),
+        (
+            "before",
+            f(|f| f.before = Some("e3".into())),
+            vec!["e7", "e5", "e4"],
+        ),
+        (
+            "before and limit: the nearest newer ones",
+            f(|f| {
+                f.before = Some("e2".into());
+                f.limit = 2;
+            }),
+            vec!["e3", "e6"],
+        ),
+        (
+            "before an id the filter excludes",
+            f(|f| {
+                f.flow_id = Some("f1".into());
+                f.before = Some("e5".into());
+            }),
+            vec!["e7"],
+        ),
+        (
+            "before the first",
+            f(|f| f.before = Some("e7".into())),
+            vec![],
+        ),
+        (
+            "before an unknown id",
+            f(|f| f.before = Some("nope".into())),
+            vec![],
+        ),
+        (
+            "after wins over before",
+            f(|f| {
+                f.after = Some("e4".into());
+                f.before = Some("e2".into());
+            }),
+            vec!["e3", "e6", "e2", "e1"],
+        ),
     ];
     for (what, filter, want) in &cases {
         assert_eq!(ids(s, filter, what).await, *want, "listing: {what}");

@@ -189,8 +189,12 @@ impl<'e> Turn<'e> {
     }
 
     /// Commits everything the turn changed.
+    ///
+    /// Logs (with `tracing`, after redaction, so no secret reaches a log): one `debug` record
+    /// per execution the turn touched, and one `warn` record per failure event.
     pub async fn commit(mut self) -> Result<(), EngineError> {
         self.redact_all();
+        self.log();
         let commit = TurnCommit {
             conversations: vec![self.conv],
             executions: self.execs,
@@ -202,6 +206,35 @@ impl<'e> Turn<'e> {
             StoreError::Conflict(m) => EngineError::Conflict(m),
             other => EngineError::Store(other),
         })
+    }
+
+    /// The turn's log records; called after [`Turn::redact_all`], so they carry only redacted
+    /// data (and never message text: a failure's payload is its error).
+    fn log(&self) {
+        for ev in &self.events {
+            if matches!(
+                ev.event_type,
+                EventType::ExecutionFailed | EventType::StepFailed | EventType::ActionFailed
+            ) {
+                tracing::warn!(
+                    execution_id = %ev.execution_id,
+                    node_id = ev.node_id.as_deref().unwrap_or(""),
+                    event = ev.event_type.as_str(),
+                    error = %ev.payload.get("error").unwrap_or(&ev.payload),
+                    "flow failure"
+                );
+            }
+        }
+        for e in &self.execs {
+            tracing::debug!(
+                execution_id = %e.id,
+                flow_id = %e.flow_id,
+                conversation_id = %self.conv.id,
+                status = e.status.as_str(),
+                events = self.events.iter().filter(|ev| ev.execution_id == e.id).count(),
+                "turn committed"
+            );
+        }
     }
 
     async fn exec_index(&mut self, id: &str) -> Result<usize, EngineError> {

@@ -238,7 +238,14 @@ impl Transport {
                 // Drain what arrives of the body so the connection can be reused; its content
                 // does not matter.
                 let _ = self.read_limited(&mut response).await;
-                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                let delay = self.backoff(attempt, retry_after);
+                tracing::warn!(
+                    provider = %self.label,
+                    status = status.as_u16(),
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "language model answered with a retryable status"
+                );
+                tokio::time::sleep(delay).await;
                 attempt += 1;
                 continue;
             }

@@ -60,6 +60,7 @@ impl From<EngineError> for ApiError {
         let code = e.code();
         let status = status_for(code);
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "request failed: internal error");
             "internal error".to_owned()
         } else {
             e.to_string()
@@ -262,6 +263,7 @@ pub(super) struct ListQuery {
     created_before: Option<String>,
     limit: Option<String>,
     after: Option<String>,
+    before: Option<String>,
 }
 
 /// `GET /v1/executions`.
@@ -280,17 +282,36 @@ pub(super) async fn list(
         created_before: time_param("created_before", q.created_before.as_deref())?,
         limit,
         after: q.after.filter(|v| !v.is_empty()),
+        before: q.before.filter(|v| !v.is_empty()),
     };
     let data = state.engine().list_executions(&filter).await?;
-    let after = if data.len() >= limit {
-        data.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
+    // Cursors where more may lie: older ones past a full page (or past a `before` page, whose
+    // cursor itself is older), newer ones before a page reached with `after` (or a full
+    // `before` page).
+    let backwards = filter.after.is_none() && filter.before.is_some();
+    let full = data.len() >= limit;
+    let after = data
+        .last()
+        .filter(|_| full || backwards)
+        .map(|e| e.id.clone());
+    let before = data
+        .first()
+        .filter(|_| filter.after.is_some() || (backwards && full))
+        .map(|e| e.id.clone());
     ok(
         StatusCode::OK,
-        json!({"data": data, "paging": {"after": after, "before": null}}),
+        json!({"data": data, "paging": {"after": after, "before": before}}),
     )
+}
+
+/// `GET /v1/events/{event_id}`.
+pub(super) async fn get_event(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let id = path(id)?;
+    let event = state.engine().get_event(&id).await?;
+    ok(StatusCode::OK, event)
 }
 
 #[derive(Debug, Default, Deserialize)]

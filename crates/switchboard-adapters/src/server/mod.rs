@@ -5,14 +5,15 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /webhooks/whatsapp` | the `hub.challenge` handshake ([`verify_subscription`](crate::whatsapp::verify_subscription)): 200 with the challenge, else 403 |
-//! | `POST /webhooks/whatsapp` | `X-Hub-Signature-256` checked on the raw body first (401, nothing processed), then [`parse_webhook`](crate::whatsapp::parse_webhook) (400 when malformed) and every message handed to [`Inbox::receive`] in order: 200 `{"received": n}` |
+//! | `POST /webhooks/whatsapp` | `X-Hub-Signature-256` checked on the raw body first (401, nothing processed), then [`parse_webhook`](crate::whatsapp::parse_webhook) (400 when malformed), delivery statuses handed to [`ServerState::on_status`], and every message handed to [`Inbox::receive`] in order: 200 `{"received": n}` once each message's turn has committed (or been held by the debounce window) |
 //! | `POST /v1/executions` | `start_execution` (a [`StartRequest`](switchboard_runtime::StartRequest)): 201 `{execution_id, tracking_id, status}` |
 //! | `GET /v1/executions/{id}` | `get_execution` |
-//! | `GET /v1/executions?flow=&conversation_id=&status=&waiting_reason=&created_after=&created_before=&limit=&after=` | `list_executions`: `{data, paging: {after, before}}`, newest first (`flow` is the flow id) |
+//! | `GET /v1/executions?flow=&conversation_id=&status=&waiting_reason=&created_after=&created_before=&limit=&after=&before=` | `list_executions`: `{data, paging: {after, before}}`, newest first (`flow` is the flow id); `after` pages to older executions, `before` to newer ones |
 //! | `POST /v1/executions/{id}/resume` | `resume_execution` `{message?, variables?}` |
 //! | `POST /v1/executions/{id}/status` | `update_status` `{status}` |
 //! | `POST /v1/executions/{id}/jump` | `jump_to_node` `{node_id, actor?}` (`actor` defaults to `api`) |
 //! | `GET /v1/executions/{id}/events?event_type=&limit=&after=` | `list_events`: `{data, paging: {after}}` (`after` is an event `seq`) |
+//! | `GET /v1/events/{event_id}` | `get_event` (`event_id` is `<execution id>:<seq>`) |
 //!
 //! Errors are `{"error": {"code", "message"}}` with the status of [`status_for`]: `not_found`
 //! 404, `invalid_request` 400, `conflict` 409, `invalid_transition` 409, `flow_inactive` 422,
@@ -37,6 +38,8 @@ use axum::routing::{get, post};
 use switchboard_runtime::Engine;
 use switchboard_runtime::inbox::Inbox;
 
+pub use crate::whatsapp::Status as DeliveryStatus;
+
 pub use api::status_for;
 
 /// The default request body limit: 1 MiB.
@@ -56,7 +59,11 @@ pub struct ServerState {
     verify_token: Arc<str>,
     body_limit: usize,
     tick: Duration,
+    on_status: Option<StatusHook>,
 }
+
+/// Receives the delivery statuses of signed webhooks ([`ServerState::on_status`]).
+pub type StatusHook = Arc<dyn Fn(&DeliveryStatus) + Send + Sync>;
 
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,7 +84,20 @@ impl ServerState {
             verify_token: Arc::from(verify_token),
             body_limit: DEFAULT_BODY_LIMIT,
             tick: DEFAULT_TICK,
+            on_status: None,
         }
+    }
+
+    /// Calls `hook` with every delivery status (`sent`, `delivered`, `read`, `failed`) of a
+    /// signed webhook, in order, before the webhook is answered (builder style). Keep it quick:
+    /// hand the status to a channel or a store of your own. Without a hook, statuses are only
+    /// logged (`failed` ones at `warn`, with their Graph error codes).
+    pub fn on_status(
+        mut self,
+        hook: impl Fn(&DeliveryStatus) + Send + Sync + 'static,
+    ) -> ServerState {
+        self.on_status = Some(Arc::new(hook));
+        self
     }
 
     /// Sets the request body limit in bytes (larger bodies get 413).
@@ -117,6 +137,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/v1/executions/{id}/status", post(api::status))
         .route("/v1/executions/{id}/jump", post(api::jump))
         .route("/v1/executions/{id}/events", get(api::events))
+        .route("/v1/events/{id}", get(api::get_event))
         .fallback(api::no_route)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
