@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::adapters::{AdapterError, ChatResponse, HttpResponse, ToolSpec};
 use crate::engine::{
-    Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest, StartRequest,
-    Trigger,
+    Adapters, Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest,
+    StartRequest, Trigger,
 };
 use crate::offline::{CannedResponse, MapSecrets, OfflineAdapters};
 use crate::state::{Status, ToolCall, TriggerType};
@@ -318,10 +318,18 @@ pub struct Expect {
 
 /// Runs a script file: reads it and the flows it names (relative to it).
 pub async fn run_script_file(path: &Path) -> Result<Value, ScriptError> {
+    run_script_file_with(path, &|_| Ok(())).await
+}
+
+/// Changes the adapters a script runs on (see [`run_script_with`]).
+pub type Adapt<'a> = &'a dyn Fn(&mut Adapters) -> Result<(), String>;
+
+/// [`run_script_file`] on adapters that `adapt` changes (e.g. a real language model).
+pub async fn run_script_file_with(path: &Path, adapt: Adapt<'_>) -> Result<Value, ScriptError> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let text = read(path)?;
     let loader = move |rel: &str| read(&base.join(rel)).map(|t| (t, base.join(rel)));
-    run_script(&text, &loader).await
+    run_script_with(&text, &loader, adapt).await
 }
 
 fn read(path: &Path) -> Result<String, ScriptError> {
@@ -344,6 +352,19 @@ pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, PathBuf), ScriptError>
 
 /// Runs a script; `load` returns a file's text and path for a path relative to the script.
 pub async fn run_script(text: &str, load: Loader<'_>) -> Result<Value, ScriptError> {
+    run_script_with(text, load, &|_| Ok(())).await
+}
+
+/// [`run_script`] on adapters that `adapt` changes after the script's own answers are set up.
+/// An adapter it replaces no longer plays the script's answers for that family (a real model
+/// answers instead of the queued `llm` answers), so expectations written for the scripted
+/// answers may fail; outbound messages are still recorded, never sent. An error of `adapt`
+/// is [`ScriptError::Invalid`].
+pub async fn run_script_with(
+    text: &str,
+    load: Loader<'_>,
+    adapt: Adapt<'_>,
+) -> Result<Value, ScriptError> {
     let script = parse_script(text)?;
     let offline = OfflineAdapters::default();
     let secrets = Arc::new(MapSecrets::default());
@@ -361,8 +382,10 @@ pub async fn run_script(text: &str, load: Loader<'_>) -> Result<Value, ScriptErr
         max_steps_per_turn: script.max_steps_per_turn,
         ..EngineConfig::default()
     };
+    let mut adapters = offline.adapters();
+    adapt(&mut adapters).map_err(ScriptError::Invalid)?;
     let engine = Engine::builder()
-        .adapters(offline.adapters())
+        .adapters(adapters)
         .store(store.clone())
         .config(config)
         .build();

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
@@ -41,8 +42,8 @@ pub struct Args {
     /// or slug). Functions without an answer fail with `not_found`.
     #[arg(long, value_name = "DIR")]
     pub functions: Option<PathBuf>,
-    /// A `switchboard.toml`: use the language models it configures (`[llm]`) instead of the
-    /// offline model. Everything else stays offline.
+    /// A `switchboard.toml`: use real adapters — the language models of `[llm]`, HTTP for
+    /// webhook nodes, MCP, the functions of `[functions]`. Messages stay in the terminal.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -97,6 +98,22 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
+    let config = match &args.config {
+        Some(path) => Some(Arc::new(crate::config::Config::read(path)?)),
+        None => None,
+    };
+    let mut secrets = config
+        .as_ref()
+        .map(|c| c.secret_variables())
+        .unwrap_or_default();
+    secrets.extend(crate::logging::env_references(
+        &std::fs::read_to_string(&args.flow).unwrap_or_default(),
+    ));
+    // Off unless SWITCHBOARD_LOG asks: the transcript already shows failures.
+    crate::logging::init(
+        "off",
+        crate::logging::Redactor::from_env(secrets.iter().map(String::as_str)),
+    );
     let mut session = Session::new(
         &crate::session::flow_id(&args.flow),
         flow,
@@ -104,10 +121,7 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
             phone: phone.clone(),
             name: args.name.clone(),
             functions: args.functions.clone(),
-            model: match &args.config {
-                Some(path) => crate::config::Config::read(path)?.language_model()?,
-                None => None,
-            },
+            config,
         },
     )?;
     let mut out = std::io::stdout().lock();

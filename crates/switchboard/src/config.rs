@@ -1,9 +1,12 @@
 //! `switchboard.toml`: the deployment configuration the CLI reads with `--config`.
 //!
-//! Today it configures the language models (`[llm]`: providers and a routing table from the
-//! flows' `provider_model_name`/`provider_model_id` to them; API keys come from environment
-//! variables named here, never from the file). Sections for the WhatsApp Cloud API, functions
-//! and stores come with their adapters.
+//! Every section is optional. Secrets (API keys, tokens, the app secret) are never in the file:
+//! it names the environment variables that hold them. Each section present replaces one
+//! offline adapter of `chat`, `test` and `serve` with a real one: `[llm]` the language model,
+//! `[http]` (even empty) the HTTP client of webhook nodes and agent webhook tools, `[mcp]`
+//! (even empty) the MCP client, `[functions]` the function invoker; `[whatsapp]` makes `serve`
+//! send through the WhatsApp Cloud API (`chat` and `test` never send). What no section covers
+//! stays offline. The full reference is `docs/configuration.md`.
 //!
 //! ```toml
 //! [[llm.providers]]
@@ -23,22 +26,204 @@
 //! [[llm.routes]]
 //! match = "*"
 //! provider = "openai"
+//!
+//! [whatsapp]
+//! phone_number_id = "106540352242922"
+//! access_token_env = "WHATSAPP_ACCESS_TOKEN"
+//! app_secret_env = "WHATSAPP_APP_SECRET"
+//! verify_token_env = "WHATSAPP_VERIFY_TOKEN"
+//!
+//! [http]
+//! connect_timeout_seconds = 10
+//! max_redirects = 5
+//! max_response_bytes = 1048576
+//!
+//! [mcp]
+//! timeout_seconds = 30
+//!
+//! [functions]
+//! timeout_seconds = 30
+//!
+//! [[functions.endpoints]]
+//! slug = "lookup-order"
+//! url = "https://functions.example.com/lookup-order"
+//! api_key_header = "X-Api-Key"
+//! api_key_env = "FUNCTIONS_API_KEY"
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use switchboard_adapters::http::{
+    FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient,
+};
 use switchboard_adapters::llm::{LlmConfig, ModelRouter};
+use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
+use switchboard_adapters::whatsapp::{CloudApiConfig, CloudApiMessenger};
+use switchboard_runtime::Adapters;
 use switchboard_runtime::adapters::LanguageModel;
 
 /// The contents of `switchboard.toml`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Language-model providers and routes.
     #[serde(default)]
     pub llm: Option<LlmConfig>,
+    /// The WhatsApp Cloud API (`serve` only).
+    #[serde(default)]
+    pub whatsapp: Option<WhatsAppSection>,
+    /// The HTTP client of webhook nodes and agent webhook tools.
+    #[serde(default)]
+    pub http: Option<HttpSection>,
+    /// The MCP client of agent MCP tools.
+    #[serde(default)]
+    pub mcp: Option<McpSection>,
+    /// Functions: HTTP endpoints.
+    #[serde(default)]
+    pub functions: Option<FunctionsSection>,
+    /// The directory of the file (relative paths in it are relative to it).
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+/// `[whatsapp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppSection {
+    /// The business number (`phone_number_id`) inbound triggers listen on and messages are
+    /// sent from (a flow's own `phone_number_id` wins). `--phone-number-id` overrides it.
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+    /// The variable holding the access token (default `WHATSAPP_ACCESS_TOKEN`).
+    #[serde(default)]
+    pub access_token_env: Option<String>,
+    /// The variable holding the app secret that signs webhooks (default
+    /// `WHATSAPP_APP_SECRET`).
+    #[serde(default)]
+    pub app_secret_env: Option<String>,
+    /// The variable holding the verify token of the subscription handshake (default
+    /// `WHATSAPP_VERIFY_TOKEN`).
+    #[serde(default)]
+    pub verify_token_env: Option<String>,
+    /// Graph API base URL (default `https://graph.facebook.com`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Graph API version (default `v21.0`).
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Template language code (default `en_US`).
+    #[serde(default)]
+    pub language_code: Option<String>,
+    /// Timeout of one send attempt in seconds (default 15).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Retries after a 429, a 5xx or a failed connection (default 3).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+/// The default variables of the WhatsApp secrets.
+pub const DEFAULT_ACCESS_TOKEN_ENV: &str = "WHATSAPP_ACCESS_TOKEN";
+/// See [`DEFAULT_ACCESS_TOKEN_ENV`].
+pub const DEFAULT_APP_SECRET_ENV: &str = "WHATSAPP_APP_SECRET";
+/// See [`DEFAULT_ACCESS_TOKEN_ENV`].
+pub const DEFAULT_VERIFY_TOKEN_ENV: &str = "WHATSAPP_VERIFY_TOKEN";
+
+impl WhatsAppSection {
+    /// The variable of the access token.
+    pub fn access_token_env(&self) -> &str {
+        self.access_token_env
+            .as_deref()
+            .unwrap_or(DEFAULT_ACCESS_TOKEN_ENV)
+    }
+
+    /// The variable of the app secret.
+    pub fn app_secret_env(&self) -> &str {
+        self.app_secret_env
+            .as_deref()
+            .unwrap_or(DEFAULT_APP_SECRET_ENV)
+    }
+
+    /// The variable of the verify token.
+    pub fn verify_token_env(&self) -> &str {
+        self.verify_token_env
+            .as_deref()
+            .unwrap_or(DEFAULT_VERIFY_TOKEN_ENV)
+    }
+
+    fn cloud_api(&self) -> anyhow::Result<CloudApiConfig> {
+        let mut c = CloudApiConfig {
+            token_env: self.access_token_env().to_owned(),
+            ..CloudApiConfig::default()
+        };
+        if let Some(v) = &self.base_url {
+            c.base_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = &self.api_version {
+            c.api_version = v.clone();
+        }
+        if let Some(v) = &self.language_code {
+            c.language_code = v.clone();
+        }
+        if let Some(s) = self.timeout_seconds {
+            c.timeout = seconds("[whatsapp] timeout_seconds", s)?;
+        }
+        if let Some(n) = self.max_retries {
+            c.max_retries = n;
+        }
+        Ok(c)
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Time allowed to connect, in seconds (default 10).
+    #[serde(default)]
+    pub connect_timeout_seconds: Option<f64>,
+    /// Redirects followed per request, to `http`/`https` only (default 10).
+    #[serde(default)]
+    pub max_redirects: Option<usize>,
+    /// Largest response body in bytes (default 5 MiB).
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
+}
+
+/// `[mcp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSection {
+    /// Bound on one MCP call, session setup included, in seconds (default 30).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Time allowed to connect, in seconds (default 10).
+    #[serde(default)]
+    pub connect_timeout_seconds: Option<f64>,
+}
+
+/// `[functions]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionsSection {
+    /// Default timeout of a function call in seconds (default 30).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Functions reached over HTTP (`[[functions.endpoints]]`, see
+    /// [`FunctionConfig`]).
+    #[serde(default)]
+    pub endpoints: Vec<FunctionConfig>,
+}
+
+fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+    if !(s.is_finite() && s > 0.0) {
+        bail!("{what} must be a positive number of seconds");
+    }
+    Duration::try_from_secs_f64(s).with_context(|| format!("{what} is too large"))
 }
 
 impl Config {
@@ -46,7 +231,10 @@ impl Config {
     pub fn read(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        Config::parse(&text).with_context(|| format!("invalid configuration {}", path.display()))
+        let mut config = Config::parse(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses configuration text.
@@ -65,27 +253,163 @@ impl Config {
             }
         }
     }
+
+    /// The HTTP client of webhook nodes (`[http]`, else the defaults).
+    pub fn http_client(&self) -> anyhow::Result<ReqwestHttpClient> {
+        let mut c = HttpClientConfig::default();
+        if let Some(h) = &self.http {
+            if let Some(s) = h.connect_timeout_seconds {
+                c.connect_timeout = seconds("[http] connect_timeout_seconds", s)?;
+            }
+            if let Some(n) = h.max_redirects {
+                c.max_redirects = n;
+            }
+            if let Some(n) = h.max_response_bytes {
+                if n == 0 {
+                    bail!("[http] max_response_bytes must be positive");
+                }
+                c.max_response_bytes = n;
+            }
+        }
+        ReqwestHttpClient::with_config(c).map_err(|e| anyhow::anyhow!("[http]: {e}"))
+    }
+
+    /// The MCP client (`[mcp]`, else the defaults).
+    pub fn mcp_client(&self) -> anyhow::Result<RmcpClient> {
+        let mut c = McpClientConfig::default();
+        if let Some(m) = &self.mcp {
+            if let Some(s) = m.timeout_seconds {
+                c.timeout = seconds("[mcp] timeout_seconds", s)?;
+            }
+            if let Some(s) = m.connect_timeout_seconds {
+                c.connect_timeout = seconds("[mcp] connect_timeout_seconds", s)?;
+            }
+        }
+        RmcpClient::with_config(c).map_err(|e| anyhow::anyhow!("[mcp]: {e}"))
+    }
+
+    /// The function invoker of `[functions]`, if any function is configured.
+    pub fn function_invoker(
+        &self,
+        http: &ReqwestHttpClient,
+    ) -> anyhow::Result<Option<Arc<dyn switchboard_runtime::adapters::FunctionInvoker>>> {
+        let Some(f) = &self.functions else {
+            return Ok(None);
+        };
+        if f.endpoints.is_empty() {
+            return Ok(None);
+        }
+        let mut invoker = HttpFunctionInvoker::new(http.clone(), &f.endpoints)
+            .map_err(|e| anyhow::anyhow!("[[functions.endpoints]]: {e}"))?;
+        if let Some(s) = f.timeout_seconds {
+            invoker = invoker.with_default_timeout(seconds("[functions] timeout_seconds", s)?);
+        }
+        Ok(Some(Arc::new(invoker)))
+    }
+
+    /// The Cloud API messenger of `[whatsapp]` (its access token read now; a missing one is an
+    /// error naming the variable).
+    pub fn messenger(&self) -> anyhow::Result<Option<CloudApiMessenger>> {
+        let Some(w) = &self.whatsapp else {
+            return Ok(None);
+        };
+        let messenger = CloudApiMessenger::from_env(w.cloud_api()?)
+            .map_err(|e| anyhow::anyhow!("[whatsapp]: {}", e.message))?;
+        Ok(Some(messenger))
+    }
+
+    /// Replaces the offline adapter of each family whose section is present: the language
+    /// model (`[llm]`), HTTP (`[http]`, even empty), MCP (`[mcp]`, even empty) and functions
+    /// (`[functions]` with endpoints). The messenger is left alone (see
+    /// [`Config::messenger`]).
+    pub fn apply(&self, adapters: &mut Adapters) -> anyhow::Result<()> {
+        if let Some(model) = self.language_model()? {
+            adapters.model = model;
+        }
+        let http = self.http_client()?;
+        if let Some(functions) = self.function_invoker(&http)? {
+            adapters.functions = functions;
+        }
+        if self.http.is_some() {
+            adapters.http = Arc::new(http);
+        }
+        if self.mcp.is_some() {
+            adapters.mcp = Arc::new(self.mcp_client()?);
+        }
+        Ok(())
+    }
+
+    /// The environment variables the configuration names as holding secrets (their values
+    /// are kept out of logs).
+    pub fn secret_variables(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if let Some(llm) = &self.llm {
+            names.extend(llm.providers.iter().filter_map(|p| p.api_key_env.clone()));
+        }
+        if let Some(w) = &self.whatsapp {
+            names.extend(
+                [
+                    w.access_token_env(),
+                    w.app_secret_env(),
+                    w.verify_token_env(),
+                ]
+                .map(str::to_owned),
+            );
+        }
+        if let Some(f) = &self.functions {
+            names.extend(f.endpoints.iter().filter_map(|e| e.api_key_env.clone()));
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_the_documented_example() {
-        let doc = include_str!("config.rs");
-        let example: String = doc
+    fn documented_example() -> String {
+        include_str!("config.rs")
             .lines()
             .skip_while(|l| !l.starts_with("//! ```toml"))
             .skip(1)
             .take_while(|l| !l.starts_with("//! ```"))
             .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
             .collect::<Vec<_>>()
-            .join("\n");
-        let c = Config::parse(&example).unwrap();
-        let llm = c.llm.unwrap();
+            .join("\n")
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = Config::parse(&documented_example()).unwrap();
+        let llm = c.llm.as_ref().unwrap();
         assert_eq!(llm.providers.len(), 2);
         assert_eq!(llm.routes.len(), 2);
+        let w = c.whatsapp.as_ref().unwrap();
+        assert_eq!(w.phone_number_id.as_deref(), Some("106540352242922"));
+        assert_eq!(w.app_secret_env(), "WHATSAPP_APP_SECRET");
+        let http = c.http_client().unwrap();
+        assert_eq!(http.config().max_redirects, 5);
+        assert_eq!(http.config().max_response_bytes, 1_048_576);
+        assert_eq!(
+            c.mcp_client().unwrap().config().timeout,
+            Duration::from_secs(30)
+        );
+        let f = c.functions.as_ref().unwrap();
+        assert_eq!(f.endpoints[0].slug.as_deref(), Some("lookup-order"));
+        assert!(c.function_invoker(&http).unwrap().is_some());
+        assert_eq!(
+            c.secret_variables(),
+            [
+                "ANTHROPIC_API_KEY",
+                "FUNCTIONS_API_KEY",
+                "OPENAI_API_KEY",
+                "WHATSAPP_ACCESS_TOKEN",
+                "WHATSAPP_APP_SECRET",
+                "WHATSAPP_VERIFY_TOKEN"
+            ]
+        );
     }
 
     #[test]
@@ -95,7 +419,22 @@ mod tests {
             Config::parse("[[llm.providers]]\nname = \"a\"\nkind = \"openai\"\ncolour = 1\n")
                 .is_err()
         );
+        assert!(Config::parse("[whatsapp]\ntoken = \"x\"\n").is_err());
+        assert!(Config::parse("[http]\ntimeout = 1\n").is_err());
+        assert!(Config::parse("[functions]\ndirectory = \"f\"\n").is_err());
         assert!(Config::parse("").unwrap().llm.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        let c = Config::parse("[http]\nconnect_timeout_seconds = -1\n").unwrap();
+        let err = c.http_client().err().unwrap().to_string();
+        assert!(err.contains("[http] connect_timeout_seconds"), "{err}");
+        let c =
+            Config::parse("[[functions.endpoints]]\nslug = \"a\"\nurl = \"ftp://x\"\n").unwrap();
+        let http = c.http_client().unwrap();
+        let err = c.function_invoker(&http).err().unwrap().to_string();
+        assert!(err.contains("[[functions.endpoints]]"), "{err}");
     }
 
     #[test]
@@ -106,5 +445,10 @@ mod tests {
         .unwrap();
         let err = c.language_model().err().unwrap().to_string();
         assert!(err.contains("SWITCHBOARD_TEST_UNSET_KEY_1"), "{err}");
+        let c =
+            Config::parse("[whatsapp]\naccess_token_env = \"SWITCHBOARD_TEST_UNSET_TOKEN_2\"\n")
+                .unwrap();
+        let err = c.messenger().err().unwrap().to_string();
+        assert!(err.contains("SWITCHBOARD_TEST_UNSET_TOKEN_2"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ mod chat;
 mod config;
 mod display;
 mod input;
+mod logging;
 mod scripts;
 mod serve;
 mod session;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use switchboard_runtime::script::run_script_file;
+use switchboard_runtime::script::run_script_file_with;
 
 /// Arguments of `switchboard test`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +16,11 @@ pub struct Args {
     /// Print each passing script's transcript (JSON).
     #[arg(long)]
     pub print: bool,
+    /// A `switchboard.toml`: each section present replaces the scripted answers of its
+    /// family with a real adapter (`[llm]`: a real model answers instead of the queued `llm`
+    /// answers). Outbound messages are still only recorded.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Script files, and directories searched recursively for `*.yaml` and `*.yml`.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -71,9 +76,25 @@ fn is_flow(path: &Path) -> bool {
 /// Runs every script; returns the exit status (0: all passed, 1: a failure).
 pub async fn main(args: &Args, out: &mut dyn Write) -> anyhow::Result<u8> {
     let files = collect(&args.paths)?;
+    let config = match &args.config {
+        Some(path) => Some(crate::config::Config::read(path)?),
+        None => None,
+    };
+    if let Some(c) = &config {
+        // Off unless SWITCHBOARD_LOG asks (scripts keep their secrets in the script).
+        let names = c.secret_variables();
+        crate::logging::init(
+            "off",
+            crate::logging::Redactor::from_env(names.iter().map(String::as_str)),
+        );
+    }
+    let adapt = |adapters: &mut switchboard_runtime::Adapters| match &config {
+        Some(c) => c.apply(adapters).map_err(|e| format!("{e:#}")),
+        None => Ok(()),
+    };
     let (mut passed, mut failed) = (0usize, 0usize);
     for f in &files {
-        match run_script_file(f).await {
+        match run_script_file_with(f, &adapt).await {
             Ok(transcript) => {
                 passed += 1;
                 writeln!(out, "ok {}", f.display())?;
@@ -99,6 +120,7 @@ mod tests {
     fn check(paths: &[&Path], print: bool) -> (u8, String) {
         let args = Args {
             print,
+            config: None,
             paths: paths.iter().map(|p| p.to_path_buf()).collect(),
         };
         let mut out = Vec::new();
@@ -154,6 +176,7 @@ mod tests {
     fn missing_paths_are_errors() {
         let args = Args {
             print: false,
+            config: None,
             paths: vec![PathBuf::from("/no/such/dir")],
         };
         assert!(collect(&args.paths).is_err());

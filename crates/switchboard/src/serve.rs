@@ -2,21 +2,32 @@
 //! flows of a directory.
 //!
 //! Every flow file of `--flows DIR` (`*.yaml`, `*.yml`, `*.json`, in file-name order) is
-//! registered under its file stem, with an `api_call` trigger and an inbound-message trigger on
-//! the business number (`--phone-number-id`); a new conversation starts the first of them. A
-//! flow with error diagnostics refuses the start. The WhatsApp app secret and verify token come
-//! from `WHATSAPP_APP_SECRET` and `WHATSAPP_VERIFY_TOKEN` (unset: every webhook, or handshake,
-//! is refused). Outbound messages go to the offline recording messenger: `switchboard.toml`
-//! has no `[whatsapp]` section yet, so nothing reaches the Cloud API. `[llm]` is honoured.
-//! Ctrl-C shuts down gracefully (see [`switchboard_adapters::server::serve`]).
+//! registered under its file stem with an `api_call` trigger; one of them — `--inbound FLOW`,
+//! else the only one, else the first in file-name order (with a warning) — also gets the
+//! inbound-message trigger on the business number (`--phone-number-id`, else
+//! `[whatsapp] phone_number_id`, else a test number). A flow with error diagnostics refuses the
+//! start. The WhatsApp app secret and verify token come from the environment variables
+//! `[whatsapp]` names (default `WHATSAPP_APP_SECRET`, `WHATSAPP_VERIFY_TOKEN`; unset: every
+//! webhook, or handshake, is refused). With `[whatsapp]`, outbound messages go to the Cloud
+//! API; without it they are logged (at `info`, target `switchboard::outbound`) and dropped.
+//! Other sections of the configuration replace their offline adapters
+//! ([`Config::apply`]). Ctrl-C or SIGTERM shuts down gracefully (see
+//! [`switchboard_adapters::server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
+//! `info`), redacted ([`crate::logging`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
+use async_trait::async_trait;
 use switchboard_adapters::SqliteStore;
 use switchboard_adapters::server::{ServerState, serve};
+use switchboard_runtime::adapters::{
+    AdapterResult, Messenger, OutboundBody, OutboundMessage, ProjectEvent, ProjectEventSink,
+    SendReceipt,
+};
 use switchboard_runtime::engine::UniqueIds;
 use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::offline::{OfflineAdapters, SystemClock};
@@ -25,7 +36,8 @@ use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
 
 use crate::chat::load_flow;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_APP_SECRET_ENV, DEFAULT_VERIFY_TOKEN_ENV};
+use crate::logging::{Redactor, env_references};
 use crate::session::BUSINESS_NUMBER;
 
 /// Arguments of `switchboard serve`.
@@ -40,12 +52,66 @@ pub struct Args {
     /// Where executions live: `memory` or `sqlite://PATH`.
     #[arg(long, value_name = "sqlite://PATH|memory", default_value = "memory")]
     pub store: String,
-    /// A `switchboard.toml` (today: the language models of `[llm]`).
+    /// A `switchboard.toml` (docs/configuration.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The WhatsApp business number (`phone_number_id`) the inbound triggers listen on.
-    #[arg(long, value_name = "ID", default_value = BUSINESS_NUMBER)]
-    pub phone_number_id: String,
+    /// The WhatsApp business number (`phone_number_id`) the inbound trigger listens on
+    /// (default: `[whatsapp] phone_number_id`, else a test number).
+    #[arg(long, value_name = "ID")]
+    pub phone_number_id: Option<String>,
+    /// The flow (file stem) a new conversation starts (default: the only flow, else the first).
+    #[arg(long, value_name = "FLOW")]
+    pub inbound: Option<String>,
+}
+
+/// A messenger for a server without `[whatsapp]`: logs each message (kind and addresses, not
+/// its content) and drops it, so nothing accumulates.
+#[derive(Debug, Default)]
+struct LoggedMessenger {
+    sent: AtomicU64,
+}
+
+#[async_trait]
+impl Messenger for LoggedMessenger {
+    async fn send(&self, message: OutboundMessage) -> AdapterResult<SendReceipt> {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let kind = match &message.body {
+            OutboundBody::Text { .. } => "text",
+            OutboundBody::Template { .. } => "template",
+            OutboundBody::Interactive(_) => "interactive",
+            OutboundBody::Media { .. } => "media",
+        };
+        tracing::info!(
+            target: "switchboard::outbound",
+            from = %message.from,
+            to = %message.to,
+            execution_id = %message.execution_id,
+            node_id = %message.node_id,
+            kind,
+            "message not sent: no [whatsapp] configuration"
+        );
+        Ok(SendReceipt {
+            message_id: format!("wamid.offline.{n}"),
+        })
+    }
+}
+
+/// Project events of `emit_event` nodes: logged (name and execution), then dropped.
+#[derive(Debug, Default)]
+struct LoggedEvents;
+
+#[async_trait]
+impl ProjectEventSink for LoggedEvents {
+    async fn emit(&self, event: ProjectEvent) -> AdapterResult<()> {
+        tracing::info!(
+            target: "switchboard::project_events",
+            event_name = %event.event_name,
+            execution_id = %event.execution_id,
+            flow_id = %event.flow_id,
+            "project event"
+        );
+        Ok(())
+    }
 }
 
 /// The store named by `--store`.
@@ -83,27 +149,62 @@ pub fn flow_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// What `serve` runs: the engine and what the process needs around it.
+pub struct Prepared {
+    /// The engine, flows registered and triggered.
+    pub engine: Engine,
+    /// The configuration read (default when there is none).
+    pub config: Config,
+    /// Redacts every secret the process knows of from logs.
+    pub redactor: Redactor,
+    /// The flow inbound messages start.
+    pub inbound: String,
+    /// Printed before serving (`warning: …`).
+    pub warnings: Vec<String>,
+}
+
 /// An engine with every flow of `args.flows` registered and triggered.
-pub fn engine(args: &Args) -> anyhow::Result<Engine> {
+pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let config = match &args.config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
+    let phone_number_id = args
+        .phone_number_id
+        .clone()
+        .or_else(|| {
+            config
+                .whatsapp
+                .as_ref()
+                .and_then(|w| w.phone_number_id.clone())
+        })
+        .unwrap_or_else(|| BUSINESS_NUMBER.to_owned());
+    let mut warnings = Vec::new();
     let offline = OfflineAdapters::default();
     let mut adapters = offline.adapters();
     adapters.clock = Arc::new(SystemClock);
     adapters.ids = Arc::new(UniqueIds::default());
-    if let Some(model) = config.language_model()? {
-        adapters.model = model;
-    }
+    adapters.project_events = Arc::new(LoggedEvents);
+    adapters.messenger = match config.messenger()? {
+        Some(m) => Arc::new(m),
+        None => {
+            warnings.push(
+                "no [whatsapp] configuration: outbound messages are logged, not sent".to_owned(),
+            );
+            Arc::new(LoggedMessenger::default())
+        }
+    };
+    config.apply(&mut adapters)?;
     let engine = Engine::builder()
         .adapters(adapters)
         .store(open_store(&args.store)?)
         .config(EngineConfig {
-            default_phone_number_id: args.phone_number_id.clone(),
+            default_phone_number_id: phone_number_id.clone(),
             ..EngineConfig::default()
         })
         .build();
+    let mut secret_names = config.secret_variables();
+    let mut ids = Vec::new();
     for path in flow_files(&args.flows)? {
         let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
             bail!("{}: the file name is not UTF-8", path.display());
@@ -112,6 +213,9 @@ pub fn engine(args: &Args) -> anyhow::Result<Engine> {
             Ok(flow) => flow,
             Err(report) => bail!("{} has errors:\n{report}", path.display()),
         };
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            secret_names.extend(env_references(&text));
+        }
         engine
             .register_flow(FlowDefinition {
                 id: id.to_owned(),
@@ -120,40 +224,112 @@ pub fn engine(args: &Args) -> anyhow::Result<Engine> {
                 flow,
             })
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        for (trigger_type, phone_number_id) in [
-            (
-                TriggerType::InboundMessage,
-                Some(args.phone_number_id.clone()),
-            ),
-            (TriggerType::ApiCall, None),
-        ] {
-            engine.add_trigger(Trigger {
-                flow_id: id.to_owned(),
-                trigger_type,
-                phone_number_id,
-                active: true,
-            });
-        }
+        engine.add_trigger(Trigger {
+            flow_id: id.to_owned(),
+            trigger_type: TriggerType::ApiCall,
+            phone_number_id: None,
+            active: true,
+        });
+        ids.push(id.to_owned());
     }
-    Ok(engine)
+    let inbound = match &args.inbound {
+        Some(flow) if ids.contains(flow) => flow.clone(),
+        Some(flow) => bail!(
+            "--inbound {flow}: no such flow in {} (flows: {})",
+            args.flows.display(),
+            ids.join(", ")
+        ),
+        None => {
+            if ids.len() > 1 {
+                warnings.push(format!(
+                    "{} flows and no --inbound: new conversations start `{}` (the first by file name)",
+                    ids.len(),
+                    ids[0]
+                ));
+            }
+            ids[0].clone()
+        }
+    };
+    engine.add_trigger(Trigger {
+        flow_id: inbound.clone(),
+        trigger_type: TriggerType::InboundMessage,
+        phone_number_id: Some(phone_number_id),
+        active: true,
+    });
+    secret_names.extend([
+        app_secret_env(&config).to_owned(),
+        verify_token_env(&config).to_owned(),
+    ]);
+    let redactor = Redactor::from_env(secret_names.iter().map(String::as_str));
+    Ok(Prepared {
+        engine,
+        config,
+        redactor,
+        inbound,
+        warnings,
+    })
 }
 
-/// Runs `switchboard serve` until Ctrl-C; returns the exit status.
+fn app_secret_env(config: &Config) -> &str {
+    config
+        .whatsapp
+        .as_ref()
+        .map_or(DEFAULT_APP_SECRET_ENV, |w| w.app_secret_env())
+}
+
+fn verify_token_env(config: &Config) -> &str {
+    config
+        .whatsapp
+        .as_ref()
+        .map_or(DEFAULT_VERIFY_TOKEN_ENV, |w| w.verify_token_env())
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+    tracing::info!("shutting down: finishing requests and held messages");
+}
+
+/// Runs `switchboard serve` until Ctrl-C or SIGTERM; returns the exit status.
 pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let engine = engine(&args)?;
-    let secret = std::env::var("WHATSAPP_APP_SECRET").unwrap_or_default();
-    let token = std::env::var("WHATSAPP_VERIFY_TOKEN").unwrap_or_default();
+    let prepared = prepare(&args)?;
+    crate::logging::init("info", prepared.redactor.clone());
+    let secret_env = app_secret_env(&prepared.config).to_owned();
+    let token_env = verify_token_env(&prepared.config).to_owned();
+    let secret = std::env::var(&secret_env).unwrap_or_default();
+    let token = std::env::var(&token_env).unwrap_or_default();
+    let mut warnings = prepared.warnings;
     if secret.is_empty() {
-        writeln!(
-            err,
-            "warning: WHATSAPP_APP_SECRET is not set: every webhook will be refused (401)"
-        )?;
+        warnings.push(format!(
+            "{secret_env} is not set: every webhook will be refused (401)"
+        ));
     }
     if token.is_empty() {
-        writeln!(
-            err,
-            "warning: WHATSAPP_VERIFY_TOKEN is not set: the subscription handshake will fail (403)"
-        )?;
+        warnings.push(format!(
+            "{token_env} is not set: the subscription handshake will fail (403)"
+        ));
+    }
+    for w in &warnings {
+        writeln!(err, "warning: {w}")?;
     }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -161,12 +337,12 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     let addr = listener.local_addr()?;
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
-    let state = ServerState::new(Inbox::new(engine), &secret, &token);
-    serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("the server failed")?;
+    tracing::info!(%addr, inbound = %prepared.inbound, store = %args.store, "serving");
+    let state = ServerState::new(Inbox::new(prepared.engine), &secret, &token);
+    serve(listener, state, shutdown_signal())
+        .await
+        .context("the server failed")?;
+    tracing::info!("stopped");
     Ok(0)
 }
 
@@ -189,9 +365,17 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             store: "memory".into(),
             config: None,
-            phone_number_id: BUSINESS_NUMBER.into(),
+            phone_number_id: None,
+            inbound: Some("echo".into()),
         };
-        assert!(engine(&args).is_ok());
+        let prepared = prepare(&args).unwrap();
+        assert_eq!(prepared.inbound, "echo");
+        let unknown = Args {
+            inbound: Some("nope".into()),
+            ..args
+        };
+        let err = prepare(&unknown).err().unwrap().to_string();
+        assert!(err.contains("--inbound nope"), "{err}");
         assert!(!flow_files(&dir).unwrap().is_empty());
     }
 }

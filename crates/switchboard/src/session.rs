@@ -33,8 +33,9 @@ pub struct SessionOptions {
     pub name: Option<String>,
     /// A directory of `<function>.json` answers for function nodes.
     pub functions: Option<std::path::PathBuf>,
-    /// A language model replacing the offline one.
-    pub model: Option<Arc<dyn switchboard_runtime::adapters::LanguageModel>>,
+    /// A configuration whose adapters replace the offline ones (see
+    /// [`Config::apply`](crate::config::Config::apply)); the messenger stays offline.
+    pub config: Option<Arc<crate::config::Config>>,
 }
 
 impl Default for SessionOptions {
@@ -43,7 +44,7 @@ impl Default for SessionOptions {
             phone: "+14155550100".into(),
             name: None,
             functions: None,
-            model: None,
+            config: None,
         }
     }
 }
@@ -97,8 +98,8 @@ impl Session {
             offline.functions = Arc::new(functions);
         }
         let mut adapters = offline.adapters();
-        if let Some(model) = &options.model {
-            adapters.model = model.clone();
+        if let Some(config) = &options.config {
+            config.apply(&mut adapters)?;
         }
         let engine = Engine::builder()
             .adapters(adapters)

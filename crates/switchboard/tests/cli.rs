@@ -438,3 +438,144 @@ fn test_reports_failures_and_prints_transcripts() {
     );
     assert!(r.stdout.ends_with("1 passed, 1 failed\n"), "{r:?}");
 }
+
+/// An OpenAI-compatible server on 127.0.0.1 that answers every request with `content`;
+/// returns its base URL and a counter of the requests it answered.
+fn model_server(content: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let base = format!("http://{}/v1", listener.local_addr().expect("address"));
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = serde_json::json!({
+                "id": "chatcmpl-cli",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
+            })
+            .to_string();
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (base, served)
+}
+
+const TRIAGE: &str = r#"name: triage
+nodes:
+- id: start
+  data: {node_type: start, config: {}}
+- id: ask
+  data: {node_type: send_text, config: {message: How can we help?}}
+- id: wait
+  data: {node_type: wait_for_response, config: {timeout_seconds: 600}}
+- id: route
+  data:
+    node_type: decide
+    config:
+      decision_type: ai
+      provider_model_name: gpt-4o-mini
+      conditions:
+      - {label: sales, description: Wants to buy or asks about prices}
+      - {label: support, description: Has a problem with an order}
+- id: sales
+  data: {node_type: send_text, config: {message: Connecting you with sales.}}
+- id: support
+  data: {node_type: send_text, config: {message: Connecting you with support.}}
+edges:
+- {source: start, target: ask, label: next}
+- {source: ask, target: wait, label: next}
+- {source: wait, target: route, label: next}
+- {source: route, target: sales, label: sales}
+- {source: route, target: support, label: support}
+"#;
+
+#[test]
+fn test_and_chat_use_the_configured_model() {
+    let (base, served) = model_server("support");
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("triage.yaml"), TRIAGE).expect("flow");
+    // The script's own model answer routes to sales; a real model answering `support` must
+    // win when the configuration names one.
+    std::fs::write(
+        dir.join("triage_script.yaml"),
+        "flow: triage.yaml\nllm:\n  - text: sales\nturns:\n  - user: hi\n    expect: {status: waiting}\n  - user: My order arrived broken\n    expect: {status: ended, last_text: Connecting you with support.}\n",
+    )
+    .expect("script");
+    let config = dir.join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[llm.providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{base}\"\n\n[[llm.routes]]\nmatch = \"*\"\nprovider = \"local\"\n"
+        ),
+    )
+    .expect("config");
+    let script = dir.join("triage_script.yaml");
+    let script = script.to_str().expect("utf-8 path");
+    let config = config.to_str().expect("utf-8 path");
+
+    let offline = check(&["test", script], "");
+    assert_eq!(offline.code, Some(1), "{offline:?}");
+    assert!(offline.stdout.contains("FAIL"), "{offline:?}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let real = check(&["test", "--config", config, script], "");
+    assert_eq!(real.code, Some(0), "{real:?}");
+    assert!(real.stdout.contains("1 passed, 0 failed"), "{real:?}");
+    let after_test = served.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(after_test >= 1, "the model server was asked");
+
+    let flow = dir.join("triage.yaml");
+    let chat = check(
+        &[
+            "chat",
+            flow.to_str().expect("utf-8"),
+            "--script",
+            "-",
+            "--config",
+            config,
+        ],
+        "hi\nMy order arrived broken\n",
+    );
+    assert_eq!(chat.code, Some(0), "{chat:?}");
+    assert!(
+        chat.stdout.contains("Connecting you with support."),
+        "{chat:?}"
+    );
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) > after_test);
+
+    let broken = check(
+        &["test", "--config", "/no/such/switchboard.toml", script],
+        "",
+    );
+    assert_eq!(broken.code, Some(2), "{broken:?}");
+    assert!(
+        broken.stderr.contains("/no/such/switchboard.toml"),
+        "{broken:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,7 @@
 //! `switchboard serve` end to end: the binary on port 0 prints its address, answers the
 //! webhook handshake with the verify token from the environment and starts an execution
-//! through the API.
+//! through the API; with a configuration, SWITCHBOARD_LOG=debug and failing adapters, no
+//! secret reaches the logs, and SIGTERM stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,13 +22,21 @@ impl Drop for Server {
 }
 
 fn request(addr: &str, head: &str, body: &str) -> String {
+    request_with(addr, head, &[], body)
+}
+
+fn request_with(addr: &str, head: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{head} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -88,6 +97,193 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
     assert!(started.contains("\"execution_id\""), "{started}");
     let unsigned = request(&addr, "POST /webhooks/whatsapp", "{}");
     assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn sign(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[cfg(unix)]
+#[test]
+fn secrets_never_reach_the_logs_and_sigterm_stops_cleanly() {
+    const APP_SECRET: &str = "app-secret-6d1f0c9e";
+    const VERIFY: &str = "verify-token-27ab";
+    const WA_TOKEN: &str = "EAAG-wa-token-93be71";
+    const PARTNER: &str = "partner-token-5c8e44";
+    let dir = std::env::temp_dir().join(format!("switchboard-serve-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    let down = closed_port();
+    std::fs::write(
+        dir.join("flows/leaky.yaml"),
+        format!(
+            r#"name: leaky
+nodes:
+- id: start
+  data: {{node_type: start, config: {{}}}}
+- id: call
+  data:
+    node_type: webhook
+    config:
+      url: http://127.0.0.1:{down}/hook?key=${{ENV:PARTNER_TOKEN}}
+      method: POST
+      headers: {{Authorization: 'Bearer ${{ENV:PARTNER_TOKEN}}'}}
+      body_template: {{token: '${{ENV:PARTNER_TOKEN}}'}}
+      save_response_to: answer
+edges:
+- {{source: start, target: call, label: next}}
+"#
+        ),
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(
+        root.join("fixtures/flows/valid/echo.yaml"),
+        dir.join("flows/echo.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("switchboard.toml"),
+        format!(
+            "[whatsapp]\nphone_number_id = \"15550001111\"\naccess_token_env = \"SB_TEST_WA_TOKEN\"\n\
+             base_url = \"http://127.0.0.1:{down}\"\ntimeout_seconds = 2\nmax_retries = 0\n\n\
+             [http]\nconnect_timeout_seconds = 2\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--inbound",
+            "echo",
+            "--config",
+        ])
+        .arg(dir.join("switchboard.toml"))
+        .arg("--flows")
+        .arg(dir.join("flows"))
+        .env("SWITCHBOARD_LOG", "debug")
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY)
+        .env("SB_TEST_WA_TOKEN", WA_TOKEN)
+        .env("PARTNER_TOKEN", PARTNER)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let pid = child.id();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    // A refused handshake, an unsigned webhook, a signed one whose reply cannot be sent (the
+    // Graph API is down) and an API start whose webhook cannot connect.
+    let refused = request(
+        &addr,
+        "GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+        "",
+    );
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    // Written now, so the service window is open and the reply goes to the (down) Graph API.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"15550001111"}},"contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"14155550100"}}],"messages":[{{"from":"14155550100","id":"wamid.L1","timestamp":"{now}","type":"text","text":{{"body":"hi"}}}}]}}}}]}}]}}"#
+    );
+    let body = body.as_str();
+    let unsigned = request(&addr, "POST /webhooks/whatsapp", body);
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    let signed = request_with(
+        &addr,
+        "POST /webhooks/whatsapp",
+        &[("X-Hub-Signature-256", &sign(APP_SECRET, body))],
+        body,
+    );
+    assert!(signed.starts_with("HTTP/1.1 200"), "{signed}");
+    let started = request(
+        &addr,
+        "POST /v1/executions",
+        r#"{"flow": "leaky", "phone_number": "+14155550199"}"#,
+    );
+    assert!(started.starts_with("HTTP/1.1 201"), "{started}");
+    let id = started
+        .split("\"execution_id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    // The execution fails on the webhook; wait for it.
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = request(&addr, &format!("GET /v1/executions/{id}"), "");
+        if status.contains("\"status\":\"failed\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(status.contains("\"status\":\"failed\""), "{status}");
+
+    // SIGTERM: a clean exit.
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut server = server;
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = exited.expect("serve exits after SIGTERM");
+    assert!(exited.success(), "{exited:?}");
+    let mut logs = String::new();
+    stderr.read_to_string(&mut logs).unwrap();
+    for secret in [APP_SECRET, VERIFY, WA_TOKEN, PARTNER] {
+        assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+    }
+    for expected in [
+        "webhook refused",
+        "WhatsApp Cloud API: error sending request",
+        "webhook accepted",
+        "flow failure",
+        "turn committed",
+        "shutting down",
+        "stopped",
+    ] {
+        assert!(logs.contains(expected), "no `{expected}` record:\n{logs}");
+    }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
