@@ -5,14 +5,18 @@
 //! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
 //!   [--config switchboard.toml]` talks to a flow, interactively or from a script of user turns:
 //!   offline by default, with real language models when a configuration names them;
-//! * `switchboard test [--print] PATH...` runs conversation scripts and reports `ok`/`FAIL`;
+//! * `switchboard test [--print] [--config switchboard.toml] PATH...` runs conversation scripts
+//!   and reports `ok`/`FAIL`;
 //! * `switchboard serve --flows DIR [--listen ADDR] [--store sqlite://PATH|memory]
-//!   [--config switchboard.toml]` serves WhatsApp webhooks and the executions API.
+//!   [--config switchboard.toml] [--inbound FLOW] [--phone-number-id ID]` serves WhatsApp
+//!   webhooks and the executions API.
 //!
-//! This crate is the edge of the system: it wires concrete adapters (today the offline ones of
-//! `switchboard_runtime::offline`) into the runtime, owns the process (arguments, terminal,
-//! exit status), and is the only place besides `xtask` that uses `anyhow` and `clap`. The
-//! logic lives in small modules with unit tests; `main` only parses and dispatches.
+//! This crate is the edge of the system: it wires concrete adapters (the offline ones of
+//! `switchboard_runtime::offline`, and those of `switchboard-adapters` that a
+//! `switchboard.toml` configures) into the runtime, installs the redacting log subscriber,
+//! owns the process (arguments, terminal, exit status), and is the only place besides `xtask`
+//! that uses `anyhow` and `clap`. The logic lives in small modules with unit tests; `main`
+//! only parses and dispatches.
 
 mod chat;
 mod config;
@@ -52,14 +56,17 @@ enum Command {
 }
 
 const SERVE_HELP: &str = "\
-Every flow file of DIR is registered under its file stem with an api_call trigger and an inbound
-trigger on --phone-number-id (a new conversation starts the first flow in file-name order).
-Environment: WHATSAPP_APP_SECRET (webhook signatures; unset: every webhook is refused) and
-WHATSAPP_VERIFY_TOKEN (the subscription handshake). Outbound messages stay OFFLINE (recorded in
-memory, never sent): the configuration has no [whatsapp] section yet. [llm] is honoured.
+Every flow file of DIR is registered under its file stem with an api_call trigger; --inbound FLOW
+(default: the only flow, else the first by file name) also gets the inbound trigger on the business
+number (--phone-number-id, else [whatsapp] phone_number_id).
+With [whatsapp] in --config, replies go to the WhatsApp Cloud API (token from the variable it names,
+default WHATSAPP_ACCESS_TOKEN); without it they are logged and dropped. Webhook signatures use
+WHATSAPP_APP_SECRET and the handshake WHATSAPP_VERIFY_TOKEN (names changeable in [whatsapp]; unset:
+refused). [llm], [http], [mcp] and [functions] replace their offline adapters.
 Routes: GET|POST /webhooks/whatsapp, POST|GET /v1/executions, GET /v1/executions/{id},
-POST /v1/executions/{id}/resume|status|jump, GET /v1/executions/{id}/events.
-The listening address is printed on stdout. Ctrl-C stops gracefully.";
+POST /v1/executions/{id}/resume|status|jump, GET /v1/executions/{id}/events, GET /v1/events/{id}.
+The listening address is printed on stdout; logs go to stderr (SWITCHBOARD_LOG, default info),
+with every known secret redacted. Ctrl-C or SIGTERM stops gracefully.";
 
 const CHAT_HELP: &str = "\
 Lines (typed or scripted):
