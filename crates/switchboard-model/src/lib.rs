@@ -32,6 +32,7 @@ pub mod issue;
 pub mod json;
 pub mod load;
 pub mod source;
+pub mod url;
 pub mod value;
 mod write;
 pub mod yaml;
@@ -43,5 +44,6 @@ pub use flow::{Edge, Encoding, Envelope, Flow, Format, Metadata, Node, Settings,
 pub use issue::{Issue, IssueKind};
 pub use load::{LoadOptions, Loaded, detect_encoding, from_value, load, load_bytes, load_str};
 pub use source::{LineCol, Source};
+pub use url::is_http_url;
 pub use value::{Entry, Map, Pos, Value};
 pub use write::WriteOptions;

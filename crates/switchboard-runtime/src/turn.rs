@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use switchboard_model::NodeKind;
 use switchboard_model::config::{
     BuiltinTool, DecisionType, DeliveryMode, FlowAction, HeaderType, InteractiveType, NodeConfig,
     Sender, TextField, ValueType,
 };
+use switchboard_model::{NodeKind, is_http_url};
 
 use crate::adapters::{
     AdapterError, ChatRequest, Choice, Cta, FlowParameters, FunctionCall, HttpRequest, Interactive,
@@ -2909,19 +2909,6 @@ fn check_url(what: &str, s: &str) -> Result<(), Failure> {
             format!("{what} `{}` is not an absolute http(s) URL", excerpt(s)),
         ))
     }
-}
-
-pub(crate) fn is_http_url(s: &str) -> bool {
-    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        &s[8..]
-    } else if lower.starts_with("http://") {
-        &s[7..]
-    } else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    !host.is_empty() && !s.chars().any(char::is_whitespace)
 }
 
 /// Sets a dot path (`a.0.b`) inside a JSON value, creating objects as needed.

@@ -12,7 +12,9 @@ use switchboard_model::{Map, Value};
 
 use crate::context::Ctx;
 use crate::rules;
-use crate::util::{RESERVED_NAMES, excerpt, is_dynamic, is_http_url, is_var_name, tok};
+use switchboard_model::is_http_url;
+
+use crate::util::{RESERVED_NAMES, excerpt, is_dynamic, is_var_name, tok};
 
 pub(crate) fn check(cx: &mut Ctx) {
     settings(cx);

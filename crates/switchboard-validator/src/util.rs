@@ -53,23 +53,6 @@ pub(crate) fn static_len(s: &str) -> usize {
     char_len(&strip_templates(s))
 }
 
-/// `true` for an absolute `http`/`https` URL with a host and no whitespace.
-pub(crate) fn is_http_url(s: &str) -> bool {
-    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        &s[8..]
-    } else if lower.starts_with("http://") {
-        &s[7..]
-    } else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or("");
-    !host.is_empty()
-        && !host.starts_with(':')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 /// `true` when the value is dynamic (a template or a secret): value checks do not apply.
 pub(crate) fn is_dynamic(s: &str) -> bool {
     has_template(s) || s.contains("${ENV:")
@@ -141,17 +124,6 @@ mod tests {
         );
         assert_eq!(strip_templates("a { b } {{ unterminated"), "a { b } ");
         assert_eq!(strip_templates("{#c#}x"), "x");
-    }
-
-    #[test]
-    fn recognises_http_urls() {
-        assert!(is_http_url("https://x.io"));
-        assert!(is_http_url("HTTP://x.io/a?b#c"));
-        assert!(!is_http_url("www.x.io"));
-        assert!(!is_http_url("ftp://x.io"));
-        assert!(!is_http_url("https://"));
-        assert!(!is_http_url("https:///path"));
-        assert!(!is_http_url("https://x.io/a b"));
     }
 
     #[test]
