@@ -209,6 +209,22 @@ fn broken_files_are_reported_at_load_time() {
     );
     assert!(!text.contains(SECRET));
 
+    // Imports are not resolved: no modules, no npm, no Node built-ins.
+    let e = JsFunctionInvoker::from_sources(
+        [(
+            "imports",
+            "import fs from 'node:fs';\nexport default { fetch() { return {}; } };",
+        )],
+        options(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, JsError::Compile { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("`imports.js`: ReferenceError: could not load module 'node:fs'"),
+        "{e}"
+    );
+
     // An id alias must name a loaded function.
     let aliased = JsOptions {
         ids: HashMap::from([("fn_1".to_owned(), "nope".to_owned())]),
@@ -544,6 +560,40 @@ async fn calls_do_not_share_globals() {
             json!({"vars": {"n": 1, "hits": 1}})
         );
     }
+}
+
+#[tokio::test]
+async fn other_handler_shapes_are_found() {
+    let invoker = JsFunctionInvoker::from_sources(
+        [
+            (
+                "arrow",
+                "const handler = async (request, env) => ({ vars: { shape: 'const arrow', region: env.REGION } });",
+            ),
+            (
+                "default-fn",
+                "export default async function (request, env) { return Response.json({ vars: { shape: 'default function' } }); }",
+            ),
+            (
+                "named-export",
+                "export async function handler(request) { return { vars: { shape: 'exported handler' } }; }",
+            ),
+        ],
+        options(),
+    )
+    .unwrap();
+    assert_eq!(
+        call(&invoker, "arrow").await.unwrap(),
+        json!({"vars": {"shape": "const arrow", "region": "eu-west"}})
+    );
+    assert_eq!(
+        call(&invoker, "default-fn").await.unwrap(),
+        json!({"vars": {"shape": "default function"}})
+    );
+    assert_eq!(
+        call(&invoker, "named-export").await.unwrap(),
+        json!({"vars": {"shape": "exported handler"}})
+    );
 }
 
 // --- End to end ---------------------------------------------------------------------------------
