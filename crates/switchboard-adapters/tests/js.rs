@@ -606,6 +606,46 @@ async fn other_handler_shapes_are_found() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deep_recursion_and_parallel_calls_are_contained() {
+    let invoker = JsFunctionInvoker::from_sources(
+        [
+            ("recurse", "function f(n) { return f(n + 1) + 1; }\nfunction handler() { return { vars: { n: f(0) } }; }"),
+            ("echo", "async function handler(request) {\n  const p = await request.json();\n  return { vars: { back: p.execution_context.vars.i } };\n}"),
+        ],
+        options(),
+    )
+    .unwrap();
+    let e = failure(call(&invoker, "recurse").await, "adapter");
+    assert!(
+        e.message
+            .starts_with("function `recurse` threw: RangeError: Maximum call stack size exceeded"),
+        "{e:?}"
+    );
+    let calls = (0..16).map(|i| {
+        let invoker = invoker.clone();
+        async move { call_with(&invoker, None, Some("echo"), json!({"i": i}), None).await }
+    });
+    let results = futures_join(calls).await;
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), json!({"vars": {"back": i}}));
+    }
+}
+
+/// Runs the futures concurrently (spawned on the runtime), in order.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 // --- End to end ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
