@@ -496,6 +496,17 @@ fn is_module(source: &str) -> bool {
     })
 }
 
+/// The first 64 characters of `s` (names in messages, as the HTTP invoker shows them).
+fn excerpt(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(64).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
 /// `200 ms`, `30 s`, `1.5 s`.
 fn show(d: Duration) -> String {
     if d.as_millis() < 1000 {
@@ -513,7 +524,7 @@ impl FunctionInvoker for JsFunctionInvoker {
         let Some(function) = self.find(call) else {
             let wanted = [("id", call.function_id), ("slug", call.function_slug)]
                 .into_iter()
-                .filter_map(|(what, v)| v.map(|v| format!("{what} `{v}`")))
+                .filter_map(|(what, v)| v.map(|v| format!("{what} `{}`", excerpt(v))))
                 .collect::<Vec<_>>();
             let message = if wanted.is_empty() {
                 "the call names no function (no function_id or function_slug)".to_owned()
@@ -689,6 +700,12 @@ mod tests {
         ));
         assert!(!is_module("const exported = 1; // export me"));
         assert!(!is_module("Deno.serve(() => exports)"));
+    }
+
+    #[test]
+    fn long_names_are_cut() {
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt(&"x".repeat(100)), format!("{}…", "x".repeat(64)));
     }
 
     #[test]
