@@ -18,6 +18,7 @@
 //! | `http` | yes | [`http::ReqwestHttpClient`] (webhook [`HttpClient`](switchboard_runtime::adapters::HttpClient)) and [`http::HttpFunctionInvoker`] (function [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker)) |
 //! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
 //! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
+//! | `js` | yes | [`js::JsFunctionInvoker`]: a [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker) running local JavaScript functions in embedded QuickJS (`rquickjs`) |
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -39,3 +40,6 @@ pub mod mcp;
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "js")]
+pub mod js;

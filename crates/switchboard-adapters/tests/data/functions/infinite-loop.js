@@ -1,0 +1,4 @@
+// Never returns: must be interrupted at the deadline.
+function handler() {
+  while (true) {}
+}

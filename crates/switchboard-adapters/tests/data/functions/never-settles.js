@@ -1,0 +1,4 @@
+// A promise nothing can ever resolve.
+async function handler() {
+  return new Promise(() => {});
+}

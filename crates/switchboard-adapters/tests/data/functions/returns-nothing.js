@@ -1,0 +1,2 @@
+// Forgets to return.
+async function handler() {}
