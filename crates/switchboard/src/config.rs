@@ -4,7 +4,8 @@
 //! it names the environment variables that hold them. Each section present replaces one
 //! offline adapter of `chat`, `test` and `serve` with a real one: `[llm]` the language model,
 //! `[http]` (even empty) the HTTP client of webhook nodes and agent webhook tools, `[mcp]`
-//! (even empty) the MCP client, `[functions]` the function invoker; `[whatsapp]` makes `serve`
+//! (even empty) the MCP client, `[functions]` the function invoker (HTTP endpoints, then local
+//! JavaScript functions); `[whatsapp]` makes `serve`
 //! send through the WhatsApp Cloud API (`chat` and `test` never send). What no section covers
 //! stays offline. The full reference is `docs/configuration.md`.
 //!
@@ -43,6 +44,8 @@
 //!
 //! [functions]
 //! timeout_seconds = 30
+//! dir = "functions"               # local JavaScript functions, relative to this file
+//! env = ["STRIPE_KEY"]            # variables they see as env.NAME
 //!
 //! [[functions.endpoints]]
 //! slug = "lookup-order"
@@ -60,11 +63,14 @@ use serde::Deserialize;
 use switchboard_adapters::http::{
     FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient,
 };
+use switchboard_adapters::js::{JsFunctionInvoker, JsOptions};
 use switchboard_adapters::llm::{LlmConfig, ModelRouter};
 use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
 use switchboard_adapters::whatsapp::{CloudApiConfig, CloudApiMessenger};
 use switchboard_runtime::Adapters;
-use switchboard_runtime::adapters::LanguageModel;
+use switchboard_runtime::adapters::{
+    AdapterError, AdapterResult, FunctionCall, FunctionInvoker, LanguageModel,
+};
 
 /// The contents of `switchboard.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -210,13 +216,45 @@ pub struct McpSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionsSection {
-    /// Default timeout of a function call in seconds (default 30).
+    /// Default timeout of a function call in seconds (default 30), local or HTTP.
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
+    /// A directory of local JavaScript functions (`<slug>.js`, `<slug>/index.js`; relative to
+    /// the configuration file), run in embedded QuickJS (docs/functions.md).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Environment variables the local functions see as `env.NAME` (and `Deno.env.get`). Their
+    /// values are secrets: redacted from errors and logs.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Memory limit of one local function call in MiB (default 64).
+    #[serde(default)]
+    pub memory_limit_mb: Option<usize>,
+    /// A flow's `function_id` → a local function's slug.
+    #[serde(default)]
+    pub ids: std::collections::HashMap<String, String>,
     /// Functions reached over HTTP (`[[functions.endpoints]]`, see
-    /// [`FunctionConfig`]).
+    /// [`FunctionConfig`]); they are looked up before the local ones.
     #[serde(default)]
     pub endpoints: Vec<FunctionConfig>,
+}
+
+/// Several invokers in order: each call goes to the first that knows the function (an
+/// invoker answering `not_found` passes it on).
+struct FunctionChain(Vec<Arc<dyn FunctionInvoker>>);
+
+#[async_trait::async_trait]
+impl FunctionInvoker for FunctionChain {
+    async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<serde_json::Value> {
+        let mut last = None;
+        for invoker in &self.0 {
+            match invoker.invoke(call).await {
+                Err(e) if e.kind == "not_found" => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| AdapterError::new("not_found", "no function is configured")))
+    }
 }
 
 fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
@@ -288,23 +326,59 @@ impl Config {
         RmcpClient::with_config(c).map_err(|e| anyhow::anyhow!("[mcp]: {e}"))
     }
 
-    /// The function invoker of `[functions]`, if any function is configured.
+    /// The function invoker of `[functions]`: HTTP endpoints first, then the local JavaScript
+    /// functions of `dir` (loaded and checked now: a broken file is an error naming it).
+    /// `None` when neither is configured.
     pub fn function_invoker(
         &self,
         http: &ReqwestHttpClient,
-    ) -> anyhow::Result<Option<Arc<dyn switchboard_runtime::adapters::FunctionInvoker>>> {
+    ) -> anyhow::Result<Option<Arc<dyn FunctionInvoker>>> {
         let Some(f) = &self.functions else {
             return Ok(None);
         };
-        if f.endpoints.is_empty() {
-            return Ok(None);
+        let timeout = f
+            .timeout_seconds
+            .map(|s| seconds("[functions] timeout_seconds", s))
+            .transpose()?;
+        let mut chain: Vec<Arc<dyn FunctionInvoker>> = Vec::new();
+        if !f.endpoints.is_empty() {
+            let mut invoker = HttpFunctionInvoker::new(http.clone(), &f.endpoints)
+                .map_err(|e| anyhow::anyhow!("[[functions.endpoints]]: {e}"))?;
+            if let Some(t) = timeout {
+                invoker = invoker.with_default_timeout(t);
+            }
+            chain.push(Arc::new(invoker));
         }
-        let mut invoker = HttpFunctionInvoker::new(http.clone(), &f.endpoints)
-            .map_err(|e| anyhow::anyhow!("[[functions.endpoints]]: {e}"))?;
-        if let Some(s) = f.timeout_seconds {
-            invoker = invoker.with_default_timeout(seconds("[functions] timeout_seconds", s)?);
+        if let Some(dir) = &f.dir {
+            let dir = self.base.join(dir);
+            let mut options = JsOptions {
+                ids: f.ids.clone(),
+                ..JsOptions::default()
+            };
+            if let Some(t) = timeout {
+                options.timeout = t;
+            }
+            if let Some(mb) = f.memory_limit_mb {
+                if mb == 0 {
+                    bail!("[functions] memory_limit_mb must be positive");
+                }
+                options.memory_limit = mb.saturating_mul(1024 * 1024);
+            }
+            for name in &f.env {
+                let value = std::env::var(name).map_err(|_| {
+                    anyhow::anyhow!("[functions] env: the variable `{name}` is not set")
+                })?;
+                options.env.insert(name.clone(), value);
+            }
+            let local = JsFunctionInvoker::from_dir(&dir, options)
+                .map_err(|e| anyhow::anyhow!("[functions] dir {}: {e}", dir.display()))?;
+            chain.push(Arc::new(local));
         }
-        Ok(Some(Arc::new(invoker)))
+        Ok(match chain.len() {
+            0 => None,
+            1 => chain.pop(),
+            _ => Some(Arc::new(FunctionChain(chain))),
+        })
     }
 
     /// The Cloud API messenger of `[whatsapp]` (its access token read now; a missing one is an
@@ -358,6 +432,7 @@ impl Config {
         }
         if let Some(f) = &self.functions {
             names.extend(f.endpoints.iter().filter_map(|e| e.api_key_env.clone()));
+            names.extend(f.env.iter().cloned());
         }
         names.sort();
         names.dedup();
@@ -398,18 +473,70 @@ mod tests {
         );
         let f = c.functions.as_ref().unwrap();
         assert_eq!(f.endpoints[0].slug.as_deref(), Some("lookup-order"));
-        assert!(c.function_invoker(&http).unwrap().is_some());
+        assert_eq!(f.dir.as_deref(), Some(Path::new("functions")));
         assert_eq!(
             c.secret_variables(),
             [
                 "ANTHROPIC_API_KEY",
                 "FUNCTIONS_API_KEY",
                 "OPENAI_API_KEY",
+                "STRIPE_KEY",
                 "WHATSAPP_ACCESS_TOKEN",
                 "WHATSAPP_APP_SECRET",
                 "WHATSAPP_VERIFY_TOKEN"
             ]
         );
+    }
+
+    #[test]
+    fn local_functions_load_relative_to_the_file_and_need_their_variables() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-config-js-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("functions")).unwrap();
+        std::fs::write(
+            dir.join("functions/greet.js"),
+            "async function handler(request, env) { return {vars: {hi: 1}}; }",
+        )
+        .unwrap();
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "[functions]\ndir = \"functions\"\n").unwrap();
+        let c = Config::read(&file).unwrap();
+        let http = c.http_client().unwrap();
+        assert!(c.function_invoker(&http).unwrap().is_some());
+
+        std::fs::write(
+            &file,
+            "[functions]\ndir = \"functions\"\nenv = [\"SWITCHBOARD_TEST_UNSET_FN_ENV\"]\n",
+        )
+        .unwrap();
+        let c = Config::read(&file).unwrap();
+        let err = c.function_invoker(&http).err().unwrap().to_string();
+        assert!(err.contains("SWITCHBOARD_TEST_UNSET_FN_ENV"), "{err}");
+
+        std::fs::write(dir.join("functions/broken.js"), "function handler( {").unwrap();
+        std::fs::write(&file, "[functions]\ndir = \"functions\"\n").unwrap();
+        let c = Config::read(&file).unwrap();
+        let err = format!("{:#}", c.function_invoker(&http).err().unwrap());
+        assert!(err.contains("broken.js"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_toml_block_of_the_configuration_reference_parses() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let mut blocks = 0;
+        let mut rest = doc;
+        while let Some(at) = rest.find("```toml\n") {
+            rest = &rest[at + 8..];
+            let end = rest.find("```").unwrap();
+            if let Err(e) = Config::parse(&rest[..end]) {
+                panic!("docs/configuration.md block {}: {e:#}\n{}", blocks + 1, &rest[..end]);
+            }
+            blocks += 1;
+            rest = &rest[end..];
+        }
+        assert!(blocks >= 5, "only {blocks} toml blocks found");
     }
 
     #[test]

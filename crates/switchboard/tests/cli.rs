@@ -579,3 +579,66 @@ fn test_and_chat_use_the_configured_model() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn chat_runs_local_javascript_functions_from_the_configuration() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-js-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("functions")).expect("temp dir");
+    std::fs::write(
+        dir.join("functions/greet.js"),
+        r#"async function handler(request, env) {
+  const { execution_context } = await request.json();
+  const visits = Number((await env.KV.get("visits")) || "0") + 1;
+  await env.KV.put("visits", String(visits));
+  const name = execution_context.context.contact.name || "friend";
+  return Response.json({ vars: { greeting: `Hello ${name}, visit ${visits}` } });
+}
+"#,
+    )
+    .expect("function");
+    std::fs::write(
+        dir.join("flow.yaml"),
+        r#"name: greet
+nodes:
+- id: start
+  data: {node_type: start, config: {}}
+- id: wait
+  data: {node_type: wait_for_response, config: {}}
+- id: greet
+  data: {node_type: function, config: {function_slug: greet}}
+- id: say
+  data: {node_type: send_text, config: {message: '{{greeting}}'}}
+edges:
+- {source: start, target: wait, label: next}
+- {source: wait, target: greet, label: next}
+- {source: greet, target: say, label: next}
+- {source: say, target: wait, label: next}
+"#,
+    )
+    .expect("flow");
+    std::fs::write(
+        dir.join("switchboard.toml"),
+        "[functions]\ndir = \"functions\"\ntimeout_seconds = 5\n",
+    )
+    .expect("config");
+    let flow = dir.join("flow.yaml");
+    let config = dir.join("switchboard.toml");
+    let run = check(
+        &[
+            "chat",
+            flow.to_str().expect("utf-8"),
+            "--script",
+            "-",
+            "--name",
+            "Alex",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        "hi\nagain\nonce more\n",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("Hello Alex, visit 1"), "{run:?}");
+    assert!(run.stdout.contains("Hello Alex, visit 2"), "{run:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
