@@ -2,6 +2,7 @@
 //! provider receives, tool calls both ways, error bodies, retries, timeouts, the routing table,
 //! that the API key never leaks, and an engine whose AI decide is answered over HTTP.
 
+#![cfg(feature = "llm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;

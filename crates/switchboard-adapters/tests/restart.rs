@@ -3,6 +3,7 @@
 //! message exactly where it was, the other's wait times out, and a redelivered message is
 //! still recognised as a duplicate.
 
+#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! `SqliteStore`: the store conformance suite on a file and in memory, plus what only a
 //! durable store promises (reopening, schema versions, pruning, decoding errors).
 
+#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
