@@ -531,7 +531,11 @@ mod tests {
             rest = &rest[at + 8..];
             let end = rest.find("```").unwrap();
             if let Err(e) = Config::parse(&rest[..end]) {
-                panic!("docs/configuration.md block {}: {e:#}\n{}", blocks + 1, &rest[..end]);
+                panic!(
+                    "docs/configuration.md block {}: {e:#}\n{}",
+                    blocks + 1,
+                    &rest[..end]
+                );
             }
             blocks += 1;
             rest = &rest[end..];

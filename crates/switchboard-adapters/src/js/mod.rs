@@ -65,6 +65,10 @@ pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 use kv::Kv;
 use run::{Job, Outcome, RequestParts};
 
+/// How long past its timeout the host waits for a call's thread before it reports a timeout
+/// anyway.
+const HOST_GRACE: Duration = Duration::from_secs(1);
+
 /// The default time a call may take: 30 s (as an HTTP function, runtime-semantics §7.5).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -563,9 +567,15 @@ impl FunctionInvoker for JsFunctionInvoker {
                     format!("function `{name}`: cannot start a thread ({e})"),
                 )
             })?;
-        let outcome = rx
-            .await
-            .unwrap_or_else(|_| Outcome::Internal("the JavaScript thread panicked".to_owned()));
+        // The interrupt handler stops the JavaScript at the deadline; this bound also holds if
+        // QuickJS sits in one long native operation that never checks for interrupts (the
+        // thread is then left to finish on its own; the conversation moves on).
+        let bound = self.settings.timeout.saturating_add(HOST_GRACE);
+        let outcome = match tokio::time::timeout(bound, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Outcome::Internal("the JavaScript thread panicked".to_owned()),
+            Err(_) => Outcome::TimedOut,
+        };
         self.judge(&name, outcome).map_err(|mut e| {
             e.message = self.settings.redact(&e.message);
             e
