@@ -1,5 +1,5 @@
-//! The HTTP server on a real `127.0.0.1:0` listener: the webhook handshake and signature, a
-//! signed conversation matching the offline run, body limits, the executions API, secrecy of
+//! The HTTP server on a real `127.0.0.1:0` listener: the webhook handshake and signature,
+//! signed conversations matching the offline runs (of the engine, and of conversation scripts), body limits, the executions API, secrecy of
 //! the app secret, and a graceful shutdown that loses no accepted message.
 
 #![cfg(feature = "server")]
@@ -782,4 +782,159 @@ async fn delivery_statuses_reach_the_hook_only_when_signed() {
     assert_eq!((status, text.as_str()), (200, r#"{"received":0}"#));
     assert_eq!(*seen.lock().unwrap(), expected);
     s.shutdown().await;
+}
+
+/// A signed-webhook body with one interactive reply (`button_reply` or `list_reply`) from Ana.
+fn reply_webhook(id: &str, kind: &str, reply_id: &str, title: &str) -> Vec<u8> {
+    let mut text = serde_json::from_slice::<Value>(&text_webhook(id, ANA, "")).unwrap();
+    let message = &mut text["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["type"] = json!("interactive");
+    message.as_object_mut().unwrap().remove("text");
+    message["interactive"] = json!({"type": kind, kind: {"id": reply_id, "title": title}});
+    serde_json::to_vec(&text).unwrap()
+}
+
+/// The outbound messages as a conversation script's transcript shows them.
+fn as_transcript(sent: &[switchboard_runtime::adapters::OutboundMessage]) -> Vec<Value> {
+    sent.iter()
+        .map(|m| {
+            let mut v = serde_json::to_value(&m.body).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.insert("to".into(), json!(m.to));
+            o.insert("node".into(), json!(m.node_id));
+            if m.from != PNID {
+                o.insert("from".into(), json!(m.from));
+            }
+            v
+        })
+        .collect()
+}
+
+/// Every conversation script made only of user messages — typed text, button taps, list picks;
+/// no scripted adapter answers, clocks or API calls — yields, driven through signed webhooks against the server, the
+/// outbound messages its offline run records.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_scripts_play_the_same_through_signed_webhooks() {
+    use switchboard_runtime::script::{parse_script, run_script_file};
+    let dir = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/conversations"
+    ));
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    let mut compared = Vec::new();
+    for path in paths {
+        let script = parse_script(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let typed_only = script.turns.iter().all(|t| {
+            [t.user.is_some(), t.button.is_some(), t.list.is_some()]
+                .into_iter()
+                .filter(|x| *x)
+                .count()
+                == 1
+                && t.batch.is_none()
+                && t.duplicate.is_none()
+                && t.clock.is_none()
+                && t.resume.is_none()
+                && t.status.is_none()
+                && t.jump.is_none()
+                && t.fail_next_send.is_none()
+        });
+        let offline_only = script.llm.is_empty()
+            && script.functions.is_empty()
+            && script.http.is_empty()
+            && script.mcp.is_empty()
+            && script.secrets.is_empty()
+            && script.flows.is_empty()
+            && script.trigger.is_none()
+            && script.contact.is_none()
+            && script.max_steps_per_turn.is_none();
+        if !(typed_only && offline_only) {
+            continue;
+        }
+        // The offline run.
+        let transcript = run_script_file(&path).await.unwrap();
+        let expected: Vec<Value> = transcript["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["outbound"].as_array().cloned().unwrap_or_default())
+            .collect();
+
+        // The same turns as signed webhooks.
+        let flow_path = path.parent().unwrap().join(&script.flow);
+        let flow_id = script
+            .flow_id
+            .clone()
+            .unwrap_or_else(|| flow_path.file_stem().unwrap().to_str().unwrap().to_owned());
+        let bytes = std::fs::read(&flow_path).unwrap();
+        let flow = switchboard_model::load_bytes(&bytes, flow_path.to_str(), &Default::default())
+            .unwrap()
+            .flow;
+        let offline = OfflineAdapters::default();
+        let engine = Engine::builder()
+            .store(Arc::new(MemoryStore::new()))
+            .adapters(offline.adapters())
+            .config(EngineConfig {
+                default_phone_number_id: PNID.into(),
+                ..EngineConfig::default()
+            })
+            .build();
+        engine
+            .register_flow(FlowDefinition {
+                id: flow_id.clone(),
+                slug: None,
+                version: "1".into(),
+                flow,
+            })
+            .unwrap();
+        engine.add_trigger(Trigger {
+            flow_id,
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some(PNID.into()),
+            active: true,
+        });
+        let state = ServerState::new(Inbox::new(engine), SECRET, TOKEN);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::new();
+        for (n, turn) in script.turns.iter().enumerate() {
+            let id = format!("wamid.in.{n}");
+            let body = match (&turn.user, &turn.button, &turn.list) {
+                (Some(text), _, _) => text_webhook(&id, ANA, text),
+                (_, Some(b), _) => reply_webhook(&id, "button_reply", &b.id, &b.title),
+                (_, _, Some(l)) => reply_webhook(&id, "list_reply", &l.id, &l.title),
+                _ => unreachable!(),
+            };
+            let resp = client
+                .post(format!("{base}/webhooks/whatsapp"))
+                .header("x-hub-signature-256", sign(&body))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{}", path.display());
+        }
+        tx.send(()).unwrap();
+        handle.await.unwrap().unwrap();
+        assert_eq!(
+            as_transcript(&offline.messenger.sent()),
+            expected,
+            "{}",
+            path.display()
+        );
+        compared.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert_eq!(
+        compared,
+        ["echo.yaml", "interactive_messages.yaml"],
+        "the scripts made only of user messages"
+    );
 }
