@@ -12,6 +12,7 @@ use switchboard_runtime::adapters::{
 };
 
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
+use crate::answer::excerpt;
 
 /// How a [`ReqwestHttpClient`] behaves beyond each request's own total timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -338,17 +339,6 @@ fn format_duration(d: Duration) -> String {
         format!("{} s", d.as_secs())
     } else {
         format!("{} ms", d.as_millis())
-    }
-}
-
-/// At most 64 characters of `s`, for error messages.
-pub(crate) fn excerpt(s: &str) -> String {
-    let mut chars = s.chars();
-    let head: String = chars.by_ref().take(64).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
     }
 }
 

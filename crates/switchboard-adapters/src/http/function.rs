@@ -16,7 +16,8 @@ use switchboard_runtime::adapters::{
 use switchboard_runtime::offline::EnvSecrets;
 
 use super::DEFAULT_FUNCTION_TIMEOUT;
-use super::client::{ReqwestHttpClient, excerpt, parse_url};
+use super::client::{ReqwestHttpClient, parse_url};
+use crate::answer::{excerpt, function_answer};
 
 /// One `[[functions]]` entry of `switchboard.toml`: where a function lives.
 ///
@@ -314,37 +315,7 @@ impl FunctionInvoker for HttpFunctionInvoker {
             e.message = format!("function `{name}`: {}", e.message);
             e
         })?;
-        if !(200..300).contains(&response.status) {
-            return Err(AdapterError::http_status(
-                response.status,
-                format!("function `{name}` answered HTTP {}", response.status),
-            ));
-        }
-        match serde_json::from_slice::<Value>(&response.body) {
-            Ok(value @ Value::Object(_)) => Ok(value),
-            Ok(other) => Err(AdapterError::new(
-                "invalid_json",
-                format!(
-                    "function `{name}` answered with a JSON {}, not an object",
-                    json_type(&other)
-                ),
-            )),
-            Err(e) => Err(AdapterError::new(
-                "invalid_json",
-                format!("function `{name}` answered with a body that is not JSON ({e})"),
-            )),
-        }
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        function_answer(&name, response.status, &response.body)
     }
 }
 

@@ -62,6 +62,7 @@ use switchboard_runtime::adapters::{AdapterError, AdapterResult, FunctionCall, F
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
+use crate::answer::{excerpt, function_answer};
 use kv::Kv;
 use run::{Job, Outcome, RequestParts};
 
@@ -500,17 +501,6 @@ fn is_module(source: &str) -> bool {
     })
 }
 
-/// The first 64 characters of `s` (names in messages, as the HTTP invoker shows them).
-fn excerpt(s: &str) -> String {
-    let mut chars = s.chars();
-    let head: String = chars.by_ref().take(64).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
-    }
-}
-
 /// `200 ms`, `30 s`, `1.5 s`.
 fn show(d: Duration) -> String {
     if d.as_millis() < 1000 {
@@ -656,43 +646,13 @@ impl JsFunctionInvoker {
                 ),
             ));
         }
-        if !(200..300).contains(&status) {
-            return Err(AdapterError::http_status(
-                status,
-                format!("function `{name}` answered HTTP {status}"),
-            ));
-        }
-        if returned == "nothing" {
+        if (200..300).contains(&status) && returned == "nothing" {
             return Err(AdapterError::new(
                 "invalid_json",
                 format!("function `{name}` returned nothing (return a Response or a JSON object)"),
             ));
         }
-        match serde_json::from_str::<Value>(&body) {
-            Ok(value @ Value::Object(_)) => Ok(value),
-            Ok(other) => Err(AdapterError::new(
-                "invalid_json",
-                format!(
-                    "function `{name}` answered with a JSON {}, not an object",
-                    json_type(&other)
-                ),
-            )),
-            Err(e) => Err(AdapterError::new(
-                "invalid_json",
-                format!("function `{name}` answered with a body that is not JSON ({e})"),
-            )),
-        }
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        function_answer(name, status, body.as_bytes())
     }
 }
 

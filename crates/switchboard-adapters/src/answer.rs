@@ -1,0 +1,53 @@
+//! What the function invokers share: how a function's answer is judged (runtime-semantics §7.5,
+//! §8), whether it came over HTTP or from a local JavaScript function, and how names are
+//! shortened in messages.
+
+use serde_json::Value;
+use switchboard_runtime::adapters::{AdapterError, AdapterResult};
+
+/// At most 64 characters of `s`, for error messages.
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(64).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+/// A function's answer: a 2xx status with a JSON object body is the result; another status is
+/// `http_status`; a body that is not JSON, or JSON but not an object, is `invalid_json`.
+pub(crate) fn function_answer(name: &str, status: u16, body: &[u8]) -> AdapterResult<Value> {
+    if !(200..300).contains(&status) {
+        return Err(AdapterError::http_status(
+            status,
+            format!("function `{name}` answered HTTP {status}"),
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(other) => Err(AdapterError::new(
+            "invalid_json",
+            format!(
+                "function `{name}` answered with a JSON {}, not an object",
+                json_type(&other)
+            ),
+        )),
+        Err(e) => Err(AdapterError::new(
+            "invalid_json",
+            format!("function `{name}` answered with a body that is not JSON ({e})"),
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
