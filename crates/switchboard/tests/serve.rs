@@ -21,6 +21,30 @@ impl Drop for Server {
     }
 }
 
+/// Starts `switchboard serve --listen 127.0.0.1:0 ARGS` with `env` (stderr piped) and returns
+/// it with the address it printed.
+fn start(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (server, addr)
+}
+
 fn request(addr: &str, head: &str, body: &str) -> String {
     request_with(addr, head, &[], body)
 }
@@ -55,25 +79,14 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
         dir.join("echo.yaml"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--flows"])
-        .arg(&dir)
-        .env("WHATSAPP_APP_SECRET", "s3cret")
-        .env("WHATSAPP_VERIFY_TOKEN", "tok")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    // stderr is piped and never read: a quiet server (a few info records) cannot fill it.
+    let (server, addr) = start(
+        &["--flows".as_ref(), dir.as_os_str()],
+        &[
+            ("WHATSAPP_APP_SECRET", "s3cret"),
+            ("WHATSAPP_VERIFY_TOKEN", "tok"),
+        ],
+    );
 
     let ok = request(
         &addr,
@@ -168,39 +181,27 @@ edges:
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--inbound",
-            "echo",
-            "--config",
-        ])
-        .arg(dir.join("switchboard.toml"))
-        .arg("--flows")
-        .arg(dir.join("flows"))
-        .env("SWITCHBOARD_LOG", "debug")
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .env("WHATSAPP_VERIFY_TOKEN", VERIFY)
-        .env("SB_TEST_WA_TOKEN", WA_TOKEN)
-        .env("PARTNER_TOKEN", PARTNER)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let pid = child.id();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let config = dir.join("switchboard.toml");
+    let flows = dir.join("flows");
+    let (mut server, addr) = start(
+        &[
+            "--inbound".as_ref(),
+            "echo".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--flows".as_ref(),
+            flows.as_os_str(),
+        ],
+        &[
+            ("SWITCHBOARD_LOG", "debug"),
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("WHATSAPP_VERIFY_TOKEN", VERIFY),
+            ("SB_TEST_WA_TOKEN", WA_TOKEN),
+            ("PARTNER_TOKEN", PARTNER),
+        ],
+    );
+    let mut stderr = server.0.stderr.take().unwrap();
+    let pid = server.0.id();
 
     // A refused handshake, an unsigned webhook, a signed one whose reply cannot be sent (the
     // Graph API is down) and an API start whose webhook cannot connect.
@@ -257,7 +258,6 @@ edges:
         .status()
         .unwrap();
     assert!(killed.success());
-    let mut server = server;
     let mut exited = None;
     for _ in 0..200 {
         if let Some(s) = server.0.try_wait().unwrap() {
