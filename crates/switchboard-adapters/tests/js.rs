@@ -703,3 +703,281 @@ async fn an_engine_runs_a_function_node_with_a_local_js_function() {
     assert_eq!(vars["fn_response"]["vars"]["greeting"], "Hello, Ana!");
     assert_eq!(vars["customer_name"], "Ana");
 }
+
+// --- fetch ---------------------------------------------------------------------------------
+
+/// A one-function invoker whose `fetch` goes through `http`, with `BASE_URL` in its env.
+fn fetching(
+    source: &str,
+    http: Arc<dyn switchboard_runtime::adapters::HttpClient>,
+    base_url: &str,
+) -> JsFunctionInvoker {
+    let mut options = options();
+    options.timeout = Duration::from_secs(10);
+    options
+        .env
+        .insert("BASE_URL".to_owned(), base_url.to_owned());
+    options.http = Some(http);
+    JsFunctionInvoker::from_sources([("fetcher", source)], options).unwrap()
+}
+
+/// A client that records the request and answers a fixed response.
+#[derive(Default)]
+struct FakeHttp {
+    seen: std::sync::Mutex<Vec<switchboard_runtime::adapters::HttpRequest>>,
+}
+
+#[async_trait::async_trait]
+impl switchboard_runtime::adapters::HttpClient for FakeHttp {
+    async fn send(
+        &self,
+        request: switchboard_runtime::adapters::HttpRequest,
+    ) -> switchboard_runtime::adapters::AdapterResult<switchboard_runtime::adapters::HttpResponse>
+    {
+        self.seen.lock().unwrap().push(request);
+        Ok(switchboard_runtime::adapters::HttpResponse {
+            status: 299,
+            headers: vec![("x-fake".to_owned(), "yes".to_owned())],
+            body: b"caf\xc3\xa9 \xff".to_vec(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn fetch_sends_through_the_given_client() {
+    let fake = Arc::new(FakeHttp::default());
+    let invoker = fetching(
+        r#"async function handler(request, env) {
+          const r = await fetch(new Request("https://api.example.test/x", { method: "put" }), {
+            headers: [["X-Token", env.API_KEY]],
+            body: "payload",
+          });
+          let typeError = null;
+          try { await fetch("https://api.example.test/y", { method: "POST", body: { a: 1 } }); }
+          catch (e) { typeError = e.name + ": " + e.message; }
+          return { vars: { status: r.status, ok: r.ok, fake: r.headers.get("x-fake"),
+                           body: await r.text(), type_error: typeError } };
+        }"#,
+        fake.clone(),
+        "http://127.0.0.1:9",
+    );
+    let out = call(&invoker, "fetcher").await.unwrap();
+    assert_eq!(
+        out["vars"],
+        json!({"status": 299, "ok": true, "fake": "yes", "body": "café \u{fffd}",
+               "type_error": "TypeError: fetch: the body must be a string (use JSON.stringify for objects)"})
+    );
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "the bad body is refused before sending");
+    assert_eq!(seen[0].method, "PUT");
+    assert_eq!(seen[0].url, "https://api.example.test/x");
+    assert_eq!(
+        seen[0].headers,
+        vec![("x-token".to_owned(), SECRET.to_owned())]
+    );
+    assert_eq!(seen[0].body.as_deref(), Some(&b"payload"[..]));
+    assert!(seen[0].timeout <= Duration::from_secs(10) && seen[0].timeout > Duration::ZERO);
+}
+
+#[tokio::test]
+async fn without_a_client_fetch_is_not_available() {
+    let invoker = JsFunctionInvoker::from_sources(
+        [(
+            "fetcher",
+            r#"async function handler() {
+              try { await fetch("http://127.0.0.1:9/"); } catch (e) { return { vars: { e: e.message } }; }
+              return { vars: {} };
+            }"#,
+        )],
+        options(),
+    )
+    .unwrap();
+    let out = call(&invoker, "fetcher").await.unwrap();
+    assert_eq!(
+        out["vars"]["e"],
+        "fetch is not available in the local function runner (functions run sandboxed in QuickJS, without network access)"
+    );
+    assert!(format!("{:?}", options()).contains("http: false"));
+}
+
+#[cfg(feature = "http")]
+mod over_http {
+    use super::*;
+    use switchboard_adapters::http::ReqwestHttpClient;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn reqwest_client() -> Arc<dyn switchboard_runtime::adapters::HttpClient> {
+        Arc::new(ReqwestHttpClient::new().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_function_gets_a_json_api_with_a_secret_header() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/customer"))
+            .and(header("authorization", format!("Bearer {SECRET}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"tier": "gold", "points": 7})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let invoker = fetching(
+            r#"async function handler(request, env) {
+              const r = await fetch(env.BASE_URL + "/v1/customer", {
+                headers: { Authorization: "Bearer " + env.API_KEY, Accept: "application/json" },
+              });
+              const data = await r.json();
+              return { vars: { tier: data.tier, points: data.points, status: r.status, ok: r.ok,
+                               type: r.headers.get("content-type") } };
+            }"#,
+            reqwest_client(),
+            &server.uri(),
+        );
+        let out = call(&invoker, "fetcher").await.unwrap();
+        assert_eq!(
+            out["vars"],
+            json!({"tier": "gold", "points": 7, "status": 200, "ok": true, "type": "application/json"})
+        );
+        let received = server.received_requests().await.unwrap();
+        assert_eq!(received.len(), 1);
+        assert_eq!(
+            received[0]
+                .headers
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            format!("Bearer {SECRET}")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_function_posts_json() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/orders"))
+            .and(header("content-type", "application/json"))
+            .and(body_json(json!({"item": "tea", "qty": 2})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "ord_1"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let invoker = fetching(
+            r#"export default { async fetch(request, env) {
+              const r = await fetch(env.BASE_URL + "/v1/orders", {
+                method: "POST",
+                headers: new Headers({ "Content-Type": "application/json" }),
+                body: JSON.stringify({ item: "tea", qty: 2 }),
+              });
+              return Response.json({ vars: { status: r.status, order: (await r.json()).id } });
+            } };"#,
+            reqwest_client(),
+            &server.uri(),
+        );
+        let out = call(&invoker, "fetcher").await.unwrap();
+        assert_eq!(out["vars"], json!({"status": 201, "order": "ord_1"}));
+    }
+
+    #[tokio::test]
+    async fn a_non_2xx_answer_is_a_response_not_an_exception() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_string("nope"))
+            .mount(&server)
+            .await;
+        let invoker = fetching(
+            r#"async function handler(request, env) {
+              const r = await fetch(new Request(env.BASE_URL + "/missing"));
+              return { vars: { status: r.status, ok: r.ok, text: await r.text() } };
+            }"#,
+            reqwest_client(),
+            &server.uri(),
+        );
+        let out = call(&invoker, "fetcher").await.unwrap();
+        assert_eq!(
+            out["vars"],
+            json!({"status": 404, "ok": false, "text": "nope"})
+        );
+    }
+
+    /// A 127.0.0.1 port nothing listens on.
+    fn closed_port() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_type_error_the_function_can_catch() {
+        let invoker = fetching(
+            r#"async function handler(request, env) {
+              try {
+                await fetch(env.BASE_URL + "/?key=" + env.API_KEY);
+                return { vars: { caught: false } };
+              } catch (e) {
+                return { vars: { caught: true, type_error: e instanceof TypeError, message: e.message } };
+              }
+            }"#,
+            reqwest_client(),
+            &closed_port(),
+        );
+        let out = call(&invoker, "fetcher").await.unwrap();
+        assert_eq!(out["vars"]["caught"], true);
+        assert_eq!(out["vars"]["type_error"], true);
+        let message = out["vars"]["message"].as_str().unwrap();
+        assert!(message.starts_with("fetch failed"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_uncaught_fetch_failure_fails_the_call_without_the_secret() {
+        let invoker = fetching(
+            r#"async function handler(request, env) {
+              await fetch(env.BASE_URL + "/?key=" + env.API_KEY, { headers: { "x-key": env.API_KEY } });
+              return { vars: {} };
+            }"#,
+            reqwest_client(),
+            &closed_port(),
+        );
+        let e = failure(call(&invoker, "fetcher").await, "adapter");
+        assert!(e.message.contains("fetch failed"), "{e:?}");
+        assert!(e.message.contains("TypeError"), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn only_http_urls_and_fifty_requests_per_call() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/ping"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(50)
+            .mount(&server)
+            .await;
+        let invoker = fetching(
+            r#"async function handler(request, env) {
+              let file = null;
+              try { await fetch("file:///etc/passwd"); } catch (e) { file = e.name + ": " + e.message; }
+              let done = 0, limit = null;
+              try {
+                for (let i = 0; i < 51; i++) { await fetch(env.BASE_URL + "/ping"); done++; }
+              } catch (e) { limit = e.name + ": " + e.message; }
+              return { vars: { file, done, limit } };
+            }"#,
+            reqwest_client(),
+            &server.uri(),
+        );
+        let out = call(&invoker, "fetcher").await.unwrap();
+        assert_eq!(
+            out["vars"],
+            json!({
+                "file": "TypeError: fetch: only http and https URLs can be fetched",
+                "done": 50,
+                "limit": "TypeError: fetch: a function may make at most 50 requests per call",
+            })
+        );
+    }
+}

@@ -26,13 +26,19 @@
 //! Every call runs in a fresh QuickJS runtime and context on its own thread, with a memory
 //! limit, a stack limit and an interrupt handler that stops the code at the deadline; no
 //! state survives a call except what the function stores in `env.KV`, a bounded in-memory
-//! namespace shared by the calls of one invoker. The code has no file system, network or
-//! process access (`fetch` throws). Failures:
+//! namespace shared by the calls of one invoker. The code has no file system or process
+//! access, and no network unless [`JsOptions::http`] is set: then `fetch(input, init)` sends
+//! its requests through that [`HttpClient`] (the one webhook nodes use, so its limits apply),
+//! synchronously on the call's thread, with the time left until the call's deadline as the
+//! request timeout, at most [`MAX_FETCHES`] per call and only to `http`/`https` URLs. Any
+//! status is a `Response`; a failed request rejects with `TypeError("fetch failed: <kind>:
+//! <message>")`. Without a client, calling `fetch` throws. Failures:
 //!
 //! | what happened | kind |
 //! |---|---|
 //! | no function for the id or slug | `not_found` |
 //! | the code threw or its promise rejected | `adapter` (`function `x` threw: Error: … (at x.js:3)`) |
+//! | an uncaught `fetch` failure | `adapter` (`… threw: TypeError: fetch failed: transport: …`) |
 //! | the call ran past the timeout | `timeout` |
 //! | the promise can never settle (nothing left to run) | `adapter` |
 //! | the memory limit was hit | `adapter` (`… ran out of memory …`) |
@@ -41,10 +47,11 @@
 //! | a body over `max_response_bytes` | `transport` (as an HTTP body over the cap) |
 //!
 //! Error messages never contain the value of an `env` entry (values of 4 characters or more
-//! are replaced by `[redacted]`), and nothing the code logs reaches them (`console` is a
-//! no-op).
+//! are replaced by `[redacted]`; so does the message of a `fetch` `TypeError`, even one the
+//! code catches), and nothing the code logs reaches them (`console` is a no-op).
 //!
 //! [`FunctionInvoker`]: switchboard_runtime::adapters::FunctionInvoker
+//! [`HttpClient`]: switchboard_runtime::adapters::HttpClient
 //! [`Request`]: https://developer.mozilla.org/en-US/docs/Web/API/Request
 
 mod kv;
@@ -58,13 +65,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchboard_runtime::adapters::{AdapterError, AdapterResult, FunctionCall, FunctionInvoker};
+use switchboard_runtime::adapters::{
+    AdapterError, AdapterResult, FunctionCall, FunctionInvoker, HttpClient,
+};
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
 use crate::answer::{excerpt, function_answer};
 use kv::Kv;
-use run::{Job, Outcome, RequestParts};
+use run::{Fetcher, Job, Outcome, RequestParts};
 
 /// How long past its timeout the host waits for a call's thread before it reports a timeout
 /// anyway.
@@ -81,6 +90,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 5 * 1024 * 1024;
 
 /// The default cap on a function's source file: 1 MiB.
 pub const DEFAULT_MAX_SOURCE_BYTES: usize = 1024 * 1024;
+
+/// The most `fetch` requests one call may make; the next one throws a `TypeError`.
+pub const MAX_FETCHES: usize = 50;
 
 /// What replaces secret values in error messages.
 pub const REDACTED: &str = "[redacted]";
@@ -103,6 +115,10 @@ pub struct JsOptions {
     /// Function ids that name a local function: id → slug (a flow's `function_id` is tried
     /// before its `function_slug`, as by the HTTP invoker).
     pub ids: HashMap<String, String>,
+    /// The client `fetch` sends its requests through (the one webhook nodes use, so its
+    /// limits apply: timeouts, body caps, http(s)-only redirects). `None` (the default):
+    /// there is no network, and calling `fetch` throws.
+    pub http: Option<Arc<dyn HttpClient>>,
 }
 
 impl Default for JsOptions {
@@ -114,6 +130,7 @@ impl Default for JsOptions {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_source_bytes: DEFAULT_MAX_SOURCE_BYTES,
             ids: HashMap::new(),
+            http: None,
         }
     }
 }
@@ -127,6 +144,7 @@ impl fmt::Debug for JsOptions {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_source_bytes", &self.max_source_bytes)
             .field("ids", &self.ids)
+            .field("http", &self.http.is_some())
             .finish()
     }
 }
@@ -230,6 +248,8 @@ struct Settings {
     env_json: String,
     /// The `env` values to redact, longest first.
     secrets: Vec<String>,
+    /// Whether `fetch` has a client ([`JsOptions::http`]).
+    fetch_enabled: bool,
 }
 
 impl Settings {
@@ -247,13 +267,18 @@ impl Settings {
 /// A [`FunctionInvoker`] running local JavaScript functions in embedded QuickJS: see the
 /// [module documentation](self).
 ///
-/// Cloning is cheap and shares the functions and the `env.KV` namespace.
+/// Cloning is cheap and shares the functions, the `env.KV` namespace and the `fetch` client.
+///
+/// With [`JsOptions::http`] set, the functions can `fetch` (see the module documentation);
+/// [`invoke`](FunctionInvoker::invoke) must then run inside a tokio runtime, whose handle
+/// sends the requests.
 #[derive(Clone)]
 pub struct JsFunctionInvoker {
     functions: Arc<HashMap<String, Arc<Loaded>>>,
     ids: Arc<HashMap<String, String>>,
     settings: Arc<Settings>,
     kv: Arc<Kv>,
+    http: Option<Arc<dyn HttpClient>>,
 }
 
 impl fmt::Debug for JsFunctionInvoker {
@@ -262,6 +287,7 @@ impl fmt::Debug for JsFunctionInvoker {
             .field("functions", &self.slugs())
             .field("timeout", &self.settings.timeout)
             .field("memory_limit", &self.settings.memory_limit)
+            .field("http", &self.http.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -385,6 +411,7 @@ impl JsFunctionInvoker {
             // A map of strings always serializes.
             env_json: serde_json::to_string(&options.env).unwrap_or_else(|_| "{}".to_owned()),
             secrets,
+            fetch_enabled: options.http.is_some(),
         });
         let mut functions: HashMap<String, Arc<Loaded>> = HashMap::new();
         for (slug, file, source) in sources {
@@ -420,6 +447,7 @@ impl JsFunctionInvoker {
             ids: Arc::new(options.ids),
             settings,
             kv: Arc::new(Kv::default()),
+            http: options.http,
         })
     }
 
@@ -453,6 +481,7 @@ fn check(loaded: &Arc<Loaded>, settings: &Arc<Settings>) -> Result<(), JsError> 
         settings: Arc::clone(settings),
         kv: Arc::new(Kv::default()),
         request: None,
+        fetch: None,
     };
     let outcome = on_thread(job).unwrap_or_else(Outcome::Internal);
     let file = loaded.file.clone();
@@ -542,6 +571,16 @@ impl FunctionInvoker for JsFunctionInvoker {
                 body,
                 execution_id: call.execution_id.to_owned(),
                 node_id: call.node_id.to_owned(),
+            }),
+            // `invoke` runs inside tokio: the call's thread sends `fetch` requests on this
+            // runtime with `Handle::block_on`.
+            fetch: self.http.as_ref().and_then(|client| {
+                tokio::runtime::Handle::try_current()
+                    .ok()
+                    .map(|handle| Fetcher {
+                        client: Arc::clone(client),
+                        handle,
+                    })
             }),
         };
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -7,8 +7,9 @@
 //
 // It provides a small Web-ish surface: Headers, Request, Response, TextEncoder, TextDecoder,
 // console (no-ops), crypto.randomUUID / getRandomValues (Math.random, not cryptographic),
-// setTimeout / clearTimeout on a virtual clock, Deno.serve / Deno.env, and a `fetch` that
-// throws. Nothing here reaches files, the network or the process.
+// setTimeout / clearTimeout on a virtual clock, Deno.serve / Deno.env, and `fetch`: it throws
+// unless the host was given an HTTP client, and then sends through `host.fetch`. Nothing here
+// reaches files or the process.
 (function setup(host, envJson) {
   "use strict";
   const g = globalThis;
@@ -224,10 +225,39 @@
     },
   });
 
-  function fetch() {
-    throw new Error(
-      "fetch is not available in the local function runner (functions run sandboxed in QuickJS, without network access)"
-    );
+  // fetch: only when the host has an HTTP client (`JsOptions::http`); the request is sent by
+  // the host (`host.fetch`), which checks the URL scheme, the per-call limit and the deadline.
+  function fetch(input, init) {
+    if (host.fetchMode === "off") {
+      throw new Error(
+        "fetch is not available in the local function runner (functions run sandboxed in QuickJS, without network access)"
+      );
+    }
+    return fetchAsync(input, init);
+  }
+  async function fetchAsync(input, init) {
+    if (host.fetchMode !== "on") {
+      throw new TypeError("fetch: not available here (only while handling a call, not while the functions are loaded)");
+    }
+    const options = init == null ? {} : init;
+    const request = input instanceof Request ? input : null;
+    const url = request ? request.url : String(input);
+    const method = String(options.method !== undefined ? options.method : request ? request.method : "GET").toUpperCase();
+    const headers = new Headers(options.headers !== undefined ? options.headers : request ? request.headers : undefined);
+    const body = options.body !== undefined ? options.body : request ? request._body : null;
+    if (body != null && typeof body !== "string") {
+      throw new TypeError("fetch: the body must be a string (use JSON.stringify for objects)");
+    }
+    if (body != null && (method === "GET" || method === "HEAD")) {
+      throw new TypeError("fetch: a " + method + " request cannot have a body");
+    }
+    const answer = JSON.parse(host.fetch(method, url, JSON.stringify([...headers.entries()]), body == null ? null : body));
+    if (answer.error !== undefined) throw new TypeError(answer.error);
+    const response = new Response(null, { headers: answer.headers });
+    response.status = answer.status;
+    response._body = answer.body;
+    response.url = url;
+    return response;
   }
 
   function randomUUID() {

@@ -2,6 +2,7 @@
 //! thread: the prelude, the function's code, the request, and the event loop driven until
 //! the handler's promise settles or the deadline passes.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,9 +10,11 @@ use std::time::Instant;
 use rquickjs::context::EvalOptions;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Coerced, Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
+use serde_json::json;
+use switchboard_runtime::adapters::{HttpClient, HttpRequest};
 
 use super::kv::Kv;
-use super::{Loaded, Settings};
+use super::{Loaded, MAX_FETCHES, Settings};
 
 /// The prelude: Headers, Request, Response, Deno, env.KV, timers, console.
 const PRELUDE: &str = include_str!("prelude.js");
@@ -32,6 +35,17 @@ pub(super) struct Job {
     pub kv: Arc<Kv>,
     /// `None`: only evaluate the code and find the handler (load-time check).
     pub request: Option<RequestParts>,
+    /// How `fetch` reaches the network; `None`: `fetch` throws.
+    pub fetch: Option<Fetcher>,
+}
+
+/// What `fetch` needs: the client and a handle on the tokio runtime the call came from (the
+/// request is sent with `Handle::block_on` on the call's own thread, not a tokio worker).
+pub(super) struct Fetcher {
+    /// The client (the one webhook nodes use).
+    pub client: Arc<dyn HttpClient>,
+    /// The runtime of the caller.
+    pub handle: tokio::runtime::Handle,
 }
 
 /// The request given to the handler.
@@ -143,6 +157,18 @@ fn run_in<'js>(
     let setup: Function = js!(ctx.eval_with_options(PRELUDE, options("switchboard-prelude.js")))?;
     let host = js!(Object::new(ctx.clone()))?;
     install_kv(ctx, &host, &job.kv).map_err(|e| stop(ctx, e, file))?;
+    let fetch_mode = if job.fetch.is_some() {
+        "on"
+    } else if job.settings.fetch_enabled {
+        "unavailable"
+    } else {
+        "off"
+    };
+    js!(host.set("fetchMode", fetch_mode))?;
+    if let Some(fetcher) = &job.fetch {
+        install_fetch(ctx, &host, fetcher, &job.settings, deadline)
+            .map_err(|e| stop(ctx, e, file))?;
+    }
     let hooks: Object = js!(setup.call((host, job.settings.env_json.as_str())))?;
 
     // The function's own code.
@@ -321,6 +347,89 @@ fn install_kv<'js>(ctx: &Ctx<'js>, host: &Object<'js>, kv: &Arc<Kv>) -> rquickjs
         Function::new(ctx.clone(), move |prefix: String| k.list(&prefix))?,
     )?;
     Ok(())
+}
+
+/// `host.fetch(method, url, headersJson, body)`: sends one request synchronously and answers
+/// JSON, `{"status", "headers": [[name, value]…], "body"}` or `{"error": message}` (the
+/// prelude throws the error as a `TypeError`). Error messages are redacted here, so a
+/// function that catches one cannot hand a secret on through it.
+fn install_fetch<'js>(
+    ctx: &Ctx<'js>,
+    host: &Object<'js>,
+    fetcher: &Fetcher,
+    settings: &Arc<Settings>,
+    deadline: Instant,
+) -> rquickjs::Result<()> {
+    let client = Arc::clone(&fetcher.client);
+    let handle = fetcher.handle.clone();
+    let settings = Arc::clone(settings);
+    let count = Cell::new(0_usize);
+    let send = move |method: String, url: String, headers: String, body: Option<String>| {
+        let answer = fetch_once(
+            &*client, &handle, &settings, deadline, &count, method, &url, &headers, body,
+        );
+        match answer {
+            Ok(value) => value.to_string(),
+            Err(message) => json!({ "error": settings.redact(&message) }).to_string(),
+        }
+    };
+    host.set("fetch", Function::new(ctx.clone(), send)?)?;
+    Ok(())
+}
+
+/// One `fetch` (see [`install_fetch`]); an error is the `TypeError`'s message.
+#[allow(clippy::too_many_arguments)]
+fn fetch_once(
+    client: &dyn HttpClient,
+    handle: &tokio::runtime::Handle,
+    settings: &Settings,
+    deadline: Instant,
+    count: &Cell<usize>,
+    method: String,
+    url: &str,
+    headers: &str,
+    body: Option<String>,
+) -> Result<serde_json::Value, String> {
+    if count.get() >= MAX_FETCHES {
+        return Err(format!(
+            "fetch: a function may make at most {MAX_FETCHES} requests per call"
+        ));
+    }
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) || !url.contains("://") {
+        return Err("fetch: only http and https URLs can be fetched".to_owned());
+    }
+    let headers: Vec<(String, String)> = serde_json::from_str(headers)
+        .map_err(|_| "fetch: the headers must be name/value string pairs".to_owned())?;
+    let now = Instant::now();
+    let timeout = deadline.saturating_duration_since(now);
+    if timeout.is_zero() {
+        return Err("fetch: the function's time is up".to_owned());
+    }
+    count.set(count.get() + 1);
+    let request = HttpRequest {
+        method: method.to_ascii_uppercase(),
+        url: url.to_owned(),
+        headers,
+        body: body.map(String::into_bytes),
+        timeout,
+    };
+    let response = handle
+        .block_on(client.send(request))
+        .map_err(|e| format!("fetch failed: {}: {}", e.kind, e.message))?;
+    if response.body.len() > settings.max_response_bytes {
+        return Err(format!(
+            "fetch failed: transport: the response body of {} bytes is over the {}-byte cap",
+            response.body.len(),
+            settings.max_response_bytes
+        ));
+    }
+    let headers: Vec<[String; 2]> = response.headers.into_iter().map(|(k, v)| [k, v]).collect();
+    Ok(json!({
+        "status": response.status,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&response.body),
+    }))
 }
 
 #[cfg(test)]
