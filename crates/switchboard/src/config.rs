@@ -351,8 +351,10 @@ impl Config {
         }
         if let Some(dir) = &f.dir {
             let dir = self.base.join(dir);
+            // `fetch` goes through the same client as webhook nodes (the `[http]` limits).
             let mut options = JsOptions {
                 ids: f.ids.clone(),
+                http: Some(Arc::new(http.clone())),
                 ..JsOptions::default()
             };
             if let Some(t) = timeout {

@@ -471,13 +471,14 @@ fn model_server(content: &'static str) -> (String, std::sync::Arc<std::sync::ato
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
             })
             .to_string();
+            // Counted before answering, so a client that has its answer sees the count.
+            counter.fetch_add(1, Ordering::SeqCst);
             let mut stream = reader.into_inner();
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                 answer.len()
             );
-            counter.fetch_add(1, Ordering::SeqCst);
         }
     });
     (base, served)
@@ -585,6 +586,8 @@ fn chat_runs_local_javascript_functions_from_the_configuration() {
     let dir = std::env::temp_dir().join(format!("switchboard-cli-js-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("functions")).expect("temp dir");
+    // `fetch` reaches a server on 127.0.0.1 (it answers every request the same way).
+    let (base, served) = model_server("gold");
     std::fs::write(
         dir.join("functions/greet.js"),
         r#"async function handler(request, env) {
@@ -592,9 +595,11 @@ fn chat_runs_local_javascript_functions_from_the_configuration() {
   const visits = Number((await env.KV.get("visits")) || "0") + 1;
   await env.KV.put("visits", String(visits));
   const name = execution_context.context.contact.name || "friend";
-  return Response.json({ vars: { greeting: `Hello ${name}, visit ${visits}` } });
+  const tier = (await (await fetch("BASE/tier")).json()).choices[0].message.content;
+  return Response.json({ vars: { greeting: `Hello ${name}, visit ${visits} (${tier})` } });
 }
-"#,
+"#
+        .replace("BASE", &base),
     )
     .expect("function");
     std::fs::write(
@@ -638,7 +643,8 @@ edges:
         "hi\nagain\nonce more\n",
     );
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert!(run.stdout.contains("Hello Alex, visit 1"), "{run:?}");
-    assert!(run.stdout.contains("Hello Alex, visit 2"), "{run:?}");
+    assert!(run.stdout.contains("Hello Alex, visit 1 (gold)"), "{run:?}");
+    assert!(run.stdout.contains("Hello Alex, visit 2 (gold)"), "{run:?}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
