@@ -3,7 +3,7 @@
 //! shortened in messages.
 
 use serde_json::Value;
-use switchboard_runtime::adapters::{AdapterError, AdapterResult};
+use switchboard_runtime::adapters::{AdapterError, AdapterResult, FunctionCall};
 
 /// At most 64 characters of `s`, for error messages.
 pub(crate) fn excerpt(s: &str) -> String {
@@ -14,6 +14,21 @@ pub(crate) fn excerpt(s: &str) -> String {
     } else {
         head
     }
+}
+
+/// The `not_found` failure of a call no function answers to: "no <what> for id `x` or slug
+/// `y`" (names shortened), or that the call names no function at all.
+pub(crate) fn unresolved(call: &FunctionCall<'_>, what: &str) -> AdapterError {
+    let wanted = [("id", call.function_id), ("slug", call.function_slug)]
+        .into_iter()
+        .filter_map(|(key, v)| v.map(|v| format!("{key} `{}`", excerpt(v))))
+        .collect::<Vec<_>>();
+    let message = if wanted.is_empty() {
+        "the call names no function (no function_id or function_slug)".to_owned()
+    } else {
+        format!("no {what} for {}", wanted.join(" or "))
+    };
+    AdapterError::new("not_found", message)
 }
 
 /// A function's answer: a 2xx status with a JSON object body is the result; another status is
@@ -49,5 +64,16 @@ fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut() {
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt(&"x".repeat(100)), format!("{}…", "x".repeat(64)));
     }
 }

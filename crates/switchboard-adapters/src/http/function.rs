@@ -17,7 +17,7 @@ use switchboard_runtime::offline::EnvSecrets;
 
 use super::DEFAULT_FUNCTION_TIMEOUT;
 use super::client::{ReqwestHttpClient, parse_url};
-use crate::answer::{excerpt, function_answer};
+use crate::answer::{excerpt, function_answer, unresolved};
 
 /// One `[[functions]]` entry of `switchboard.toml`: where a function lives.
 ///
@@ -269,16 +269,7 @@ impl HttpFunctionInvoker {
 impl FunctionInvoker for HttpFunctionInvoker {
     async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<Value> {
         let Some(endpoint) = self.resolve(call) else {
-            let wanted = [("id", call.function_id), ("slug", call.function_slug)]
-                .into_iter()
-                .filter_map(|(what, v)| v.map(|v| format!("{what} `{}`", excerpt(v))))
-                .collect::<Vec<_>>();
-            let message = if wanted.is_empty() {
-                "the call names no function (no function_id or function_slug)".to_owned()
-            } else {
-                format!("no function registered for {}", wanted.join(" or "))
-            };
-            return Err(AdapterError::new("not_found", message));
+            return Err(unresolved(call, "function registered"));
         };
         let name = excerpt(&endpoint.name);
         let body = serde_json::to_vec(&call.payload()).map_err(|e| {

@@ -71,7 +71,7 @@ use switchboard_runtime::adapters::{
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
-use crate::answer::{excerpt, function_answer};
+use crate::answer::{function_answer, unresolved};
 use kv::Kv;
 use run::{Fetcher, Job, Outcome, RequestParts};
 
@@ -545,16 +545,7 @@ fn show(d: Duration) -> String {
 impl FunctionInvoker for JsFunctionInvoker {
     async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<Value> {
         let Some(function) = self.find(call) else {
-            let wanted = [("id", call.function_id), ("slug", call.function_slug)]
-                .into_iter()
-                .filter_map(|(what, v)| v.map(|v| format!("{what} `{}`", excerpt(v))))
-                .collect::<Vec<_>>();
-            let message = if wanted.is_empty() {
-                "the call names no function (no function_id or function_slug)".to_owned()
-            } else {
-                format!("no local function for {}", wanted.join(" or "))
-            };
-            return Err(AdapterError::new("not_found", message));
+            return Err(unresolved(call, "local function"));
         };
         let name = function.slug.clone();
         let body = serde_json::to_string(&call.payload()).map_err(|e| {
@@ -709,12 +700,6 @@ mod tests {
         ));
         assert!(!is_module("const exported = 1; // export me"));
         assert!(!is_module("Deno.serve(() => exports)"));
-    }
-
-    #[test]
-    fn long_names_are_cut() {
-        assert_eq!(excerpt("short"), "short");
-        assert_eq!(excerpt(&"x".repeat(100)), format!("{}…", "x".repeat(64)));
     }
 
     #[test]
