@@ -815,7 +815,7 @@ fn as_transcript(sent: &[switchboard_runtime::adapters::OutboundMessage]) -> Vec
 /// outbound messages its offline run records.
 #[tokio::test(flavor = "multi_thread")]
 async fn text_scripts_play_the_same_through_signed_webhooks() {
-    use switchboard_runtime::script::{parse_script, run_script_file};
+    use switchboard_script::{parse_script, run_script_file};
     let dir = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../fixtures/conversations"

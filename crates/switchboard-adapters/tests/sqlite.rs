@@ -13,19 +13,19 @@ use serde_json::json;
 use switchboard_adapters::SqliteStore;
 use switchboard_adapters::sqlite::SCHEMA_VERSION;
 use switchboard_runtime::store::{ExecutionStore, MESSAGE_ID_RETENTION_MS, TurnCommit};
-use switchboard_runtime::testing::{self, T0};
 use switchboard_runtime::{EventType, StoreError, Timestamp};
+use switchboard_store_tests::{self as testing, T0};
 
-/// The conformance checks, one test each, on a fresh database file.
-mod file {
-    use super::*;
-    switchboard_runtime::store_conformance_tests!(file_store);
+/// The conformance checks, each on a fresh database file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_file() {
+    switchboard_store_tests::run(file_store).await.unwrap();
 }
 
 /// The conformance checks on an in-memory database.
-mod in_memory {
-    use super::*;
-    switchboard_runtime::store_conformance_tests!(memory_store);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory() {
+    switchboard_store_tests::run(memory_store).await.unwrap();
 }
 
 /// One check helper: a store on a fresh file, reopened by `reopen`.

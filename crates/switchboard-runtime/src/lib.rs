@@ -15,11 +15,9 @@ pub mod error;
 pub mod event;
 pub mod inbox;
 pub mod offline;
-pub mod script;
 pub mod state;
 pub mod store;
 pub mod template;
-pub mod testing;
 pub mod time;
 mod turn;
 

@@ -9,7 +9,6 @@
 //!   events; [`MapSecrets`] and [`EnvSecrets`] provide secrets.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -260,29 +259,6 @@ impl ScriptedFunctions {
             .entry(name.to_owned())
             .or_default()
             .push_back(answer);
-    }
-
-    /// Loads `<name>.json` files of a directory as fixed answers (read once, here).
-    pub fn from_dir(dir: &Path) -> std::io::Result<ScriptedFunctions> {
-        let f = ScriptedFunctions::default();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            let text = std::fs::read_to_string(&path)?;
-            let value: Value = serde_json::from_str(&text).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
-            f.answer(name, value);
-        }
-        Ok(f)
     }
 
     /// The calls received so far.

@@ -1,5 +1,5 @@
 //! `switchboard test`: runs conversation scripts (`fixtures/conversations/*.yaml`) with
-//! [`switchboard_runtime::script::run_script_file`] and reports `ok`/`FAIL` per file.
+//! [`switchboard_script::run_script_file`] and reports `ok`/`FAIL` per file.
 //!
 //! Directories are searched recursively for `*.yaml`/`*.yml`, leaving out files that are flows
 //! (the flows a script names often sit next to it); files named on the command line always run.
@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use switchboard_runtime::script::run_script_file_with;
+use switchboard_script::run_script_file_with;
 
 /// Arguments of `switchboard test`.
 #[derive(Debug, clap::Args)]

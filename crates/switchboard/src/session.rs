@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use switchboard_model::Flow;
 use switchboard_runtime::adapters::{Choice, OutboundBody, OutboundMessage};
-use switchboard_runtime::offline::{OfflineAdapters, ScriptedFunctions};
+use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{
     Dispatch, Engine, EngineConfig, Event, EventType, Execution, FlowDefinition, InboundMessage,
@@ -93,7 +93,7 @@ impl Session {
     pub fn new(flow_id: &str, flow: Flow, options: SessionOptions) -> anyhow::Result<Session> {
         let mut offline = OfflineAdapters::default();
         if let Some(dir) = &options.functions {
-            let functions = ScriptedFunctions::from_dir(dir)
+            let functions = switchboard_script::function_answers(dir)
                 .with_context(|| format!("cannot read function answers in {}", dir.display()))?;
             offline.functions = Arc::new(functions);
         }

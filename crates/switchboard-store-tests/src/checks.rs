@@ -1,129 +1,25 @@
-//! A conformance suite for [`ExecutionStore`] implementations: every store (the in-memory one
-//! here, SQLite and others in `switchboard-adapters`) runs it, so the engine can rely on one
-//! contract whatever the backend.
-//!
-//! Each check is a `pub async fn` taking a fresh, empty store; [`store_conformance`] runs them
-//! all, and [`store_conformance_tests!`](crate::store_conformance_tests) expands to one
-//! `#[tokio::test]` per check. A check panics (like an assertion in a test) with a message
-//! naming the broken rule.
-//!
-//! The contract, as checked:
-//!
-//! * **Round trip** ([`round_trip`]): a committed conversation or execution loads back equal,
-//!   field by field, with JSON object key order kept (nested `vars`, agent transcripts, timers,
-//!   unicode, `u64::MAX`, `i64::MIN`, NUL characters). A record written again replaces the old
-//!   one entirely (cleared options stay cleared).
-//! * **Versions** ([`versions`]): a record committed with version `v` is stored at `v + 1`.
-//!   Version 0 means "new": it fails if the record exists. Any other version must equal the
-//!   stored one.
-//! * **Atomicity** ([`stale_commit_changes_nothing`]): a commit that fails with
-//!   [`StoreError::Conflict`] changes nothing — conversations, executions, events, message ids,
-//!   idempotency records, timers and listings are untouched, wherever the stale record sits in
-//!   the commit.
-//! * **Message ids** ([`message_ids`]): ids are remembered per conversation; committing an id
-//!   already recorded for its conversation conflicts; ids are kept at least
-//!   [`MESSAGE_ID_RETENTION_MS`] after the newest recorded id.
-//! * **Idempotency** ([`idempotency`]): a record is returned when recorded at or after `since`;
-//!   recording a key again replaces it.
-//! * **Due timers** ([`due_timers`]): only `waiting` executions with a timer, due at or before
-//!   `now`, earliest first (ties by execution id), at most `limit`; a timer disappears when it
-//!   is cleared or its execution leaves `waiting`, and moves when it is re-armed.
-//! * **Events** ([`events`]): appended in order; `events(after, limit, event_type)` returns
-//!   `seq > after`, oldest first, the type filter applied before the limit.
-//! * **Listing** ([`executions_listing`]): newest first — `started_at` descending, ties by
-//!   creation (first commit) order, newest created first; every [`ExecutionFilter`] field
-//!   (`created_after` inclusive, `created_before` exclusive); `limit` clamped to 1–100;
-//!   `after` pages past an execution id in that order (an unknown id yields nothing); filters
-//!   see the current state of an execution.
-//! * **Races** ([`concurrent_commits`]): two tasks committing on the same loaded version:
-//!   exactly one wins, the other gets [`StoreError::Conflict`] and leaves no trace.
-//!
-//! Records appear at most once per commit (the engine never writes one twice in a turn); what
-//! a store does with duplicates inside one commit is not specified.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use switchboard_runtime::store::{ExecutionStore, MemoryStore};
-//!
-//! async fn conformance() {
-//!     switchboard_runtime::testing::store_conformance(|| {
-//!         Arc::new(MemoryStore::new()) as Arc<dyn ExecutionStore>
-//!     })
-//!     .await;
-//! }
-//! ```
+//! The checks of the conformance suite. Each takes a fresh, empty store and asserts like a test
+//! does (it panics with a message naming the broken rule); [`crate::Check::run`] turns a panic
+//! into a [`crate::Violation`].
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::error::StoreError;
-use crate::event::{Event, EventType};
-use crate::state::{
+use switchboard_runtime::StoreError;
+use switchboard_runtime::event::{Event, EventType};
+use switchboard_runtime::state::{
     AgentState, ChatMessage, Contact, Conversation, Direction, Execution, HistoryMessage,
     LastResume, Object, Status, Timer, ToolCall, TriggerType, WaitingReason,
 };
-use crate::store::{
+use switchboard_runtime::store::{
     DueTimer, ExecutionFilter, ExecutionStore, MESSAGE_ID_RETENTION_MS, TurnCommit,
 };
-use crate::time::Timestamp;
+use switchboard_runtime::time::Timestamp;
 
 /// The time the checks start at: 2026-01-05T10:00:00Z.
 pub const T0: Timestamp = Timestamp(1_767_607_200_000);
-
-/// Runs every check, each on a fresh store from `make`.
-///
-/// # Panics
-///
-/// When the store breaks the contract (see the [module docs](self)).
-pub async fn store_conformance(make: impl Fn() -> Arc<dyn ExecutionStore>) {
-    round_trip(make()).await;
-    versions(make()).await;
-    stale_commit_changes_nothing(make()).await;
-    message_ids(make()).await;
-    idempotency(make()).await;
-    due_timers(make()).await;
-    events(make()).await;
-    executions_listing(make()).await;
-    concurrent_commits(make()).await;
-}
-
-/// Expands to one `#[tokio::test]` (multi-threaded, 2 workers) per conformance check; `$make`
-/// is an expression callable as `Fn() -> Arc<dyn ExecutionStore>` returning a fresh store.
-/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
-///
-/// ```ignore
-/// switchboard_runtime::store_conformance_tests!(|| {
-///     std::sync::Arc::new(switchboard_runtime::store::MemoryStore::new())
-///         as std::sync::Arc<dyn switchboard_runtime::store::ExecutionStore>
-/// });
-/// ```
-#[macro_export]
-macro_rules! store_conformance_tests {
-    ($make:expr) => {
-        $crate::store_conformance_tests!(@each $make;
-            round_trip,
-            versions,
-            stale_commit_changes_nothing,
-            message_ids,
-            idempotency,
-            due_timers,
-            events,
-            executions_listing,
-            concurrent_commits,
-        );
-    };
-    (@each $make:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let make = $make;
-                $crate::testing::$check(make()).await;
-            }
-        )*
-    };
-}
 
 // --- sample data ---------------------------------------------------------------------------
 
@@ -370,7 +266,7 @@ const FAR: Timestamp = Timestamp(T0.0 + 1_000 * 24 * 3600 * 1000);
 
 /// Commit then load round-trips conversations and executions exactly; a second write replaces
 /// the record entirely.
-pub async fn round_trip(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn round_trip(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     assert_eq!(ok(s.conversation("c1").await, "load"), None, "empty store");
     assert_eq!(ok(s.execution("ex_1").await, "load"), None, "empty store");
@@ -468,7 +364,7 @@ pub async fn round_trip(store: Arc<dyn ExecutionStore>) {
 
 /// Versions increase by one per commit; version 0 inserts only when absent; any other version
 /// must match the stored one.
-pub async fn versions(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn versions(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     ok(s.commit(TurnCommit::default()).await, "an empty commit");
     let mut conv = conversation("c1");
@@ -605,7 +501,7 @@ async fn snapshot(s: &dyn ExecutionStore) -> Snapshot {
 }
 
 /// A commit failing with a conflict changes nothing, wherever the stale record sits.
-pub async fn stale_commit_changes_nothing(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn stale_commit_changes_nothing(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     let mut a = execution("ex_a", "c1");
     a.status = Status::Waiting;
@@ -743,7 +639,7 @@ pub async fn stale_commit_changes_nothing(store: Arc<dyn ExecutionStore>) {
 }
 
 /// Message ids: per conversation, re-recording conflicts, kept for the retention window.
-pub async fn message_ids(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn message_ids(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     let odd = "wamid.HBgL/ü+\"'%_==";
     assert!(
@@ -849,7 +745,7 @@ pub async fn message_ids(store: Arc<dyn ExecutionStore>) {
 
 /// Idempotency records: returned when recorded at or after `since`; a key recorded again is
 /// replaced.
-pub async fn idempotency(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn idempotency(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     let at = Timestamp(T0.0 + 1_000);
     let first =
@@ -935,7 +831,7 @@ async fn due(s: &dyn ExecutionStore, now_ms: i64, limit: usize) -> Vec<(String, 
 
 /// Due timers: waiting executions with a timer only, earliest first, limited, kept in step
 /// with the execution.
-pub async fn due_timers(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn due_timers(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     let mut running = waiting("ex_running", Some(5));
     running.status = Status::Running;
@@ -1055,7 +951,7 @@ pub async fn due_timers(store: Arc<dyn ExecutionStore>) {
 }
 
 /// Events: appended in order, paged with `after` and `limit`, filtered by type.
-pub async fn events(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn events(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     let types = [
         EventType::ExecutionStarted,
@@ -1132,7 +1028,7 @@ pub async fn events(store: Arc<dyn ExecutionStore>) {
 }
 
 /// Listing executions: newest first, every filter field, `after` paging, limit clamping.
-pub async fn executions_listing(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn executions_listing(store: Arc<dyn ExecutionStore>) {
     use Status::{Ended, Failed, Handoff, Running, Waiting};
     use WaitingReason::{Agent, Call, WaitForResponse};
     let s = store.as_ref();
@@ -1374,7 +1270,7 @@ pub async fn executions_listing(store: Arc<dyn ExecutionStore>) {
 
 /// Two tasks committing on the same loaded versions: exactly one wins, the loser leaves no
 /// trace.
-pub async fn concurrent_commits(store: Arc<dyn ExecutionStore>) {
+pub(crate) async fn concurrent_commits(store: Arc<dyn ExecutionStore>) {
     let s = store.as_ref();
     commit(
         s,

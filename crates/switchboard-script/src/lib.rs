@@ -2,8 +2,13 @@
 //! end to end offline, producing a transcript (outbound payloads, events, final variables).
 //!
 //! The format (`fixtures/conversations/*.yaml`) is documented in `docs/embedding.md`. A script is
-//! pure data; [`run_script_file`] reads the script and the flow files it names (the only I/O
-//! here), and [`run_script`] takes a file loader so it can run anywhere.
+//! pure data; [`run_script_file`] reads the script and the flow files it names, and
+//! [`run_script`] takes a file loader so it can run anywhere. [`function_answers`] reads a
+//! directory of canned function answers (`switchboard chat --functions DIR`).
+//!
+//! This crate is a test and tooling kit on top of the runtime's offline adapters: it is used by
+//! `switchboard test`, `switchboard chat` and the fixture tests, and must not be a dependency of
+//! the runtime or of any adapter crate. It reads files (the only I/O here) but reaches no network.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,14 +18,16 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::adapters::{AdapterError, ChatResponse, HttpResponse, ToolSpec};
-use crate::engine::{
+use switchboard_runtime::adapters::{AdapterError, ChatResponse, HttpResponse, ToolSpec};
+use switchboard_runtime::engine::{
     Adapters, Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest,
     StartRequest, Trigger,
 };
-use crate::offline::{CannedResponse, MapSecrets, OfflineAdapters};
-use crate::state::{Status, ToolCall, TriggerType};
-use crate::store::{ExecutionFilter, ExecutionStore, MemoryStore};
+use switchboard_runtime::offline::{
+    CannedResponse, MapSecrets, OfflineAdapters, ScriptedFunctions,
+};
+use switchboard_runtime::state::{Status, ToolCall, TriggerType};
+use switchboard_runtime::store::{ExecutionFilter, ExecutionStore, MemoryStore};
 
 /// Why a script could not run, or what it expected that did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -339,6 +346,30 @@ fn read(path: &Path) -> Result<String, ScriptError> {
     })
 }
 
+/// Loads `<name>.json` files of a directory as fixed function answers (read once, here): the
+/// offline stand-in for a project's functions.
+pub fn function_answers(dir: &Path) -> std::io::Result<ScriptedFunctions> {
+    let f = ScriptedFunctions::default();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        f.answer(name, value);
+    }
+    Ok(f)
+}
+
 /// Parses a script (YAML or JSON).
 pub fn parse_script(text: &str) -> Result<Script, ScriptError> {
     let value = switchboard_model::yaml::parse(text)
@@ -514,7 +545,7 @@ pub async fn run_script_with(
         if !batch.is_empty() {
             match engine.handle_inbound(batch).await {
                 Ok(d) => {
-                    if let crate::engine::Dispatch::Started(id) = &d
+                    if let switchboard_runtime::Dispatch::Started(id) = &d
                         && main_exec.is_none()
                     {
                         main_exec = Some(id.clone());

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use switchboard_runtime::script::run_script_file;
+use switchboard_script::run_script_file;
 
 fn check(path: &std::path::Path) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
