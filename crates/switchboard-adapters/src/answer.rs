@@ -3,6 +3,7 @@
 //! shortened in messages.
 
 use serde_json::Value;
+use switchboard_runtime::FailureKind;
 use switchboard_runtime::adapters::{AdapterError, AdapterResult, FunctionCall};
 
 /// At most 64 characters of `s`, for error messages.
@@ -28,7 +29,7 @@ pub(crate) fn unresolved(call: &FunctionCall<'_>, what: &str) -> AdapterError {
     } else {
         format!("no {what} for {}", wanted.join(" or "))
     };
-    AdapterError::new("not_found", message)
+    AdapterError::new(FailureKind::NotFound, message)
 }
 
 /// A function's answer: a 2xx status with a JSON object body is the result; another status is
@@ -43,14 +44,14 @@ pub(crate) fn function_answer(name: &str, status: u16, body: &[u8]) -> AdapterRe
     match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(other) => Err(AdapterError::new(
-            "invalid_json",
+            FailureKind::InvalidJson,
             format!(
                 "function `{name}` answered with a JSON {}, not an object",
                 json_type(&other)
             ),
         )),
         Err(e) => Err(AdapterError::new(
-            "invalid_json",
+            FailureKind::InvalidJson,
             format!("function `{name}` answered with a body that is not JSON ({e})"),
         )),
     }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::failure::{Failure, FailureKind};
 use crate::state::{ChatMessage, ToolCall};
 use crate::time::Timestamp;
 
@@ -17,9 +18,10 @@ use crate::time::Timestamp;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{kind}: {message}")]
 pub struct AdapterError {
-    /// `transport`, `timeout`, `http_status`, `invalid_json`, `invalid_request`, `not_found`,
-    /// `adapter`, …
-    pub kind: String,
+    /// Usually [`FailureKind::Transport`], [`FailureKind::Timeout`],
+    /// [`FailureKind::HttpStatus`], [`FailureKind::InvalidJson`],
+    /// [`FailureKind::InvalidRequest`], [`FailureKind::NotFound`] or [`FailureKind::Adapter`].
+    pub kind: FailureKind,
     /// What happened (no secrets).
     pub message: String,
     /// The HTTP status, for `http_status`.
@@ -28,9 +30,9 @@ pub struct AdapterError {
 
 impl AdapterError {
     /// An error of `kind`.
-    pub fn new(kind: &str, message: impl Into<String>) -> AdapterError {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> AdapterError {
         AdapterError {
-            kind: kind.to_owned(),
+            kind,
             message: message.into(),
             status: None,
         }
@@ -39,9 +41,19 @@ impl AdapterError {
     /// A non-2xx HTTP status.
     pub fn http_status(status: u16, message: impl Into<String>) -> AdapterError {
         AdapterError {
-            kind: "http_status".to_owned(),
+            kind: FailureKind::HttpStatus,
             message: message.into(),
             status: Some(status),
+        }
+    }
+}
+
+impl From<AdapterError> for Failure {
+    fn from(e: AdapterError) -> Self {
+        Failure {
+            kind: e.kind,
+            message: e.message,
+            status: e.status,
         }
     }
 }

@@ -15,8 +15,9 @@ use switchboard_model::config::{Agent, BuiltinTool, DeliveryMode, NodeConfig};
 use crate::adapters::{ChatRequest, McpServer, Purpose, ToolSpec};
 use crate::engine::CompiledFlow;
 use crate::event::EventType;
+use crate::failure::{Failure, FailureKind};
 use crate::state::{ChatMessage, Status, ToolCall, WaitingReason};
-use crate::turn::{Failure, Step, Turn};
+use crate::turn::{Step, Turn};
 
 /// Knowledge-base texts up to this size are returned whole.
 const KB_WHOLE_LIMIT: usize = 32 * 1024;
@@ -35,11 +36,17 @@ pub(crate) async fn run_turn(
     ni: usize,
 ) -> Step {
     let NodeConfig::Agent(cfg) = flow.flow.nodes[ni].config() else {
-        return Step::Fail(Failure::new("invalid_request", "not an agent node"));
+        return Step::Fail(Failure::new(
+            FailureKind::InvalidRequest,
+            "not an agent node",
+        ));
     };
     let node_id = flow.flow.nodes[ni].id().to_owned();
     if turn.exec(xi).agent.is_none() {
-        return Step::Fail(Failure::new("adapter", "the agent activation is missing"));
+        return Step::Fail(Failure::new(
+            FailureKind::Adapter,
+            "the agent activation is missing",
+        ));
     }
     if let Err(f) = list_mcp_tools(turn, xi, &node_id, cfg).await {
         return Step::Fail(f);
@@ -57,7 +64,7 @@ pub(crate) async fn run_turn(
                 json!({"node_id": node_id, "reason": "max_iterations", "iterations": iterations}),
             );
             return Step::Fail(Failure::new(
-                "max_iterations",
+                FailureKind::MaxIterations,
                 format!("the agent needed more than {max} model calls in one turn"),
             ));
         }

@@ -13,6 +13,7 @@ mod agent;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod failure;
 pub mod inbox;
 pub mod offline;
 pub mod state;
@@ -27,5 +28,6 @@ pub use engine::{
 };
 pub use error::{EngineError, StoreError};
 pub use event::{Event, EventType};
+pub use failure::FailureKind;
 pub use state::{Conversation, Execution, Status, WaitingReason};
 pub use time::Timestamp;

@@ -22,6 +22,7 @@ use crate::adapters::{
     OutboundMessage, ProjectEvent, ProjectEventSink, Purpose, Secrets, SendReceipt, ToolSpec,
 };
 use crate::engine::{Adapters, SequentialIds};
+use crate::failure::FailureKind;
 use crate::state::ToolCall;
 use crate::time::Timestamp;
 
@@ -290,7 +291,7 @@ impl FunctionInvoker for ScriptedFunctions {
             }
         }
         Err(AdapterError::new(
-            "not_found",
+            FailureKind::NotFound,
             format!("function `{}` is not registered", name.unwrap_or_default()),
         ))
     }
@@ -408,7 +409,10 @@ impl McpClient for ScriptedMcp {
             .get(&format!("{}/{tool}", server.name))
             .cloned()
             .ok_or_else(|| {
-                AdapterError::new("not_found", format!("MCP tool `{tool}` is not scripted"))
+                AdapterError::new(
+                    FailureKind::NotFound,
+                    format!("MCP tool `{tool}` is not scripted"),
+                )
             })
     }
 }

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use crate::adapters::Secrets;
+use crate::failure::{Failure, FailureKind};
 
 /// Characters left as they are in URL values: RFC 3986 unreserved.
 const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -77,10 +78,16 @@ impl<'a> System<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct TemplateError {
-    /// `template_error` or `secret_missing`.
-    pub kind: &'static str,
+    /// [`FailureKind::TemplateError`] or [`FailureKind::SecretMissing`].
+    pub kind: FailureKind,
     /// What happened.
     pub message: String,
+}
+
+impl From<TemplateError> for Failure {
+    fn from(e: TemplateError) -> Self {
+        Failure::new(e.kind, e.message)
+    }
 }
 
 /// How interpolated values are written.
@@ -255,7 +262,7 @@ impl Renderer {
                 let result = self.env.render_str(source, ctx);
                 let state = RENDER.with(|r| std::mem::take(&mut *r.borrow_mut()));
                 let mut text = result.map_err(|e| TemplateError {
-                    kind: "template_error",
+                    kind: FailureKind::TemplateError,
                     message: describe(&e),
                 })?;
                 let mut used = Vec::new();
@@ -350,14 +357,14 @@ impl Renderer {
             .env
             .compile_expression(trimmed)
             .map_err(|e| TemplateError {
-                kind: "template_error",
+                kind: FailureKind::TemplateError,
                 message: describe(&e),
             })?;
         RENDER.with(|r| *r.borrow_mut() = RenderState::default());
         let v = compiled
             .eval(minijinja::Value::from_object(Root::new(scope)))
             .map_err(|e| TemplateError {
-                kind: "template_error",
+                kind: FailureKind::TemplateError,
                 message: describe(&e),
             })?;
         let state = RENDER.with(|r| std::mem::take(&mut *r.borrow_mut()));
@@ -370,7 +377,7 @@ impl Renderer {
             return Ok((Value::Null, vec![path]));
         }
         let json = serde_json::to_value(&v).map_err(|e| TemplateError {
-            kind: "template_error",
+            kind: FailureKind::TemplateError,
             message: e.to_string(),
         })?;
         Ok((json, Vec::new()))
@@ -386,7 +393,7 @@ fn describe(e: &minijinja::Error) -> String {
 
 fn secret(secrets: &dyn Secrets, name: &str) -> Result<String, TemplateError> {
     secrets.get(name).ok_or_else(|| TemplateError {
-        kind: "secret_missing",
+        kind: FailureKind::SecretMissing,
         message: format!("secret `{name}` is not set"),
     })
 }

@@ -23,6 +23,7 @@ use switchboard_runtime::engine::{
     Adapters, Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest,
     StartRequest, Trigger,
 };
+use switchboard_runtime::failure::{FailureKind, UnknownFailureKind};
 use switchboard_runtime::offline::{
     CannedResponse, MapSecrets, OfflineAdapters, ScriptedFunctions,
 };
@@ -168,7 +169,7 @@ pub struct HttpSpec {
 #[serde(deny_unknown_fields)]
 pub struct ErrorSpec {
     /// Failure kind.
-    pub kind: String,
+    pub kind: FailureKind,
     /// Message.
     #[serde(default)]
     pub message: String,
@@ -181,7 +182,7 @@ impl ErrorSpec {
     fn to_error(&self) -> AdapterError {
         AdapterError {
             status: self.status,
-            ..AdapterError::new(&self.kind, self.message.clone())
+            ..AdapterError::new(self.kind, self.message.clone())
         }
     }
 }
@@ -667,7 +668,7 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
             Some(list) if answer.as_object().is_some_and(|m| m.len() == 1) => {
                 for a in list {
                     let r = match a.get("error") {
-                        Some(e) => Err(adapter_error(e)),
+                        Some(e) => Err(adapter_error(e)?),
                         None => Ok(a.clone()),
                     };
                     offline.functions.push(name, r);
@@ -678,7 +679,7 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
                 .filter(|_| answer.as_object().is_some_and(|m| m.len() == 1))
             {
                 Some(e) => {
-                    let e = adapter_error(e);
+                    let e = adapter_error(e)?;
                     offline.functions.register(name, move |_| Err(e.clone()));
                 }
                 None => offline.functions.answer(name, answer.clone()),
@@ -755,19 +756,26 @@ fn setup_adapters(script: &Script, offline: &OfflineAdapters) -> Result<(), Scri
     Ok(())
 }
 
-fn adapter_error(e: &Value) -> AdapterError {
-    AdapterError {
+/// A scripted function error `{kind?, message?, status?}` (kind `adapter` when absent).
+fn adapter_error(e: &Value) -> Result<AdapterError, ScriptError> {
+    let kind = match e.get("kind").and_then(Value::as_str) {
+        Some(k) => k
+            .parse()
+            .map_err(|e: UnknownFailureKind| ScriptError::Invalid(e.to_string()))?,
+        None => FailureKind::Adapter,
+    };
+    Ok(AdapterError {
         status: e
             .get("status")
             .and_then(Value::as_u64)
             .and_then(|s| u16::try_from(s).ok()),
         ..AdapterError::new(
-            e.get("kind").and_then(Value::as_str).unwrap_or("adapter"),
+            kind,
             e.get("message")
                 .and_then(Value::as_str)
                 .unwrap_or("scripted failure"),
         )
-    }
+    })
 }
 
 fn outbound(offline: &OfflineAdapters) -> Vec<Value> {

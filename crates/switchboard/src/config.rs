@@ -57,6 +57,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -253,7 +254,9 @@ impl FunctionInvoker for FunctionChain {
                 other => return other,
             }
         }
-        Err(last.unwrap_or_else(|| AdapterError::new("not_found", "no function is configured")))
+        Err(last.unwrap_or_else(|| {
+            AdapterError::new(FailureKind::NotFound, "no function is configured")
+        }))
     }
 }
 

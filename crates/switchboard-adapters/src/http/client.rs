@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -91,7 +92,7 @@ impl ReqwestHttpClient {
             .build()
             .map_err(|e| {
                 AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("cannot build the HTTP client: {}", describe(e)),
                 )
             })?;
@@ -131,7 +132,7 @@ impl ReqwestHttpClient {
             && !matches!(target.scheme(), "http" | "https")
         {
             return Err(AdapterError::new(
-                "transport",
+                FailureKind::Transport,
                 format!(
                     "redirect to a `{}` URL refused (only http and https)",
                     excerpt(target.scheme())
@@ -142,7 +143,7 @@ impl ReqwestHttpClient {
         let cap = self.config.max_response_bytes;
         let too_large = || {
             AdapterError::new(
-                "transport",
+                FailureKind::Transport,
                 format!("response larger than {}", format_size(cap)),
             )
         };
@@ -178,7 +179,7 @@ impl HttpClient for ReqwestHttpClient {
         let url = parse_url(&url)?;
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("`{}` is not an HTTP method", excerpt(&method)),
             )
         })?;
@@ -198,14 +199,14 @@ impl HttpClient for ReqwestHttpClient {
 pub(crate) fn parse_url(url: &str) -> AdapterResult<Url> {
     let parsed = Url::parse(url).map_err(|e| {
         AdapterError::new(
-            "invalid_request",
+            FailureKind::InvalidRequest,
             format!("the request URL is not an absolute URL ({e})"),
         )
     })?;
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
         other => Err(AdapterError::new(
-            "invalid_request",
+            FailureKind::InvalidRequest,
             format!(
                 "the request URL has the scheme `{}` (only http and https are supported)",
                 excerpt(other)
@@ -221,13 +222,13 @@ fn header_map(headers: &[(String, String)]) -> AdapterResult<HeaderMap> {
     for (name, value) in headers {
         let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("`{}` is not a valid header name", excerpt(name)),
             )
         })?;
         let value = HeaderValue::from_str(value).map_err(|_| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!(
                     "the value of header `{}` is not a valid header value",
                     header.as_str()
@@ -259,7 +260,7 @@ fn join_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 /// A `timeout` failure after `after`.
 fn timed_out(after: Duration) -> AdapterError {
     AdapterError::new(
-        "timeout",
+        FailureKind::Timeout,
         format!("no complete response within {}", format_duration(after)),
     )
 }
@@ -281,26 +282,29 @@ fn map_error(e: reqwest::Error) -> AdapterError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
-            return AdapterError::new("transport", refused.0.clone());
+            return AdapterError::new(FailureKind::Transport, refused.0.clone());
         }
         source = s.source();
     }
     if e.is_timeout() {
         AdapterError::new(
-            "timeout",
+            FailureKind::Timeout,
             format!("the request timed out ({})", describe(e)),
         )
     } else if e.is_builder() {
-        AdapterError::new("invalid_request", describe(e))
+        AdapterError::new(FailureKind::InvalidRequest, describe(e))
     } else if e.is_redirect() {
         AdapterError::new(
-            "transport",
+            FailureKind::Transport,
             format!("cannot follow a redirect ({})", describe(e)),
         )
     } else if e.is_connect() {
-        AdapterError::new("transport", format!("cannot connect ({})", describe(e)))
+        AdapterError::new(
+            FailureKind::Transport,
+            format!("cannot connect ({})", describe(e)),
+        )
     } else {
-        AdapterError::new("transport", describe(e))
+        AdapterError::new(FailureKind::Transport, describe(e))
     }
 }
 

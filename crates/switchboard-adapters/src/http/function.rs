@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderName;
@@ -274,7 +275,7 @@ impl FunctionInvoker for HttpFunctionInvoker {
         let name = excerpt(&endpoint.name);
         let body = serde_json::to_vec(&call.payload()).map_err(|e| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("function `{name}`: cannot encode the request ({e})"),
             )
         })?;
@@ -289,7 +290,7 @@ impl FunctionInvoker for HttpFunctionInvoker {
         if let Some((header, env)) = &endpoint.api_key {
             let Some(value) = self.secrets.get(env) else {
                 return Err(AdapterError::new(
-                    "secret_missing",
+                    FailureKind::SecretMissing,
                     format!("function `{name}`: the API key secret `{env}` is not set"),
                 ));
             };

@@ -62,6 +62,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -550,7 +551,7 @@ impl FunctionInvoker for JsFunctionInvoker {
         let name = function.slug.clone();
         let body = serde_json::to_string(&call.payload()).map_err(|e| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("function `{name}`: cannot encode the request ({e})"),
             )
         })?;
@@ -583,7 +584,7 @@ impl FunctionInvoker for JsFunctionInvoker {
             })
             .map_err(|e| {
                 AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("function `{name}`: cannot start a thread ({e})"),
                 )
             })?;
@@ -615,13 +616,13 @@ impl JsFunctionInvoker {
             } => (status, body, returned),
             Outcome::Threw(m) | Outcome::Failed(m) => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("function `{name}` threw: {m}"),
                 ));
             }
             Outcome::TimedOut => {
                 return Err(AdapterError::new(
-                    "timeout",
+                    FailureKind::Timeout,
                     format!(
                         "function `{name}` did not finish within {}",
                         show(settings.timeout)
@@ -630,7 +631,7 @@ impl JsFunctionInvoker {
             }
             Outcome::NeverSettled => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!(
                         "function `{name}` cannot finish: the function's promise never settled \
                          (nothing left to run)"
@@ -639,7 +640,7 @@ impl JsFunctionInvoker {
             }
             Outcome::OutOfMemory => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!(
                         "function `{name}` ran out of memory (limit {} bytes)",
                         settings.memory_limit
@@ -648,19 +649,19 @@ impl JsFunctionInvoker {
             }
             Outcome::NoHandler => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("function `{name}` defines no handler"),
                 ));
             }
             Outcome::Ready => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("function `{name}`: no request was made"),
                 ));
             }
             Outcome::Internal(m) => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("function `{name}`: {m}"),
                 ));
             }
@@ -668,7 +669,7 @@ impl JsFunctionInvoker {
         let body = body.unwrap_or_default();
         if body.len() > settings.max_response_bytes {
             return Err(AdapterError::new(
-                "transport",
+                FailureKind::Transport,
                 format!(
                     "function `{name}` answered with a body of {} bytes, over the {}-byte cap",
                     body.len(),
@@ -678,7 +679,7 @@ impl JsFunctionInvoker {
         }
         if (200..300).contains(&status) && returned == "nothing" {
             return Err(AdapterError::new(
-                "invalid_json",
+                FailureKind::InvalidJson,
                 format!("function `{name}` returned nothing (return a Response or a JSON object)"),
             ));
         }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_runtime::FailureKind;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, ChatRequest, ChatResponse, LanguageModel,
 };
@@ -68,7 +69,7 @@ impl Anthropic {
                 "tool" => {
                     let id = m.tool_call_id.as_deref().ok_or_else(|| {
                         AdapterError::new(
-                            "invalid_request",
+                            FailureKind::InvalidRequest,
                             "anthropic: a tool message has no tool_call_id",
                         )
                     })?;
@@ -171,7 +172,7 @@ enum WireBlock {
 fn parse(body: Value) -> AdapterResult<ChatResponse> {
     let wire: WireResponse = serde_json::from_value(body).map_err(|e| {
         AdapterError::new(
-            "invalid_json",
+            FailureKind::InvalidJson,
             format!("anthropic: unexpected response shape: {e}"),
         )
     })?;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use reqwest::header::{self, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_runtime::FailureKind;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, ChatRequest, ChatResponse, LanguageModel,
 };
@@ -120,7 +121,7 @@ fn message(m: &ChatMessage) -> AdapterResult<Value> {
         "tool" => {
             let id = m.tool_call_id.as_deref().ok_or_else(|| {
                 AdapterError::new(
-                    "invalid_request",
+                    FailureKind::InvalidRequest,
                     "openai: a tool message has no tool_call_id",
                 )
             })?;
@@ -165,7 +166,8 @@ struct WireFunction {
 
 /// The answer in `body`.
 fn parse(body: Value) -> AdapterResult<ChatResponse> {
-    let invalid = |what: String| AdapterError::new("invalid_json", format!("openai: {what}"));
+    let invalid =
+        |what: String| AdapterError::new(FailureKind::InvalidJson, format!("openai: {what}"));
     let wire: WireResponse = serde_json::from_value(body)
         .map_err(|e| invalid(format!("unexpected response shape: {e}")))?;
     let choice = wire

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use switchboard_runtime::adapters::{
@@ -53,7 +54,7 @@ impl ModelRouter {
         for (i, (name, _)) in providers.iter().enumerate() {
             if providers[..i].iter().any(|(other, _)| other == name) {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("llm: provider `{name}` is configured twice"),
                 ));
             }
@@ -66,7 +67,7 @@ impl ModelRouter {
                     .position(|(name, _)| *name == r.provider)
                     .ok_or_else(|| {
                         AdapterError::new(
-                            "adapter",
+                            FailureKind::Adapter,
                             format!(
                                 "llm: route `{}` names unknown provider `{}`",
                                 r.pattern, r.provider
@@ -164,7 +165,7 @@ impl LanguageModel for ModelRouter {
         let (provider, model) = {
             let resolved = self.resolve(&request.model).ok_or_else(|| {
                 AdapterError::new(
-                    "not_found",
+                    FailureKind::NotFound,
                     format!("llm: no route for model `{}`", request.model),
                 )
             })?;
@@ -173,7 +174,9 @@ impl LanguageModel for ModelRouter {
                 .iter()
                 .find(|(name, _)| name == resolved.provider)
                 .map(|(_, p)| Arc::clone(p))
-                .ok_or_else(|| AdapterError::new("adapter", "llm: route to a missing provider"))?;
+                .ok_or_else(|| {
+                    AdapterError::new(FailureKind::Adapter, "llm: route to a missing provider")
+                })?;
             (provider, resolved.model)
         };
         request.model = model;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -46,7 +47,7 @@ impl ApiKey {
     pub(crate) fn header_value(&self, prefix: &str) -> AdapterResult<HeaderValue> {
         let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0)).map_err(|_| {
             AdapterError::new(
-                "adapter",
+                FailureKind::Adapter,
                 "the API key contains characters not allowed in an HTTP header",
             )
         })?;
@@ -122,7 +123,7 @@ impl ProviderSettings {
         if let Some(var) = &config.api_key_env {
             let key = env(var).filter(|k| !k.is_empty()).ok_or_else(|| {
                 AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!(
                         "provider `{}`: environment variable `{var}` is not set",
                         config.name
@@ -159,7 +160,7 @@ impl Transport {
             .build()
             .map_err(|e| {
                 AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!("{label}: cannot build the HTTP client: {}", chain(&e)),
                 )
             })?;
@@ -190,7 +191,7 @@ impl Transport {
     ) -> AdapterResult<Value> {
         let bytes = serde_json::to_vec(body).map_err(|e| {
             AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("{}: cannot encode the request: {e}", self.label),
             )
         })?;
@@ -223,7 +224,7 @@ impl Transport {
                 let body = self.read_limited(&mut response).await?;
                 return serde_json::from_slice(&body).map_err(|e| {
                     AdapterError::new(
-                        "invalid_json",
+                        FailureKind::InvalidJson,
                         format!(
                             "{}: the response body (HTTP {}) is not JSON: {e}",
                             self.label,
@@ -272,7 +273,7 @@ impl Transport {
         let limit = self.settings.max_response_bytes;
         let too_large = || {
             AdapterError::new(
-                "adapter",
+                FailureKind::Adapter,
                 format!(
                     "{}: the response body exceeds the limit of {limit} bytes",
                     self.label
@@ -319,7 +320,7 @@ impl Transport {
             } else {
                 format!("the request timed out after {:?}", self.settings.timeout)
             };
-            return AdapterError::new("timeout", format!("{}: {what}", self.label));
+            return AdapterError::new(FailureKind::Timeout, format!("{}: {what}", self.label));
         }
         let what = if e.is_connect() {
             "could not connect"
@@ -327,7 +328,7 @@ impl Transport {
             "the request failed"
         };
         AdapterError::new(
-            "transport",
+            FailureKind::Transport,
             redact(
                 &format!("{}: {what}: {}", self.label, chain(e)),
                 self.api_key(),

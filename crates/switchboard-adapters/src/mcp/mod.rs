@@ -35,6 +35,7 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -104,7 +105,9 @@ impl RmcpClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|e| AdapterError::new("adapter", format!("MCP HTTP client: {e}")))?;
+            .map_err(|e| {
+                AdapterError::new(FailureKind::Adapter, format!("MCP HTTP client: {e}"))
+            })?;
         Ok(RmcpClient { http, config })
     }
 
@@ -124,13 +127,13 @@ impl RmcpClient {
             }
             let header_name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
                 AdapterError::new(
-                    "invalid_request",
+                    FailureKind::InvalidRequest,
                     format!("MCP server `{}`: invalid header name `{name}`", server.name),
                 )
             })?;
             let header_value = HeaderValue::from_str(value).map_err(|_| {
                 AdapterError::new(
-                    "invalid_request",
+                    FailureKind::InvalidRequest,
                     format!(
                         "MCP server `{}`: invalid value for header `{name}`",
                         server.name
@@ -146,7 +149,7 @@ impl RmcpClient {
         );
         ().serve(transport).await.map_err(|e| {
             AdapterError::new(
-                "transport",
+                FailureKind::Transport,
                 format!("MCP server `{}`: session not initialized: {e}", server.name),
             )
         })
@@ -161,7 +164,7 @@ impl RmcpClient {
         match tokio::time::timeout(self.config.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(AdapterError::new(
-                "timeout",
+                FailureKind::Timeout,
                 format!(
                     "MCP server `{}`: {what} took longer than {} ms",
                     server.name,
@@ -180,18 +183,18 @@ async fn close(session: RunningService<RoleClient, ()>) {
 fn service_error(server: &McpServer, what: &str, error: ServiceError) -> AdapterError {
     match error {
         ServiceError::McpError(data) => AdapterError::new(
-            "adapter",
+            FailureKind::Adapter,
             format!(
                 "MCP server `{}`: {what}: error {}: {}",
                 server.name, data.code.0, data.message
             ),
         ),
         ServiceError::Timeout { .. } => AdapterError::new(
-            "timeout",
+            FailureKind::Timeout,
             format!("MCP server `{}`: {what}: {error}", server.name),
         ),
         other => AdapterError::new(
-            "transport",
+            FailureKind::Transport,
             format!("MCP server `{}`: {what}: {other}", server.name),
         ),
     }
@@ -231,7 +234,7 @@ fn tool_result(server: &McpServer, tool: &str, result: CallToolResult) -> Adapte
             text.join("\n")
         };
         return Err(AdapterError::new(
-            "adapter",
+            FailureKind::Adapter,
             format!("MCP server `{}`: tool `{tool}`: {message}", server.name),
         ));
     }
@@ -243,7 +246,7 @@ fn tool_result(server: &McpServer, tool: &str, result: CallToolResult) -> Adapte
     }
     serde_json::to_value(&result.content).map_err(|e| {
         AdapterError::new(
-            "invalid_json",
+            FailureKind::InvalidJson,
             format!("MCP server `{}`: tool `{tool}` content: {e}", server.name),
         )
     })
@@ -273,7 +276,7 @@ impl McpClient for RmcpClient {
             Value::Null => None,
             other => {
                 return Err(AdapterError::new(
-                    "invalid_request",
+                    FailureKind::InvalidRequest,
                     format!(
                         "MCP server `{}`: tool `{tool}`: arguments must be a JSON object, not {}",
                         server.name,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use switchboard_runtime::FailureKind;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -103,7 +104,7 @@ impl CloudApiMessenger {
             Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
             _ => {
                 return Err(AdapterError::new(
-                    "adapter",
+                    FailureKind::Adapter,
                     format!(
                         "the WhatsApp access token secret `{}` is not set",
                         config.token_env
@@ -113,7 +114,7 @@ impl CloudApiMessenger {
         };
         if token.chars().any(|c| c.is_control()) {
             return Err(AdapterError::new(
-                "adapter",
+                FailureKind::Adapter,
                 format!(
                     "the WhatsApp access token secret `{}` holds control characters",
                     config.token_env
@@ -124,7 +125,10 @@ impl CloudApiMessenger {
             .timeout(config.timeout)
             .build()
             .map_err(|e| {
-                AdapterError::new("adapter", format!("cannot build the HTTP client: {e}"))
+                AdapterError::new(
+                    FailureKind::Adapter,
+                    format!("cannot build the HTTP client: {e}"),
+                )
             })?;
         Ok(CloudApiMessenger {
             config,
@@ -146,7 +150,7 @@ impl CloudApiMessenger {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(AdapterError::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("invalid sending phone_number_id `{id}`"),
             ));
         }
@@ -178,7 +182,7 @@ impl Messenger for CloudApiMessenger {
         let url = self.url(&message.from)?;
         let body = message_payload(&message, &self.config.language_code)?;
         let bytes = serde_json::to_vec(&body)
-            .map_err(|e| AdapterError::new("invalid_request", e.to_string()))?;
+            .map_err(|e| AdapterError::new(FailureKind::InvalidRequest, e.to_string()))?;
         let mut attempt = 0u32;
         loop {
             let result = self
@@ -193,7 +197,7 @@ impl Messenger for CloudApiMessenger {
                 Ok(response) => response,
                 Err(e) if e.is_timeout() => {
                     return Err(AdapterError::new(
-                        "timeout",
+                        FailureKind::Timeout,
                         format!(
                             "WhatsApp Cloud API: no answer within {:?}",
                             self.config.timeout
@@ -207,7 +211,7 @@ impl Messenger for CloudApiMessenger {
                         continue;
                     }
                     return Err(AdapterError::new(
-                        "transport",
+                        FailureKind::Transport,
                         self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
                     ));
                 }
@@ -223,7 +227,7 @@ impl Messenger for CloudApiMessenger {
                 Ok(body) => body,
                 Err(e) if e.is_timeout() => {
                     return Err(AdapterError::new(
-                        "timeout",
+                        FailureKind::Timeout,
                         format!(
                             "WhatsApp Cloud API: no answer within {:?}",
                             self.config.timeout
@@ -232,7 +236,7 @@ impl Messenger for CloudApiMessenger {
                 }
                 Err(e) => {
                     return Err(AdapterError::new(
-                        "transport",
+                        FailureKind::Transport,
                         self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
                     ));
                 }
@@ -257,7 +261,7 @@ impl Messenger for CloudApiMessenger {
 fn parse_receipt(body: &[u8]) -> AdapterResult<SendReceipt> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         AdapterError::new(
-            "invalid_json",
+            FailureKind::InvalidJson,
             format!("WhatsApp Cloud API answer is not JSON: {e}"),
         )
     })?;
@@ -272,7 +276,7 @@ fn parse_receipt(body: &[u8]) -> AdapterResult<SendReceipt> {
         })
         .ok_or_else(|| {
             AdapterError::new(
-                "invalid_json",
+                FailureKind::InvalidJson,
                 "WhatsApp Cloud API answer has no messages[0].id",
             )
         })

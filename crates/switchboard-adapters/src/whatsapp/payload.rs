@@ -1,6 +1,7 @@
 //! The Graph API JSON of each outbound message kind (pure functions).
 
 use serde_json::{Map, Value, json};
+use switchboard_runtime::FailureKind;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, Interactive, InteractiveHeader, OutboundBody, OutboundMessage,
 };
@@ -257,5 +258,5 @@ fn media_kind(media_type: &str) -> AdapterResult<&'static str> {
 }
 
 fn invalid(message: impl Into<String>) -> AdapterError {
-    AdapterError::new("invalid_request", message)
+    AdapterError::new(FailureKind::InvalidRequest, message)
 }

@@ -10,6 +10,7 @@ use switchboard_model::is_http_url;
 use crate::adapters::{FunctionCall, OutboundBody};
 use crate::engine::{CompiledFlow, EngineConfig, Inner};
 use crate::event::{Event, EventType};
+use crate::failure::{Failure, FailureKind};
 use crate::state::{
     AgentState, ChatMessage, Conversation, Direction, Execution, Status, WaitingReason,
 };
@@ -17,7 +18,7 @@ use crate::template::Mode;
 use crate::time::Timestamp;
 
 use super::redact::redact_value;
-use super::{Failure, Step, Turn, check_url, excerpt, system_namespace};
+use super::{Step, Turn, check_url, excerpt, system_namespace};
 
 impl<'e> Turn<'e> {
     // --- agent -------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ impl<'e> Turn<'e> {
     ) -> Result<String, Failure> {
         if text.chars().count() > 4096 {
             return Err(Failure::new(
-                "invalid_message",
+                FailureKind::InvalidMessage,
                 "the message is longer than 4096 characters",
             ));
         }
@@ -251,7 +252,7 @@ impl<'e> Turn<'e> {
         };
         if !is_http_url(&url) {
             return Err(Failure::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("`{}` is not an absolute http(s) URL", excerpt(&url)),
             ));
         }

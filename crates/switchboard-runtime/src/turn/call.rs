@@ -7,9 +7,10 @@ use serde_json::json;
 use crate::engine::CompiledFlow;
 use crate::error::EngineError;
 use crate::event::EventType;
+use crate::failure::{Failure, FailureKind};
 use crate::state::{Object, Status, WaitingReason};
 
-use super::{Failure, Step, Turn};
+use super::{Step, Turn};
 
 const MAX_DEPTH: u32 = 10;
 
@@ -30,7 +31,7 @@ impl Turn<'_> {
                 .unwrap_or_default()
                 .to_owned();
             return Step::Fail(Failure::new(
-                "not_found",
+                FailureKind::NotFound,
                 format!("flow `{name}` does not exist"),
             ));
         };
@@ -38,13 +39,13 @@ impl Turn<'_> {
         stack.push(self.execs[xi].flow_id.clone());
         if stack.contains(&target.id) {
             return Step::Fail(Failure::new(
-                "call_cycle",
+                FailureKind::CallCycle,
                 format!("flow `{}` is already in the call stack", target.id),
             ));
         }
         if self.execs[xi].call_depth + 1 > MAX_DEPTH {
             return Step::Fail(Failure::new(
-                "call_depth",
+                FailureKind::CallDepth,
                 format!("calls nest deeper than {MAX_DEPTH}"),
             ));
         }
@@ -52,7 +53,7 @@ impl Turn<'_> {
         self.execs[xi].waiting_reason = Some(WaitingReason::Call);
         let id = match self.start_child(&target, xi, stack).await {
             Ok(id) => id,
-            Err(e) => return Step::Fail(Failure::new("adapter", e.to_string())),
+            Err(e) => return Step::Fail(Failure::new(FailureKind::Adapter, e.to_string())),
         };
         let ci = self.execs.iter().position(|e| e.id == id).unwrap_or(0);
         Step::Child(ci)

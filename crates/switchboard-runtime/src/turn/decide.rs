@@ -8,10 +8,11 @@ use switchboard_model::config::DecisionType;
 use crate::adapters::{ChatRequest, Purpose};
 use crate::engine::CompiledFlow;
 use crate::event::EventType;
+use crate::failure::{Failure, FailureKind};
 use crate::state::ChatMessage;
 use crate::template::Mode;
 
-use super::{Failure, Step, Turn};
+use super::{Step, Turn};
 
 impl Turn<'_> {
     // --- decide ------------------------------------------------------------------------------
@@ -39,7 +40,7 @@ impl Turn<'_> {
         );
         let Some(first) = labels.first().cloned() else {
             return Step::Fail(Failure::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 "the decide node has no conditions",
             ));
         };
@@ -65,7 +66,12 @@ impl Turn<'_> {
                         ),
                     }
                 }
-                Err(e) => (first.clone(), true, Some(e.kind.clone()), json!({})),
+                Err(e) => (
+                    first.clone(),
+                    true,
+                    Some(e.kind.as_str().to_owned()),
+                    json!({}),
+                ),
             }
         } else {
             let last = self.execs[xi].vars.get("last_user_input").map(|v| match v {

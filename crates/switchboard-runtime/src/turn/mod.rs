@@ -24,66 +24,11 @@ use crate::adapters::AdapterError;
 use crate::engine::{CompiledFlow, Engine, EngineConfig, Inner};
 use crate::error::{EngineError, StoreError};
 use crate::event::{Event, EventType};
+use crate::failure::{Failure, FailureKind};
 use crate::state::{Conversation, Execution, LastResume, Status, Timer, WaitingReason};
 use crate::store::TurnCommit;
-use crate::template::{Mode, TemplateError};
+use crate::template::Mode;
 use crate::time::Timestamp;
-
-/// A failure (runtime-semantics §6).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Failure {
-    pub kind: String,
-    pub message: String,
-    pub status: Option<u16>,
-}
-
-impl Failure {
-    pub fn new(kind: &str, message: impl Into<String>) -> Failure {
-        Failure {
-            kind: kind.to_owned(),
-            message: message.into(),
-            status: None,
-        }
-    }
-
-    /// `{kind, message, status?}` (`status` only for `http_status`).
-    fn summary(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("kind".into(), Value::String(self.kind.clone()));
-        m.insert("message".into(), Value::String(self.message.clone()));
-        if let Some(s) = self.status {
-            m.insert("status".into(), json!(s));
-        }
-        Value::Object(m)
-    }
-
-    fn object(&self, node_id: &str) -> Value {
-        let mut m = Map::new();
-        m.insert("kind".into(), Value::String(self.kind.clone()));
-        m.insert("message".into(), Value::String(self.message.clone()));
-        if let Some(s) = self.status {
-            m.insert("status".into(), json!(s));
-        }
-        m.insert("node_id".into(), Value::String(node_id.to_owned()));
-        Value::Object(m)
-    }
-}
-
-impl From<AdapterError> for Failure {
-    fn from(e: AdapterError) -> Self {
-        Failure {
-            kind: e.kind,
-            message: e.message,
-            status: e.status,
-        }
-    }
-}
-
-impl From<TemplateError> for Failure {
-    fn from(e: TemplateError) -> Self {
-        Failure::new(e.kind, e.message)
-    }
-}
 
 /// What a node asks the loop to do next.
 pub(crate) enum Step {
@@ -367,7 +312,10 @@ impl<'e> Turn<'e> {
             let node = &flow.flow.nodes[ni];
             let node_id = node.id().to_owned();
             if self.steps > max {
-                let f = Failure::new("step_limit", format!("more than {max} steps in one turn"));
+                let f = Failure::new(
+                    FailureKind::StepLimit,
+                    format!("more than {max} steps in one turn"),
+                );
                 return self.fail(xi, &node_id, f).await;
             }
             self.execs[xi].current_node_id = Some(node_id.clone());
@@ -732,7 +680,7 @@ impl<'e> Turn<'e> {
                         if let Some(v) = resp.get("vars") {
                             let Value::Object(vars) = v else {
                                 let e = AdapterError::new(
-                                    "invalid_json",
+                                    FailureKind::InvalidJson,
                                     "the function's `vars` is not an object",
                                 );
                                 self.action_failed(xi, &node_id, "function", &e);
@@ -749,7 +697,7 @@ impl<'e> Turn<'e> {
                     }
                     Ok(other) => {
                         let e = AdapterError::new(
-                            "invalid_json",
+                            FailureKind::InvalidJson,
                             format!(
                                 "the function answered {} instead of a JSON object",
                                 kind_of(&other)
@@ -818,7 +766,10 @@ impl<'e> Turn<'e> {
                 Step::Stop
             }
             NodeConfig::EmitEvent(c) => self.emit_event(xi, &node_id, c).await,
-            _ => Step::Fail(Failure::new("invalid_request", "unknown node type")),
+            _ => Step::Fail(Failure::new(
+                FailureKind::InvalidRequest,
+                "unknown node type",
+            )),
         }
     }
 
@@ -879,7 +830,7 @@ fn check_url(what: &str, s: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::new(
-            "invalid_message",
+            FailureKind::InvalidMessage,
             format!("{what} `{}` is not an absolute http(s) URL", excerpt(s)),
         ))
     }
@@ -927,7 +878,7 @@ fn next_label(flow: &CompiledFlow, ni: usize) -> String {
 fn coerce(v: Value, t: ValueType) -> Result<Value, Failure> {
     let fail = |what: &str| {
         Failure::new(
-            "type_coercion",
+            FailureKind::TypeCoercion,
             format!(
                 "cannot convert {what} to {}",
                 match t {

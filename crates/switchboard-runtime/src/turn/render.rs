@@ -5,10 +5,11 @@ use switchboard_model::config::{Sender, TextField};
 
 use crate::adapters::{ChatRequest, Purpose};
 use crate::event::EventType;
+use crate::failure::Failure;
 use crate::state::{ChatMessage, Direction};
 use crate::template::{Mode, Rendered, Scope, TemplateError};
 
-use super::{Failure, Turn, system_namespace};
+use super::{Turn, system_namespace};
 
 impl Turn<'_> {
     // --- rendering helpers -------------------------------------------------------------------

@@ -9,10 +9,11 @@ use crate::adapters::{
     Choice, Cta, FlowParameters, Interactive, InteractiveHeader, ListSection, OutboundBody,
     OutboundMessage,
 };
+use crate::failure::{Failure, FailureKind};
 use crate::state::{Direction, HistoryMessage};
 use crate::template::Mode;
 
-use super::{Failure, Step, Turn, check_url, set_path};
+use super::{Step, Turn, check_url, set_path};
 
 impl Turn<'_> {
     // --- sending -----------------------------------------------------------------------------
@@ -36,7 +37,7 @@ impl Turn<'_> {
     ) -> Step {
         if window && !self.in_service_window() {
             return Step::Fail(Failure::new(
-                "outside_service_window",
+                FailureKind::OutsideServiceWindow,
                 "the contact has not written in the last 24 hours; only templates may be sent",
             ));
         }
@@ -118,7 +119,7 @@ impl Turn<'_> {
         };
         if text.chars().count() > 4096 {
             return Step::Fail(Failure::new(
-                "invalid_message",
+                FailureKind::InvalidMessage,
                 format!(
                     "the message is {} characters, more than 4096",
                     text.chars().count()
@@ -126,7 +127,10 @@ impl Turn<'_> {
             ));
         }
         if text.is_empty() {
-            return Step::Fail(Failure::new("invalid_message", "the message is empty"));
+            return Step::Fail(Failure::new(
+                FailureKind::InvalidMessage,
+                "the message is empty",
+            ));
         }
         if let Some(d) = c.delay_seconds.filter(|d| *d > 0.0) {
             self.inner
@@ -171,7 +175,7 @@ impl Turn<'_> {
                     Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
                     _ => {
                         return Step::Fail(Failure::new(
-                            "adapter",
+                            FailureKind::Adapter,
                             "the model's parameters are not a JSON object or array",
                         ));
                     }
@@ -232,10 +236,10 @@ impl Turn<'_> {
     ) -> Result<Interactive, Failure> {
         let t = c
             .interactive_type
-            .ok_or_else(|| Failure::new("invalid_message", "no interactive_type"))?;
+            .ok_or_else(|| Failure::new(FailureKind::InvalidMessage, "no interactive_type"))?;
         if !t.is_supported() {
             return Err(Failure::new(
-                "invalid_message",
+                FailureKind::InvalidMessage,
                 format!("interactive type `{}` is not supported", t.as_str()),
             ));
         }
@@ -249,7 +253,10 @@ impl Turn<'_> {
         };
         check_len("body_text", &body, limit)?;
         if body.is_empty() {
-            return Err(Failure::new("invalid_message", "the body text is empty"));
+            return Err(Failure::new(
+                FailureKind::InvalidMessage,
+                "the body text is empty",
+            ));
         }
         let mut i = Interactive {
             interactive_type: t.as_str().to_owned(),
@@ -292,7 +299,7 @@ impl Turn<'_> {
                 let buttons = c.buttons.clone().unwrap_or_default();
                 if buttons.is_empty() || buttons.len() > 3 {
                     return Err(Failure::new(
-                        "invalid_message",
+                        FailureKind::InvalidMessage,
                         format!("{} buttons (1 to 3 allowed)", buttons.len()),
                     ));
                 }
@@ -305,7 +312,7 @@ impl Turn<'_> {
                     check_len("button id", &id, 256)?;
                     if i.buttons.iter().any(|x| x.id == id) {
                         return Err(Failure::new(
-                            "invalid_message",
+                            FailureKind::InvalidMessage,
                             format!("duplicate button id `{id}`"),
                         ));
                     }
@@ -366,7 +373,7 @@ impl Turn<'_> {
                 if sections.is_empty() || sections.len() > 10 || rows_total == 0 || rows_total > 10
                 {
                     return Err(Failure::new(
-                        "invalid_message",
+                        FailureKind::InvalidMessage,
                         "a list needs 1–10 sections and 1–10 rows in all",
                     ));
                 }
@@ -437,7 +444,7 @@ pub(super) fn check_len(what: &str, s: &str, max: usize) -> Result<(), Failure> 
     let n = s.chars().count();
     if n > max {
         return Err(Failure::new(
-            "invalid_message",
+            FailureKind::InvalidMessage,
             format!("{what} is {n} characters, more than {max}"),
         ));
     }

@@ -7,9 +7,10 @@ use switchboard_model::config::{Sender, TextField};
 use switchboard_model::is_http_url;
 
 use crate::adapters::{AdapterError, HttpRequest};
+use crate::failure::{Failure, FailureKind};
 use crate::template::Mode;
 
-use super::{Failure, Step, Turn, excerpt, set_path};
+use super::{Step, Turn, excerpt, set_path};
 
 impl Turn<'_> {
     // --- webhook -----------------------------------------------------------------------------
@@ -43,7 +44,7 @@ impl Turn<'_> {
         };
         if !is_http_url(&url) {
             return Step::Fail(Failure::new(
-                "invalid_request",
+                FailureKind::InvalidRequest,
                 format!("`{}` is not an absolute http(s) URL", excerpt(&url)),
             ));
         }
@@ -189,7 +190,7 @@ impl Turn<'_> {
                 Ok(v) => v,
                 Err(e) => {
                     return Err(Failure::new(
-                        "invalid_json",
+                        FailureKind::InvalidJson,
                         format!("the response is not JSON: {e}"),
                     ));
                 }
