@@ -6,11 +6,14 @@
 //!   generated benchmark flows (shared/bench/README.md) in a release build.
 //! * `cargo xtask bench runtime [--convs C] [--turns T] [--stores …]` runs the runtime workload
 //!   (bench_loop) through `switchboard-bench`.
+//! * `cargo xtask layering` checks every crate's dependencies against the architecture's layers
+//!   (exit 1 on a violation).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod flowgen;
+mod layering;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +24,8 @@ use switchboard_validator::fs::{Format, read_registries, run};
 const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
   cargo xtask bench validate [--sizes N...] [--runs R]
-  cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]";
+  cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
+  cargo xtask layering";
 
 fn main() -> ExitCode {
     match real_main() {
@@ -38,6 +42,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
         Some("validate") => validate(&args[1..]),
         Some("bench") => bench::main(&args[1..]).map(|()| ExitCode::SUCCESS),
+        Some("layering") => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            Ok(if layering::main(&root)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

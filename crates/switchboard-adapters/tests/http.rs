@@ -19,6 +19,7 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::offline::{MapSecrets, OfflineAdapters};
 use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::MemoryStore;
 use switchboard_runtime::{Engine, FlowDefinition, StartRequest, Status, Trigger};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -642,7 +643,9 @@ async fn an_engine_runs_webhook_and_function_nodes_over_http() {
     let mut adapters = offline.adapters();
     adapters.http = Arc::new(http);
     adapters.functions = Arc::new(functions);
-    let engine = Engine::builder().adapters(adapters).build();
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
+        .adapters(adapters)
+        .build();
 
     let flow = Flow::new("HTTP end to end")
         .node(Node::start("start"))
@@ -668,12 +671,14 @@ async fn an_engine_runs_webhook_and_function_nodes_over_http() {
             flow,
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "e2e".into(),
-        trigger_type: TriggerType::ApiCall,
-        phone_number_id: None,
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "e2e".into(),
+            trigger_type: TriggerType::ApiCall,
+            phone_number_id: None,
+            active: true,
+        })
+        .unwrap();
     let mut variables = serde_json::Map::new();
     variables.insert("customer".into(), json!("Ana"));
     let started = engine

@@ -18,6 +18,7 @@ use switchboard_adapters::js::{JsError, JsFunctionInvoker, JsOptions};
 use switchboard_runtime::adapters::{AdapterError, FunctionCall, FunctionInvoker};
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::MemoryStore;
 use switchboard_runtime::{Engine, FlowDefinition, StartRequest, Status, Trigger};
 
 const SECRET: &str = "sk-SECRET-4242";
@@ -656,7 +657,9 @@ async fn an_engine_runs_a_function_node_with_a_local_js_function() {
     let offline = OfflineAdapters::default();
     let mut adapters = offline.adapters();
     adapters.functions = Arc::new(functions);
-    let engine = Engine::builder().adapters(adapters).build();
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
+        .adapters(adapters)
+        .build();
 
     let flow = Flow::new("JS end to end")
         .node(Node::start("start"))
@@ -674,12 +677,14 @@ async fn an_engine_runs_a_function_node_with_a_local_js_function() {
             flow,
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "e2e".into(),
-        trigger_type: TriggerType::ApiCall,
-        phone_number_id: None,
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "e2e".into(),
+            trigger_type: TriggerType::ApiCall,
+            phone_number_id: None,
+            active: true,
+        })
+        .unwrap();
     let mut variables = serde_json::Map::new();
     variables.insert("customer_name".into(), json!("Ana"));
     let started = engine

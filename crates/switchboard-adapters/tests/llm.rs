@@ -16,6 +16,7 @@ use switchboard_runtime::adapters::{
     AdapterError, ChatRequest, ChatResponse, LanguageModel, Purpose, ToolSpec,
 };
 use switchboard_runtime::state::{ChatMessage, ToolCall};
+use switchboard_runtime::store::MemoryStore;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -1096,7 +1097,9 @@ edges:
         let offline = OfflineAdapters::default();
         let mut adapters = offline.adapters();
         adapters.model = Arc::new(router);
-        let engine = Engine::builder().adapters(adapters).build();
+        let engine = Engine::builder(Arc::new(MemoryStore::new()))
+            .adapters(adapters)
+            .build();
         let loaded = switchboard_model::load_bytes(
             FLOW.as_bytes(),
             Some("triage.yaml"),
@@ -1111,12 +1114,14 @@ edges:
                 flow: loaded.flow,
             })
             .unwrap();
-        engine.add_trigger(Trigger {
-            flow_id: "triage".into(),
-            trigger_type: TriggerType::InboundMessage,
-            phone_number_id: Some(PNID.into()),
-            active: true,
-        });
+        engine
+            .add_trigger(Trigger {
+                flow_id: "triage".into(),
+                trigger_type: TriggerType::InboundMessage,
+                phone_number_id: Some(PNID.into()),
+                active: true,
+            })
+            .unwrap();
 
         let Dispatch::Started(id) = engine
             .handle_inbound(vec![text("wamid.1", "hi")])

@@ -19,6 +19,7 @@ use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
 use switchboard_runtime::adapters::{McpClient, McpServer};
+use switchboard_runtime::store::MemoryStore;
 
 // --- the server ------------------------------------------------------------------------------
 
@@ -326,7 +327,9 @@ edges:
         }));
         let mut adapters = offline.adapters();
         adapters.mcp = Arc::new(client());
-        let engine = Engine::builder().adapters(adapters).build();
+        let engine = Engine::builder(Arc::new(MemoryStore::new()))
+            .adapters(adapters)
+            .build();
         let loaded = switchboard_model::load_bytes(
             flow(&url).as_bytes(),
             Some("mcp.yaml"),
@@ -341,12 +344,14 @@ edges:
                 flow: loaded.flow,
             })
             .unwrap();
-        engine.add_trigger(Trigger {
-            flow_id: "mcp_agent".into(),
-            trigger_type: TriggerType::InboundMessage,
-            phone_number_id: Some(PNID.into()),
-            active: true,
-        });
+        engine
+            .add_trigger(Trigger {
+                flow_id: "mcp_agent".into(),
+                trigger_type: TriggerType::InboundMessage,
+                phone_number_id: Some(PNID.into()),
+                active: true,
+            })
+            .unwrap();
 
         let Dispatch::Started(id) = engine
             .handle_inbound(vec![InboundMessage {

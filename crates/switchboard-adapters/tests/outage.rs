@@ -20,6 +20,7 @@ use switchboard_model::{Flow, Node, builder::condition};
 use switchboard_runtime::adapters::LanguageModel;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::MemoryStore;
 use switchboard_runtime::{Engine, FlowDefinition, InboundMessage, Status, Trigger};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -80,7 +81,9 @@ async fn run(
     let offline = OfflineAdapters::default();
     let mut adapters = offline.adapters();
     adapters.model = model;
-    let engine = Engine::builder().adapters(adapters).build();
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
+        .adapters(adapters)
+        .build();
     engine
         .register_flow(FlowDefinition {
             id: "outage".into(),
@@ -89,12 +92,14 @@ async fn run(
             flow: flow(),
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "outage".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some("pn".into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "outage".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some("pn".into()),
+            active: true,
+        })
+        .unwrap();
     let mut id = String::new();
     for (n, t) in ["hi", text].iter().enumerate() {
         let d = engine
@@ -183,7 +188,9 @@ async fn an_agent_without_an_error_edge_fails_the_execution() {
     let offline = OfflineAdapters::default();
     let mut adapters = offline.adapters();
     adapters.model = model;
-    let engine = Engine::builder().adapters(adapters).build();
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
+        .adapters(adapters)
+        .build();
     let flow = Flow::new("solo")
         .node(Node::start("start"))
         .node(Node::agent("a", "Help", "m"))
@@ -196,12 +203,14 @@ async fn an_agent_without_an_error_edge_fails_the_execution() {
             flow,
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "solo".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some("pn".into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "solo".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some("pn".into()),
+            active: true,
+        })
+        .unwrap();
     let d = engine
         .handle_inbound(vec![InboundMessage {
             id: "m1".into(),

@@ -29,8 +29,7 @@ const BEN: &str = "+14155550199";
 fn engine(path: &Path) -> (Engine, OfflineAdapters) {
     let offline = OfflineAdapters::default();
     let store = SqliteStore::open(path).unwrap();
-    let engine = Engine::builder()
-        .store(Arc::new(store))
+    let engine = Engine::builder(Arc::new(store))
         .adapters(offline.adapters())
         .build();
     let file = concat!(
@@ -48,12 +47,14 @@ fn engine(path: &Path) -> (Engine, OfflineAdapters) {
             flow: loaded.flow,
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "echo".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some(PNID.into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "echo".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some(PNID.into()),
+            active: true,
+        })
+        .unwrap();
     (engine, offline)
 }
 

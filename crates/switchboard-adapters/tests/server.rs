@@ -41,8 +41,7 @@ fn echo_flow() -> switchboard_model::Flow {
 /// `inbound_only` behind an inbound trigger on another number only.
 fn engine(config: EngineConfig) -> (Engine, OfflineAdapters) {
     let offline = OfflineAdapters::default();
-    let engine = Engine::builder()
-        .store(Arc::new(MemoryStore::new()))
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
         .adapters(offline.adapters())
         .config(config)
         .build();
@@ -56,24 +55,30 @@ fn engine(config: EngineConfig) -> (Engine, OfflineAdapters) {
             })
             .unwrap();
     }
-    engine.add_trigger(Trigger {
-        flow_id: "echo".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some(PNID.into()),
-        active: true,
-    });
-    engine.add_trigger(Trigger {
-        flow_id: "echo".into(),
-        trigger_type: TriggerType::ApiCall,
-        phone_number_id: None,
-        active: true,
-    });
-    engine.add_trigger(Trigger {
-        flow_id: "inbound_only".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some("15559999999".into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "echo".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some(PNID.into()),
+            active: true,
+        })
+        .unwrap();
+    engine
+        .add_trigger(Trigger {
+            flow_id: "echo".into(),
+            trigger_type: TriggerType::ApiCall,
+            phone_number_id: None,
+            active: true,
+        })
+        .unwrap();
+    engine
+        .add_trigger(Trigger {
+            flow_id: "inbound_only".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some("15559999999".into()),
+            active: true,
+        })
+        .unwrap();
     (engine, offline)
 }
 
@@ -875,8 +880,7 @@ async fn text_scripts_play_the_same_through_signed_webhooks() {
             .unwrap()
             .flow;
         let offline = OfflineAdapters::default();
-        let engine = Engine::builder()
-            .store(Arc::new(MemoryStore::new()))
+        let engine = Engine::builder(Arc::new(MemoryStore::new()))
             .adapters(offline.adapters())
             .config(EngineConfig {
                 default_phone_number_id: PNID.into(),
@@ -891,12 +895,14 @@ async fn text_scripts_play_the_same_through_signed_webhooks() {
                 flow,
             })
             .unwrap();
-        engine.add_trigger(Trigger {
-            flow_id,
-            trigger_type: TriggerType::InboundMessage,
-            phone_number_id: Some(PNID.into()),
-            active: true,
-        });
+        engine
+            .add_trigger(Trigger {
+                flow_id,
+                trigger_type: TriggerType::InboundMessage,
+                phone_number_id: Some(PNID.into()),
+                active: true,
+            })
+            .unwrap();
         let state = ServerState::new(Inbox::new(engine), SECRET, TOKEN);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -160,7 +160,7 @@ fn setup(
     let mut adapters = offline.adapters();
     adapters.model = Arc::new(StubModel);
     adapters.messenger = messenger.clone();
-    adapters.ids = Arc::new(switchboard_runtime::engine::UniqueIds::default());
+    adapters.ids = Arc::new(switchboard_runtime::adapters::UniqueIds::default());
     // Conversations start through the API (the workload passes `context.name`), so no inbound
     // message opened the 24-hour window: the workload assumes sends succeed.
     let config = switchboard_runtime::EngineConfig {
@@ -168,9 +168,8 @@ fn setup(
         enforce_service_window: false,
         ..Default::default()
     };
-    let engine = Engine::builder()
+    let engine = Engine::builder(store)
         .adapters(adapters)
-        .store(store)
         .config(config)
         .build();
     let loaded = switchboard_model::load(workload).map_err(|e| anyhow::anyhow!("workload: {e}"))?;
@@ -187,7 +186,7 @@ fn setup(
         trigger_type: TriggerType::ApiCall,
         phone_number_id: None,
         active: true,
-    });
+    })?;
     Ok(Setup { engine, messenger })
 }
 

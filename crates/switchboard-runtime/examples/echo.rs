@@ -15,9 +15,8 @@ async fn main() -> anyhow::Result<()> {
     let flow = switchboard_model::load(&text)?.flow;
 
     let offline = OfflineAdapters::default(); // no network anywhere
-    let engine = Engine::builder()
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
         .adapters(offline.adapters())
-        .store(Arc::new(MemoryStore::new()))
         .build();
     engine.register_flow(FlowDefinition {
         id: "echo".into(),
@@ -30,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         trigger_type: TriggerType::InboundMessage,
         phone_number_id: Some("15550001111".into()),
         active: true,
-    });
+    })?;
 
     for (id, text) in [("m1", "hi"), ("m2", "A-1234")] {
         engine

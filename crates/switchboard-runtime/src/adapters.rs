@@ -1,9 +1,22 @@
-//! The adapter traits: the only way the engine reaches the world.
+//! The adapter traits: the only way the engine reaches the world, and [`Adapters`], the set an
+//! engine is built with.
 //!
 //! Every trait is small, `Send + Sync` and object safe (`Arc<dyn Messenger>`), and has an
-//! offline implementation in [`crate::offline`]. Real implementations (WhatsApp Cloud API, LLM
-//! providers, HTTP, databases) live in `switchboard-adapters`.
+//! offline implementation in [`crate::offline`], used only when asked for
+//! ([`Adapters::offline`](crate::offline), `EngineBuilder::offline`). A family nobody
+//! configured is [`Unconfigured`]: its calls fail. The production clock, secrets and ids live
+//! here ([`SystemClock`], [`EnvSecrets`], [`UniqueIds`]); real network implementations
+//! (WhatsApp Cloud API, LLM providers, HTTP, MCP, databases) live in their own crates.
 
+mod ids;
+mod system;
+mod unconfigured;
+
+pub use ids::{IdGenerator, SequentialIds, UniqueIds};
+pub use system::{EnvSecrets, SystemClock};
+pub use unconfigured::{Family, Unconfigured};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -467,4 +480,53 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
     /// Waits (a manual clock advances instead).
     async fn sleep(&self, duration: Duration);
+}
+
+// --- The set an engine uses ------------------------------------------------------------------
+
+/// The adapters an engine uses.
+#[derive(Clone)]
+pub struct Adapters {
+    /// Sends WhatsApp messages.
+    pub messenger: Arc<dyn Messenger>,
+    /// Language models.
+    pub model: Arc<dyn LanguageModel>,
+    /// Functions.
+    pub functions: Arc<dyn FunctionInvoker>,
+    /// HTTP (webhooks).
+    pub http: Arc<dyn HttpClient>,
+    /// MCP servers.
+    pub mcp: Arc<dyn McpClient>,
+    /// Project events.
+    pub project_events: Arc<dyn ProjectEventSink>,
+    /// Secrets.
+    pub secrets: Arc<dyn Secrets>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Adapters {
+    /// Every family [`Unconfigured`] (each call fails), with the production clock and ids:
+    /// the starting point of an engine that must name each adapter it uses.
+    pub fn unconfigured() -> Adapters {
+        Adapters {
+            messenger: Arc::new(Unconfigured(Family::Messenger)),
+            model: Arc::new(Unconfigured(Family::Model)),
+            functions: Arc::new(Unconfigured(Family::Functions)),
+            http: Arc::new(Unconfigured(Family::Http)),
+            mcp: Arc::new(Unconfigured(Family::Mcp)),
+            project_events: Arc::new(Unconfigured(Family::ProjectEvents)),
+            secrets: Arc::new(Unconfigured(Family::Secrets)),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UniqueIds::default()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Adapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapters").finish_non_exhaustive()
+    }
 }

@@ -29,6 +29,9 @@ pub enum EngineError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The engine itself is broken (a lock poisoned by a panic): not the caller's fault.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
@@ -41,7 +44,7 @@ impl EngineError {
             EngineError::InvalidTransition { .. } => "invalid_transition",
             EngineError::FlowInactive(_) => "flow_inactive",
             EngineError::Store(StoreError::Conflict(_)) => "conflict",
-            EngineError::Store(_) => "internal",
+            EngineError::Store(_) | EngineError::Internal(_) => "internal",
         }
     }
 }

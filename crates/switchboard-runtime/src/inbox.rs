@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{Dispatch, Engine, InboundMessage};
+use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::request::{Dispatch, InboundMessage};
 use crate::time::Timestamp;
 
 /// What happened to a received message.
@@ -95,14 +96,14 @@ impl Inbox {
 
     /// Receives one inbound message.
     pub async fn receive(&self, message: InboundMessage) -> Result<Received, EngineError> {
-        let Some(phone) = crate::engine::normalise_phone(&message.from) else {
+        let Some(phone) = crate::request::normalise_phone(&message.from) else {
             return Err(EngineError::InvalidRequest(format!(
                 "`{}` is not a phone number",
                 message.from
             )));
         };
         let conv_id = Engine::conversation_id(&message.phone_number_id, &phone);
-        let debounce = self.engine.debounce_seconds(&message.phone_number_id);
+        let debounce = self.engine.debounce_seconds(&message.phone_number_id)?;
         let conv = self.conversation(&conv_id);
         if debounce > 0.0 {
             let now = self.engine.adapters().clock.now();

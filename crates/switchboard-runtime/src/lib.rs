@@ -4,30 +4,41 @@
 //! only through traits ([`adapters`]): a messenger, language models, functions, an HTTP client,
 //! MCP servers, a project-event sink, secrets and a clock. Executions and conversations are
 //! plain serializable values kept in an [`store::ExecutionStore`], so a conversation can pause
-//! for days and resume in another process. Offline adapters ([`offline`]) are the default, so
-//! everything runs with no network. This crate knows no HTTP library and no SQL: real adapters
-//! live in `switchboard-adapters`.
+//! for days and resume in another process. An engine is built explicitly
+//! ([`Engine::builder`]): each family is set, filled with its offline fake only when asked
+//! ([`EngineBuilder::offline`]), or fails its calls — never a silent fake.
+//!
+//! This crate must not depend on an HTTP library, a database driver, a JavaScript engine or a
+//! YAML parser, and it never touches the file system: real adapters live in their own crates
+//! (`switchboard-sqlite`, `switchboard-llm`, `switchboard-whatsapp`, …), conversation scripts in
+//! `switchboard-script`, the store conformance suite in `switchboard-store-tests`.
 
 pub mod adapters;
-mod agent;
+pub mod config;
+mod context;
 pub mod engine;
 pub mod error;
 pub mod event;
 pub mod failure;
 pub mod inbox;
 pub mod offline;
+pub mod registry;
+pub mod request;
 pub mod state;
 pub mod store;
 pub mod template;
 pub mod time;
 mod turn;
 
-pub use engine::{
-    Adapters, Dispatch, Engine, EngineBuilder, EngineConfig, ExecutionSummary, FlowDefinition,
-    InboundMessage, Reply, ResumeRequest, StartRequest, Trigger,
-};
+pub use adapters::Adapters;
+pub use config::EngineConfig;
+pub use engine::{Engine, EngineBuilder};
 pub use error::{EngineError, StoreError};
 pub use event::{Event, EventType};
 pub use failure::FailureKind;
+pub use registry::{FlowDefinition, RegisterError, Trigger};
+pub use request::{
+    Dispatch, ExecutionSummary, InboundMessage, Reply, ResumeRequest, StartRequest, normalise_phone,
+};
 pub use state::{Conversation, Execution, Status, WaitingReason};
 pub use time::Timestamp;

@@ -21,7 +21,7 @@ use crate::adapters::{
     HttpClient, HttpRequest, HttpResponse, LanguageModel, McpClient, McpServer, Messenger,
     OutboundMessage, ProjectEvent, ProjectEventSink, Purpose, Secrets, SendReceipt, ToolSpec,
 };
-use crate::engine::{Adapters, SequentialIds};
+use crate::adapters::{Adapters, EnvSecrets, SequentialIds};
 use crate::failure::FailureKind;
 use crate::state::ToolCall;
 use crate::time::Timestamp;
@@ -455,16 +455,6 @@ impl Secrets for MapSecrets {
     }
 }
 
-/// Secrets from the process environment (the default provider).
-#[derive(Debug, Default)]
-pub struct EnvSecrets;
-
-impl Secrets for EnvSecrets {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
 /// A clock that moves only when told to; `sleep` advances it.
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
@@ -507,21 +497,11 @@ impl Clock for ManualClock {
     }
 }
 
-/// The system clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
+impl Adapters {
+    /// The offline adapters ([`OfflineAdapters::default`]): nothing leaves the process. Only
+    /// for tests, local runs and tools.
+    pub fn offline() -> Adapters {
+        OfflineAdapters::default().adapters()
     }
 }
 

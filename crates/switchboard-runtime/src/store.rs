@@ -64,7 +64,7 @@ pub struct ExecutionFilter {
 }
 
 /// Where executions live. Implementations: [`MemoryStore`] here, SQLite (and others) in
-/// `switchboard-adapters`. All pass [`crate::testing::store_conformance`].
+/// `switchboard-sqlite`. All pass the conformance suite of `switchboard-store-tests`.
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// A conversation.

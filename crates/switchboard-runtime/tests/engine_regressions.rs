@@ -32,9 +32,8 @@ edges:
 fn engine(flows: &[(&str, &str)]) -> (Engine, OfflineAdapters, Arc<MemoryStore>) {
     let offline = OfflineAdapters::default();
     let store = Arc::new(MemoryStore::new());
-    let engine = Engine::builder()
+    let engine = Engine::builder(store.clone())
         .adapters(offline.adapters())
-        .store(store.clone())
         .build();
     for (id, text) in flows {
         let flow =
@@ -50,12 +49,14 @@ fn engine(flows: &[(&str, &str)]) -> (Engine, OfflineAdapters, Arc<MemoryStore>)
             })
             .unwrap();
     }
-    engine.add_trigger(Trigger {
-        flow_id: flows[0].0.to_owned(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some("pn".into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: flows[0].0.to_owned(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some("pn".into()),
+            active: true,
+        })
+        .unwrap();
     (engine, offline, store)
 }
 

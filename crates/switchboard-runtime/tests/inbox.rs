@@ -15,6 +15,7 @@ use switchboard_runtime::adapters::{
 use switchboard_runtime::inbox::{Inbox, Received};
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
+use switchboard_runtime::store::MemoryStore;
 use switchboard_runtime::{Dispatch, Engine, FlowDefinition, InboundMessage, Trigger};
 
 /// start → wait → "echo {{last_user_input}}" → wait (loops).
@@ -36,7 +37,9 @@ fn echo_loop(debounce: Option<f64>) -> Flow {
 }
 
 fn engine_with(flow: Flow, adapters: switchboard_runtime::Adapters) -> Engine {
-    let engine = Engine::builder().adapters(adapters).build();
+    let engine = Engine::builder(Arc::new(MemoryStore::new()))
+        .adapters(adapters)
+        .build();
     engine
         .register_flow(FlowDefinition {
             id: "echo_loop".into(),
@@ -45,12 +48,14 @@ fn engine_with(flow: Flow, adapters: switchboard_runtime::Adapters) -> Engine {
             flow,
         })
         .unwrap();
-    engine.add_trigger(Trigger {
-        flow_id: "echo_loop".into(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some("pn".into()),
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: "echo_loop".into(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some("pn".into()),
+            active: true,
+        })
+        .unwrap();
     engine
 }
 

@@ -19,16 +19,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use switchboard_runtime::adapters::{AdapterError, ChatResponse, HttpResponse, ToolSpec};
-use switchboard_runtime::engine::{
-    Adapters, Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest,
-    StartRequest, Trigger,
-};
 use switchboard_runtime::failure::{FailureKind, UnknownFailureKind};
 use switchboard_runtime::offline::{
     CannedResponse, MapSecrets, OfflineAdapters, ScriptedFunctions,
 };
 use switchboard_runtime::state::{Status, ToolCall, TriggerType};
 use switchboard_runtime::store::{ExecutionFilter, ExecutionStore, MemoryStore};
+use switchboard_runtime::{
+    Adapters, Engine, EngineConfig, FlowDefinition, InboundMessage, Reply, ResumeRequest,
+    StartRequest, Trigger,
+};
 
 /// Why a script could not run, or what it expected that did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -416,9 +416,8 @@ pub async fn run_script_with(
     };
     let mut adapters = offline.adapters();
     adapt(&mut adapters).map_err(ScriptError::Invalid)?;
-    let engine = Engine::builder()
+    let engine = Engine::builder(store.clone())
         .adapters(adapters)
-        .store(store.clone())
         .config(config)
         .build();
 
@@ -436,18 +435,22 @@ pub async fn run_script_with(
         register(&engine, id, &t, &p)?;
     }
     let pnid = "15550001111".to_owned();
-    engine.add_trigger(Trigger {
-        flow_id: main_id.clone(),
-        trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some(pnid.clone()),
-        active: true,
-    });
-    engine.add_trigger(Trigger {
-        flow_id: main_id.clone(),
-        trigger_type: TriggerType::ApiCall,
-        phone_number_id: None,
-        active: true,
-    });
+    engine
+        .add_trigger(Trigger {
+            flow_id: main_id.clone(),
+            trigger_type: TriggerType::InboundMessage,
+            phone_number_id: Some(pnid.clone()),
+            active: true,
+        })
+        .map_err(|e| ScriptError::Invalid(e.to_string()))?;
+    engine
+        .add_trigger(Trigger {
+            flow_id: main_id.clone(),
+            trigger_type: TriggerType::ApiCall,
+            phone_number_id: None,
+            active: true,
+        })
+        .map_err(|e| ScriptError::Invalid(e.to_string()))?;
     let contact = script.contact.clone().unwrap_or(ContactSpec {
         phone: "+14155550100".into(),
         name: Some("Ana".into()),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use switchboard_model::Flow;
-use switchboard_runtime::engine::normalise_phone;
+use switchboard_runtime::normalise_phone;
 use switchboard_validator::{Options, check_file, render_human};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 

@@ -8,10 +8,13 @@
 //! `[whatsapp] phone_number_id`, else a test number). A flow with error diagnostics refuses the
 //! start. The WhatsApp app secret and verify token come from the environment variables
 //! `[whatsapp]` names (default `WHATSAPP_APP_SECRET`, `WHATSAPP_VERIFY_TOKEN`; unset: every
-//! webhook, or handshake, is refused). With `[whatsapp]`, outbound messages go to the Cloud
-//! API; without it they are logged (at `info`, target `switchboard::outbound`) and dropped.
-//! Other sections of the configuration replace their offline adapters
-//! ([`Config::apply`]). Ctrl-C or SIGTERM shuts down gracefully (see
+//! webhook, or handshake, is refused). Outbound messages go to the Cloud API of `[whatsapp]`;
+//! without that section `serve` refuses to start unless `--offline` is given, in which case
+//! they are logged (at `info`, target `switchboard::outbound`) and dropped. Every other family
+//! is named explicitly: `[llm]` and `[functions]` when configured, a real HTTP and MCP client
+//! (with `[http]`/`[mcp]` limits or the defaults), environment secrets, the system clock;
+//! with `--offline`, families the configuration leaves out get their offline fakes; without
+//! it they fail their calls (and a warning says so at start). Ctrl-C or SIGTERM shuts down gracefully (see
 //! [`switchboard_adapters::server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
 //! `info`), redacted ([`crate::logging`]).
 
@@ -28,9 +31,8 @@ use switchboard_runtime::adapters::{
     AdapterResult, Messenger, OutboundBody, OutboundMessage, ProjectEvent, ProjectEventSink,
     SendReceipt,
 };
-use switchboard_runtime::engine::UniqueIds;
+use switchboard_runtime::adapters::{EnvSecrets, Family, SystemClock, UniqueIds};
 use switchboard_runtime::inbox::Inbox;
-use switchboard_runtime::offline::{OfflineAdapters, SystemClock};
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
@@ -62,6 +64,11 @@ pub struct Args {
     /// The flow (file stem) a new conversation starts (default: the only flow, else the first).
     #[arg(long, value_name = "FLOW")]
     pub inbound: Option<String>,
+    /// Serve without WhatsApp and with offline fakes for every family the configuration does
+    /// not set: outbound messages are logged and dropped. For trying `serve` out; without it,
+    /// `serve` refuses to start with no `[whatsapp]` section.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// A messenger for a server without `[whatsapp]`: logs each message (kind and addresses, not
@@ -180,29 +187,59 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         })
         .unwrap_or_else(|| BUSINESS_NUMBER.to_owned());
     let mut warnings = Vec::new();
-    let offline = OfflineAdapters::default();
-    let mut adapters = offline.adapters();
-    adapters.clock = Arc::new(SystemClock);
-    adapters.ids = Arc::new(UniqueIds::default());
-    adapters.project_events = Arc::new(LoggedEvents);
-    adapters.messenger = match config.messenger()? {
-        Some(m) => Arc::new(m),
-        None => {
-            warnings.push(
-                "no [whatsapp] configuration: outbound messages are logged, not sent".to_owned(),
-            );
-            Arc::new(LoggedMessenger::default())
-        }
-    };
-    config.apply(&mut adapters)?;
-    let engine = Engine::builder()
-        .adapters(adapters)
-        .store(open_store(&args.store)?)
+    // Every family is named here: production adapters where the configuration has them (or
+    // needs none), offline fakes only with --offline, and otherwise nothing — a family nobody
+    // configured fails its calls rather than faking them.
+    let mut builder = Engine::builder(open_store(&args.store)?)
         .config(EngineConfig {
             default_phone_number_id: phone_number_id.clone(),
             ..EngineConfig::default()
         })
-        .build();
+        .clock(Arc::new(SystemClock))
+        .ids(Arc::new(UniqueIds::default()))
+        .secrets(Arc::new(EnvSecrets))
+        .project_events(Arc::new(LoggedEvents));
+    builder = match config.messenger()? {
+        Some(m) => builder.messenger(Arc::new(m)),
+        None if args.offline => {
+            warnings.push(
+                "--offline and no [whatsapp] configuration: outbound messages are logged, not sent"
+                    .to_owned(),
+            );
+            builder.messenger(Arc::new(LoggedMessenger::default()))
+        }
+        None => bail!(
+            "no messenger: add a [whatsapp] section to the configuration (--config FILE) so \
+             replies reach WhatsApp, or pass --offline to try serve with outbound messages \
+             logged and dropped"
+        ),
+    };
+    if let Some(model) = config.language_model()? {
+        builder = builder.model(model);
+    }
+    let http = config.http_client()?;
+    if let Some(functions) = config.function_invoker(&http)? {
+        builder = builder.functions(functions);
+    }
+    if config.http.is_some() || !args.offline {
+        builder = builder.http(Arc::new(http));
+    }
+    if config.mcp.is_some() || !args.offline {
+        builder = builder.mcp(Arc::new(config.mcp_client()?));
+    }
+    if args.offline {
+        builder = builder.offline();
+    }
+    let engine = builder.build();
+    for family in engine.unconfigured() {
+        warnings.push(match family {
+            Family::Model => "no [llm] configuration: AI decides fall back to their first \
+                              condition, AI fields and agents fail"
+                .to_owned(),
+            Family::Functions => "no [functions] configuration: function nodes fail".to_owned(),
+            other => format!("no {} configured: its calls fail", other.noun()),
+        });
+    }
     let mut secret_names = config.secret_variables();
     let mut ids = Vec::new();
     for path in flow_files(&args.flows)? {
@@ -229,7 +266,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             trigger_type: TriggerType::ApiCall,
             phone_number_id: None,
             active: true,
-        });
+        })?;
         ids.push(id.to_owned());
     }
     let inbound = match &args.inbound {
@@ -255,7 +292,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         trigger_type: TriggerType::InboundMessage,
         phone_number_id: Some(phone_number_id),
         active: true,
-    });
+    })?;
     secret_names.extend([
         app_secret_env(&config).to_owned(),
         verify_token_env(&config).to_owned(),
@@ -367,6 +404,7 @@ mod tests {
             config: None,
             phone_number_id: None,
             inbound: Some("echo".into()),
+            offline: true,
         };
         let prepared = prepare(&args).unwrap();
         assert_eq!(prepared.inbound, "echo");
@@ -377,5 +415,30 @@ mod tests {
         let err = prepare(&unknown).err().unwrap().to_string();
         assert!(err.contains("--inbound nope"), "{err}");
         assert!(!flow_files(&dir).unwrap().is_empty());
+    }
+
+    #[test]
+    fn without_a_messenger_serve_refuses_unless_offline() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
+        let args = Args {
+            flows: dir,
+            listen: "127.0.0.1:0".into(),
+            store: "memory".into(),
+            config: None,
+            phone_number_id: None,
+            inbound: Some("echo".into()),
+            offline: false,
+        };
+        let err = prepare(&args).err().unwrap().to_string();
+        assert!(
+            err.contains("[whatsapp]") && err.contains("--offline"),
+            "{err}"
+        );
+        let offline = prepare(&Args {
+            offline: true,
+            ..args
+        })
+        .unwrap();
+        assert!(offline.engine.unconfigured().is_empty());
     }
 }

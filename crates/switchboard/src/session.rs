@@ -101,9 +101,8 @@ impl Session {
         if let Some(config) = &options.config {
             config.apply(&mut adapters)?;
         }
-        let engine = Engine::builder()
+        let engine = Engine::builder(Arc::new(MemoryStore::new()))
             .adapters(adapters)
-            .store(Arc::new(MemoryStore::new()))
             .config(EngineConfig {
                 default_phone_number_id: BUSINESS_NUMBER.into(),
                 ..EngineConfig::default()
@@ -122,7 +121,7 @@ impl Session {
             trigger_type: switchboard_runtime::state::TriggerType::InboundMessage,
             phone_number_id: Some(BUSINESS_NUMBER.into()),
             active: true,
-        });
+        })?;
         Ok(Session {
             engine,
             offline,

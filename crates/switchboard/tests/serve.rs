@@ -81,7 +81,7 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
     .unwrap();
     // stderr is piped and never read: a quiet server (a few info records) cannot fill it.
     let (server, addr) = start(
-        &["--flows".as_ref(), dir.as_os_str()],
+        &["--flows".as_ref(), dir.as_os_str(), "--offline".as_ref()],
         &[
             ("WHATSAPP_APP_SECRET", "s3cret"),
             ("WHATSAPP_VERIFY_TOKEN", "tok"),
@@ -112,6 +112,26 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
     assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without a messenger (no `[whatsapp]`), `serve` refuses to start — exit status 2, a message
+/// naming `[whatsapp]` and `--offline` — rather than silently running an offline fake.
+#[test]
+fn serve_without_a_messenger_refuses_to_start() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--flows"])
+        .arg(root.join("fixtures/flows/valid"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[whatsapp]") && stderr.contains("--offline"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing was served: {out:?}");
 }
 
 fn sign(secret: &str, body: &str) -> String {

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use switchboard_runtime::adapters::EnvSecrets;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, FunctionCall, FunctionInvoker, HttpClient, HttpRequest, Secrets,
 };
-use switchboard_runtime::offline::EnvSecrets;
 
 use super::DEFAULT_FUNCTION_TIMEOUT;
 use super::client::{ReqwestHttpClient, parse_url};

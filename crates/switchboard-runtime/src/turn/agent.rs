@@ -1,23 +1,25 @@
-//! The `agent` node and the support `crate::agent` uses (sending, function and HTTP tools,
-//! rendering).
+//! The `agent` node (runtime-semantics §7.10): a multi-turn tool-calling loop.
+//!
+//! A turn calls the model up to `max_iterations` times with the transcript and the offered tools
+//! (the built-ins, webhook tools, function tools, knowledge bases and MCP tools), sends assistant
+//! text (unless `tool_only`), runs the tool calls in order and appends their results. A reply
+//! without tool calls ends the turn; `complete_task`, `handoff_to_human` and `enter_waiting` end
+//! it too. Tool errors go back to the model as `{"error": …}`; only model failures and running out
+//! of iterations fail the node.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use switchboard_model::config::{BuiltinTool, DeliveryMode, NodeConfig, Sender};
+use serde_json::{Map, Value, json};
+use switchboard_model::config::{Agent, BuiltinTool, DeliveryMode, NodeConfig, Sender};
 use switchboard_model::is_http_url;
 
-use crate::adapters::{FunctionCall, OutboundBody};
-use crate::engine::{CompiledFlow, EngineConfig, Inner};
-use crate::event::{Event, EventType};
+use crate::adapters::{ChatRequest, McpServer, OutboundBody, Purpose, ToolSpec};
+use crate::event::EventType;
 use crate::failure::{Failure, FailureKind};
-use crate::state::{
-    AgentState, ChatMessage, Conversation, Direction, Execution, Status, WaitingReason,
-};
+use crate::registry::CompiledFlow;
+use crate::state::{AgentState, ChatMessage, Status, ToolCall, WaitingReason};
 use crate::template::Mode;
-use crate::time::Timestamp;
 
-use super::redact::redact_value;
 use super::{Step, Turn, check_url, excerpt, system_namespace};
 
 impl<'e> Turn<'e> {
@@ -53,54 +55,22 @@ impl<'e> Turn<'e> {
         flow: &Arc<CompiledFlow>,
         ni: usize,
     ) -> Step {
-        crate::agent::run_turn(self, xi, flow, ni).await
+        run_turn(self, xi, flow, ni).await
     }
 
-    // --- agent support (used by crate::agent) ------------------------------------------------
-
-    pub(crate) fn agent_state(&mut self, xi: usize) -> Option<&mut AgentState> {
-        self.execs[xi].agent.as_mut()
-    }
+    // --- agent support ------------------------------------------------------------------------
 
     /// Ends the agent activation (completed or failed): its transcript is not kept.
-    pub(crate) fn end_agent_activation(&mut self, xi: usize) {
+    pub(super) fn end_agent_activation(&mut self, xi: usize) {
         self.execs[xi].agent = None;
     }
 
-    pub(crate) fn exec(&self, xi: usize) -> &Execution {
-        &self.execs[xi]
-    }
-
-    pub(crate) fn inner(&self) -> &'e Inner {
-        self.inner
-    }
-
-    pub(crate) fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    pub(crate) fn conversation(&self) -> &Conversation {
-        &self.conv
-    }
-
-    pub(crate) fn event(&mut self, xi: usize, t: EventType, node: &str, payload: Value) {
-        self.emit(xi, t, Some(node), None, payload);
-    }
-
-    pub(crate) fn vars_merge(&mut self, xi: usize, source: &str, pairs: Vec<(String, Value)>) {
-        self.merge_vars(xi, source, pairs);
-    }
-
-    pub(crate) fn status(&mut self, xi: usize, to: Status, cause: &str) {
-        self.change_status(xi, to, cause);
-    }
-
-    pub(crate) fn set_waiting(&mut self, xi: usize, reason: WaitingReason) {
+    fn set_waiting(&mut self, xi: usize, reason: WaitingReason) {
         self.change_status(xi, Status::Waiting, reason.as_str());
         self.execs[xi].waiting_reason = Some(reason);
     }
 
-    pub(crate) async fn send_agent_text(
+    async fn send_agent_text(
         &mut self,
         xi: usize,
         node_id: &str,
@@ -133,7 +103,7 @@ impl<'e> Turn<'e> {
         }
     }
 
-    pub(crate) async fn send_agent_media(
+    async fn send_agent_media(
         &mut self,
         xi: usize,
         node_id: &str,
@@ -167,69 +137,10 @@ impl<'e> Turn<'e> {
         }
     }
 
-    /// Calls a function with the lazily built §8 payload (function nodes, function decides,
-    /// agent function tools).
-    pub(crate) async fn call_function(
-        &mut self,
-        xi: usize,
-        node_id: &str,
-        function: &switchboard_model::config::FunctionRef,
-        available_edges: Option<&[String]>,
-        input: Option<&Value>,
-    ) -> crate::adapters::AdapterResult<Value> {
-        // `flow_events` are the execution's last 10 events: those of this turn, topped up from
-        // the store when the turn has fewer.
-        let id = self.execs[xi].id.clone();
-        let local: Vec<&Event> = self
-            .events
-            .iter()
-            .filter(|ev| ev.execution_id == id)
-            .collect();
-        let mut older = Vec::new();
-        if local.len() < 10 {
-            let first_local = local
-                .first()
-                .map_or(self.execs[xi].event_seq + 1, |e| e.seq);
-            let want = 10 - local.len() as u64;
-            let after = first_local.saturating_sub(want + 1);
-            older = self
-                .inner
-                .store
-                .events(&id, after, want as usize, None)
-                .await
-                .unwrap_or_default();
-            older.retain(|e| e.seq < first_local);
-        }
-        let secrets = self.secret_values(&self.execs[xi].secrets_used);
-        let e = &self.execs[xi];
-        let conv = &self.conv;
-        let config = &self.inner.config;
-        let events: Vec<&Event> = older
-            .iter()
-            .chain(self.events.iter().filter(|ev| ev.execution_id == id))
-            .collect();
-        let build = || {
-            let mut p = function_payload(e, conv, config, &events, node_id, available_edges, input);
-            redact_value(&mut p, &secrets);
-            p
-        };
-        let call = FunctionCall::new(
-            function.id.as_deref(),
-            function.slug.as_deref(),
-            &e.id,
-            node_id,
-            &e.vars,
-            available_edges,
-            input,
-            &build,
-        );
-        self.inner.adapters.functions.invoke(&call).await
-    }
-
     /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
     /// merged over the rendered body object (never rendered themselves).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn tool_http(
+    async fn tool_http(
         &mut self,
         xi: usize,
         node_id: &str,
@@ -267,24 +178,14 @@ impl<'e> Turn<'e> {
             .await
     }
 
-    pub(crate) fn render_for_agent(
-        &mut self,
-        xi: usize,
-        node_id: &str,
-        field: &str,
-        template: &str,
-    ) -> Result<String, Failure> {
-        self.render_text(xi, node_id, field, template, Mode::Text)
-    }
-
-    pub(crate) fn builtin_offered(flow: &CompiledFlow, ni: usize, tool: BuiltinTool) -> bool {
+    fn builtin_offered(flow: &CompiledFlow, ni: usize, tool: BuiltinTool) -> bool {
         match flow.flow.nodes[ni].config() {
             NodeConfig::Agent(a) => a.builtin_tools().contains(&tool),
             _ => false,
         }
     }
 
-    pub(crate) fn delivery_mode(flow: &CompiledFlow, ni: usize) -> DeliveryMode {
+    fn delivery_mode(flow: &CompiledFlow, ni: usize) -> DeliveryMode {
         match flow.flow.nodes[ni].config() {
             NodeConfig::Agent(a) => a.message_delivery_mode.unwrap_or_default(),
             _ => DeliveryMode::default(),
@@ -292,48 +193,634 @@ impl<'e> Turn<'e> {
     }
 }
 
-/// The function request body of runtime-semantics §8 (before redaction).
-fn function_payload(
-    e: &Execution,
-    conv: &Conversation,
-    config: &EngineConfig,
-    events: &[&Event],
+/// Knowledge-base texts up to this size are returned whole.
+const KB_WHOLE_LIMIT: usize = 32 * 1024;
+
+enum ToolOutcome {
+    Result(Value),
+    Complete,
+    Handoff(Option<String>),
+    EnterWaiting,
+}
+
+async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
+    let NodeConfig::Agent(cfg) = flow.flow.nodes[ni].config() else {
+        return Step::Fail(Failure::new(
+            FailureKind::InvalidRequest,
+            "not an agent node",
+        ));
+    };
+    let node_id = flow.flow.nodes[ni].id().to_owned();
+    if turn.execs[xi].agent.is_none() {
+        return Step::Fail(Failure::new(
+            FailureKind::Adapter,
+            "the agent activation is missing",
+        ));
+    }
+    if let Err(f) = list_mcp_tools(turn, xi, &node_id, cfg).await {
+        return Step::Fail(f);
+    }
+    let tools = offered_tools(turn, xi, cfg);
+    let max = cfg.max_iterations_or_default().max(1);
+    let model = cfg.model.candidates().next().unwrap_or_default().to_owned();
+    let mut iterations: i64 = 0;
+    loop {
+        if iterations >= max {
+            turn.emit(
+                xi,
+                EventType::AgentTurnEnded,
+                Some(&node_id),
+                None,
+                json!({"node_id": node_id, "reason": "max_iterations", "iterations": iterations}),
+            );
+            return Step::Fail(Failure::new(
+                FailureKind::MaxIterations,
+                format!("the agent needed more than {max} model calls in one turn"),
+            ));
+        }
+        iterations += 1;
+        let transcript = turn.execs[xi]
+            .agent
+            .as_ref()
+            .map(|a| a.transcript.clone())
+            .unwrap_or_default();
+        let req = ChatRequest {
+            model: model.clone(),
+            purpose: Purpose::Agent {
+                node_id: node_id.clone(),
+            },
+            messages: transcript,
+            tools: tools.clone(),
+            temperature: Some(cfg.temperature.unwrap_or(0.0)),
+            max_tokens: Some(cfg.max_tokens.unwrap_or(8192)),
+            reasoning_effort: cfg
+                .reasoning_effort
+                .map(|r| format!("{r:?}").to_ascii_lowercase()),
+        };
+        let resp = match turn.ctx.adapters.model.complete(req).await {
+            Ok(r) => r,
+            Err(e) => return Step::Fail(e.into()),
+        };
+        let text = resp.text.clone().unwrap_or_default();
+        if let Some(a) = turn.execs[xi].agent.as_mut() {
+            a.transcript.push(ChatMessage {
+                role: "assistant".into(),
+                content: text.clone(),
+                tool_calls: resp.tool_calls.clone(),
+                tool_call_id: None,
+            });
+        }
+        if !text.trim().is_empty()
+            && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText
+            && let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await
+        {
+            return Step::Fail(f);
+        }
+        if resp.tool_calls.is_empty() {
+            turn.set_waiting(xi, WaitingReason::Agent);
+            turn.emit(
+                xi,
+                EventType::AgentTurnEnded,
+                Some(&node_id),
+                None,
+                json!({"node_id": node_id, "reason": "assistant_text", "iterations": iterations}),
+            );
+            return Step::Stop;
+        }
+        for call in &resp.tool_calls {
+            let outcome = run_tool(turn, xi, flow, ni, cfg, &node_id, call).await;
+            let (result, terminal) = match outcome {
+                ToolOutcome::Result(v) => (v, None),
+                ToolOutcome::Complete => (json!({"ok": true}), Some("complete_task")),
+                ToolOutcome::Handoff(reason) => {
+                    (json!({"ok": true, "reason": reason}), Some("handoff"))
+                }
+                ToolOutcome::EnterWaiting => (json!({"ok": true}), Some("enter_waiting")),
+            };
+            let mut shown = result.clone();
+            turn.redact(&turn.execs[xi].secrets_used.clone(), &mut shown);
+            let is_error =
+                shown.get("error").is_some() && shown.as_object().is_some_and(|m| m.len() == 1);
+            let mut payload = json!({"node_id": node_id, "tool": call.name, "arguments": call.arguments, "duration_ms": 0});
+            payload[if is_error { "error" } else { "result" }] = if is_error {
+                shown["error"].clone()
+            } else {
+                shown.clone()
+            };
+            turn.emit(
+                xi,
+                EventType::AgentToolCalled,
+                Some(&node_id),
+                None,
+                payload,
+            );
+            if let Some(a) = turn.execs[xi].agent.as_mut() {
+                a.transcript.push(ChatMessage {
+                    role: "tool".into(),
+                    content: serde_json::to_string(&shown).unwrap_or_default(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: Some(call.id.clone()),
+                });
+            }
+            match terminal {
+                Some("complete_task") => {
+                    turn.emit(xi, EventType::AgentTurnEnded, Some(&node_id), None, json!({"node_id": node_id, "reason": "complete_task", "iterations": iterations}));
+                    clear_agent(turn, xi);
+                    return if flow.next_edge(ni).is_some() {
+                        Step::Next
+                    } else {
+                        Step::End("complete_task")
+                    };
+                }
+                Some("handoff") => {
+                    turn.emit(
+                        xi,
+                        EventType::AgentTurnEnded,
+                        Some(&node_id),
+                        None,
+                        json!({"node_id": node_id, "reason": "handoff", "iterations": iterations}),
+                    );
+                    turn.change_status(xi, Status::Handoff, "handoff_to_human");
+                    let reason = result.get("reason").cloned().unwrap_or(Value::Null);
+                    turn.emit(
+                        xi,
+                        EventType::ExecutionHandoff,
+                        Some(&node_id),
+                        None,
+                        json!({"source": "agent_tool", "reason": reason}),
+                    );
+                    return Step::Stop;
+                }
+                Some(_) => {
+                    turn.set_waiting(xi, WaitingReason::Agent);
+                    turn.emit(xi, EventType::AgentTurnEnded, Some(&node_id), None, json!({"node_id": node_id, "reason": "enter_waiting", "iterations": iterations}));
+                    return Step::Stop;
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn clear_agent(turn: &mut Turn<'_>, xi: usize) {
+    turn.end_agent_activation(xi);
+}
+
+async fn list_mcp_tools(
+    turn: &mut Turn<'_>,
+    xi: usize,
     node_id: &str,
-    available_edges: Option<&[String]>,
-    input: Option<&Value>,
-) -> Value {
-    let n = conv.messages.len();
-    let messages: Vec<Value> = conv.messages[n.saturating_sub(20)..]
+    cfg: &Agent,
+) -> Result<(), Failure> {
+    if cfg.mcp_servers.is_empty()
+        || turn.execs[xi]
+            .agent
+            .as_ref()
+            .is_some_and(|a| !a.mcp_tools.is_empty())
+    {
+        return Ok(());
+    }
+    let mut listed = Vec::new();
+    for (k, s) in cfg.mcp_servers.iter().enumerate() {
+        let server = render_server(turn, xi, node_id, s)?;
+        match turn.ctx.adapters.mcp.list_tools(&server).await {
+            Ok(tools) => {
+                for t in tools {
+                    listed.push((k, t.name, t.description, t.parameters));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(a) = turn.execs[xi].agent.as_mut() {
+        a.mcp_tools = listed;
+    }
+    Ok(())
+}
+
+fn render_server(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    node_id: &str,
+    s: &switchboard_model::config::McpServer,
+) -> Result<McpServer, Failure> {
+    let url = turn.render_text(
+        xi,
+        node_id,
+        "mcp.url",
+        s.url.as_deref().unwrap_or_default(),
+        Mode::Text,
+    )?;
+    let mut headers = Vec::new();
+    if let Some(switchboard_model::Value::Object(h)) = &s.headers {
+        for (k, v) in h.iter() {
+            let v = v.as_str().unwrap_or_default();
+            headers.push((
+                k.to_owned(),
+                turn.render_text(xi, node_id, "mcp.headers", v, Mode::Text)?,
+            ));
+        }
+    }
+    Ok(McpServer {
+        name: s.name.clone().unwrap_or_default(),
+        url,
+        headers,
+    })
+}
+
+fn object_schema() -> Value {
+    json!({"type": "object", "properties": {}, "required": []})
+}
+
+fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
+    let mut out = Vec::new();
+    for t in cfg.builtin_tools() {
+        let (desc, params) = builtin_spec(t);
+        out.push(ToolSpec {
+            name: t.as_str().to_owned(),
+            description: desc.to_owned(),
+            parameters: params,
+        });
+    }
+    for w in &cfg.webhooks {
+        out.push(ToolSpec {
+            name: w.name.clone().unwrap_or_default(),
+            description: w.description.clone().unwrap_or_default(),
+            parameters: w
+                .body_schema
+                .as_ref()
+                .map_or_else(object_schema, switchboard_model::Value::to_json),
+        });
+    }
+    for f in &cfg.function_tools {
+        out.push(ToolSpec {
+            name: f.name.clone().unwrap_or_default(),
+            description: f.description.clone().unwrap_or_default(),
+            parameters: f
+                .input_schema
+                .as_ref()
+                .map_or_else(object_schema, switchboard_model::Value::to_json),
+        });
+    }
+    for k in &cfg.knowledge_bases {
+        out.push(ToolSpec {
+            name: k.name.clone().unwrap_or_default(),
+            description: k.description.clone().unwrap_or_default(),
+            parameters: json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        });
+    }
+    if let Some(a) = &turn.execs[xi].agent {
+        for (k, name, desc, params) in &a.mcp_tools {
+            let server = cfg
+                .mcp_servers
+                .get(*k)
+                .and_then(|s| s.name.clone())
+                .unwrap_or_default();
+            out.push(ToolSpec {
+                name: format!("{server}__{name}"),
+                description: desc.clone(),
+                parameters: params.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn builtin_spec(t: BuiltinTool) -> (&'static str, Value) {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    match t {
+        BuiltinTool::SendNotificationToUser => (
+            "Send a text message to the user now",
+            obj(json!({"message": {"type": "string"}}), &["message"]),
+        ),
+        BuiltinTool::SendMedia => (
+            "Send an image, video, audio or document to the user",
+            obj(
+                json!({"media_url": {"type": "string"}, "media_type": {"type": "string", "enum": ["image", "video", "audio", "document"]}, "caption": {"type": "string"}}),
+                &["media_url", "media_type"],
+            ),
+        ),
+        BuiltinTool::GetExecutionMetadata => (
+            "Get the execution's variables and context",
+            obj(json!({}), &[]),
+        ),
+        BuiltinTool::GetWhatsappContext => (
+            "Get the conversation and its recent messages",
+            obj(json!({}), &[]),
+        ),
+        BuiltinTool::GetCurrentDatetime => {
+            ("Get the current date and time (UTC)", obj(json!({}), &[]))
+        }
+        BuiltinTool::SaveVariable => (
+            "Save a variable",
+            obj(
+                json!({"key": {"type": "string"}, "value": {}}),
+                &["key", "value"],
+            ),
+        ),
+        BuiltinTool::GetVariable => (
+            "Read a variable",
+            obj(json!({"key": {"type": "string"}}), &["key"]),
+        ),
+        BuiltinTool::AskAboutFile => (
+            "Ask a question about a file of the conversation",
+            obj(
+                json!({"media_id": {"type": "string"}, "url": {"type": "string"}, "question": {"type": "string"}}),
+                &["question"],
+            ),
+        ),
+        BuiltinTool::CompleteTask => (
+            "Finish this task and continue the flow",
+            obj(json!({"summary": {"type": "string"}}), &[]),
+        ),
+        BuiltinTool::HandoffToHuman => (
+            "Hand the conversation to a human",
+            obj(json!({"reason": {"type": "string"}}), &[]),
+        ),
+        BuiltinTool::EnterWaiting => ("End your turn without sending text", obj(json!({}), &[])),
+    }
+}
+
+fn err(msg: impl Into<String>) -> ToolOutcome {
+    ToolOutcome::Result(json!({"error": msg.into()}))
+}
+
+fn str_arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
+}
+
+#[allow(clippy::too_many_lines)]
+async fn run_tool(
+    turn: &mut Turn<'_>,
+    xi: usize,
+    flow: &Arc<CompiledFlow>,
+    ni: usize,
+    cfg: &Agent,
+    node_id: &str,
+    call: &ToolCall,
+) -> ToolOutcome {
+    let args = if call.arguments.is_null() {
+        Value::Object(Map::new())
+    } else {
+        call.arguments.clone()
+    };
+    if let Some(t) = BuiltinTool::parse(&call.name).filter(|t| Turn::builtin_offered(flow, ni, *t))
+    {
+        return match t {
+            BuiltinTool::CompleteTask => ToolOutcome::Complete,
+            BuiltinTool::HandoffToHuman => {
+                ToolOutcome::Handoff(str_arg(&args, "reason").map(str::to_owned))
+            }
+            BuiltinTool::EnterWaiting => ToolOutcome::EnterWaiting,
+            BuiltinTool::SendNotificationToUser => match str_arg(&args, "message") {
+                Some(m) => match turn.send_agent_text(xi, node_id, m.to_owned()).await {
+                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
+                    Err(f) => err(f.message),
+                },
+                None => err("`message` is required"),
+            },
+            BuiltinTool::SendMedia => {
+                let (Some(url), Some(kind)) =
+                    (str_arg(&args, "media_url"), str_arg(&args, "media_type"))
+                else {
+                    return err("`media_url` and `media_type` are required");
+                };
+                if !["image", "video", "audio", "document"].contains(&kind) {
+                    return err("`media_type` must be image, video, audio or document");
+                }
+                let caption = str_arg(&args, "caption").map(str::to_owned);
+                match turn
+                    .send_agent_media(xi, node_id, kind.to_owned(), url.to_owned(), caption)
+                    .await
+                {
+                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
+                    Err(f) => err(f.message),
+                }
+            }
+            BuiltinTool::GetExecutionMetadata => {
+                let e = &turn.execs[xi];
+                let mut v = json!({
+                    "vars": e.vars,
+                    "system": system_namespace(e, &turn.ctx.config),
+                    "context": e.context,
+                    "metadata": e.metadata,
+                });
+                turn.redact(&e.secrets_used.clone(), &mut v);
+                ToolOutcome::Result(v)
+            }
+            BuiltinTool::GetWhatsappContext => {
+                let c = &turn.conv;
+                let n = c.messages.len();
+                let messages: Vec<Value> = c.messages[n.saturating_sub(20)..]
+                    .iter()
+                    .map(|m| json!({"id": m.id, "direction": m.direction, "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()}))
+                    .collect();
+                ToolOutcome::Result(
+                    json!({"phone_number": c.phone_number, "conversation_id": c.id, "contact": c.contact, "messages": messages}),
+                )
+            }
+            BuiltinTool::GetCurrentDatetime => {
+                ToolOutcome::Result(json!({"datetime": turn.now.rfc3339()}))
+            }
+            BuiltinTool::SaveVariable => match str_arg(&args, "key") {
+                Some(k) if ["vars", "system", "context", "metadata"].contains(&k) => {
+                    // Dropped and listed in `variables_set.rejected` (§2); the model is told.
+                    turn.merge_vars(xi, "agent_tool", vec![(k.to_owned(), Value::Null)]);
+                    err(format!("`{k}` is a namespace and cannot be written"))
+                }
+                Some(k) if !k.is_empty() => {
+                    let value = args.get("value").cloned().unwrap_or(Value::Null);
+                    turn.merge_vars(xi, "agent_tool", vec![(k.to_owned(), value)]);
+                    ToolOutcome::Result(json!({"ok": true}))
+                }
+                _ => err("`key` is required"),
+            },
+            BuiltinTool::GetVariable => match str_arg(&args, "key") {
+                Some(k) => {
+                    let v = turn.execs[xi].vars.get(k).cloned();
+                    let mut r = json!({"key": k, "value": v.clone().unwrap_or(Value::Null), "found": v.is_some()});
+                    turn.redact(&turn.execs[xi].secrets_used.clone(), &mut r);
+                    ToolOutcome::Result(r)
+                }
+                None => err("`key` is required"),
+            },
+            BuiltinTool::AskAboutFile => {
+                let question = str_arg(&args, "question").unwrap_or_default().to_owned();
+                let file = str_arg(&args, "media_id")
+                    .or_else(|| str_arg(&args, "url"))
+                    .unwrap_or_default()
+                    .to_owned();
+                if question.is_empty() || file.is_empty() {
+                    return err("`question` and `media_id` or `url` are required");
+                }
+                let req = ChatRequest {
+                    model: cfg.model.candidates().next().unwrap_or_default().to_owned(),
+                    purpose: Purpose::AskAboutFile {
+                        node_id: node_id.to_owned(),
+                    },
+                    messages: vec![ChatMessage::new(
+                        "user",
+                        format!("File: {file}\nQuestion: {question}"),
+                    )],
+                    tools: Vec::new(),
+                    temperature: None,
+                    max_tokens: None,
+                    reasoning_effort: None,
+                };
+                match turn.ctx.adapters.model.complete(req).await {
+                    Ok(r) => ToolOutcome::Result(json!({"answer": r.text.unwrap_or_default()})),
+                    Err(e) => err(e.message),
+                }
+            }
+        };
+    }
+    if let Some(w) = cfg
+        .webhooks
         .iter()
-        .map(|m| {
-            json!({"id": m.id, "direction": if m.direction == Direction::Inbound { "inbound" } else { "outbound" },
-                   "type": m.kind, "text": m.text, "timestamp": m.at.rfc3339()})
+        .find(|w| w.name.as_deref() == Some(call.name.as_str()))
+    {
+        if let Some(schema) = &w.body_schema {
+            let schema = schema.to_json();
+            if let Ok(validator) = jsonschema::validator_for(&schema)
+                && let Err(e) = validator.validate(&args)
+            {
+                return err(format!("invalid arguments: {e}"));
+            }
+        }
+        let method = w
+            .http_method
+            .as_deref()
+            .and_then(switchboard_model::config::HttpMethod::parse)
+            .unwrap_or_default();
+        let headers = w
+            .headers
+            .as_ref()
+            .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let body = w
+            .body
+            .as_ref()
+            .map_or(Value::Object(Map::new()), switchboard_model::Value::to_json);
+        let url = w.url.clone().unwrap_or_default();
+        return match turn
+            .tool_http(xi, node_id, method.as_str(), &url, &headers, &body, &args)
+            .await
+        {
+            Ok(resp) => {
+                let status = resp.get("status").cloned().unwrap_or(Value::Null);
+                let mut body = resp.get("body").cloned().unwrap_or(Value::Null);
+                if let Some(q) = w.jmespath_query.as_deref().filter(|q| !q.trim().is_empty()) {
+                    match jmespath_search(q, &body) {
+                        Ok(v) => body = v,
+                        Err(e) => return err(e),
+                    }
+                }
+                ToolOutcome::Result(json!({"status": status, "body": body}))
+            }
+            Err(f) => err(f.message),
+        };
+    }
+    if let Some(f) = cfg
+        .function_tools
+        .iter()
+        .find(|f| f.name.as_deref() == Some(call.name.as_str()))
+    {
+        return match turn
+            .call_function(xi, node_id, &f.function, None, Some(&args))
+            .await
+        {
+            Ok(resp) => {
+                if let Some(Value::Object(vars)) = resp.get("vars") {
+                    let pairs = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    turn.merge_vars(xi, "agent_tool", pairs);
+                }
+                ToolOutcome::Result(resp)
+            }
+            Err(e) => err(e.message),
+        };
+    }
+    if let Some(k) = cfg
+        .knowledge_bases
+        .iter()
+        .find(|k| k.name.as_deref() == Some(call.name.as_str()))
+    {
+        let query = str_arg(&args, "query").unwrap_or_default();
+        let text = k.knowledge_base_text.clone().unwrap_or_default();
+        return ToolOutcome::Result(json!({"text": retrieve(&text, query)}));
+    }
+    if let Some((server, tool)) = call.name.split_once("__")
+        && let Some((k, s)) = cfg
+            .mcp_servers
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name.as_deref() == Some(server))
+    {
+        let known = turn.execs[xi]
+            .agent
+            .as_ref()
+            .is_some_and(|a| a.mcp_tools.iter().any(|(i, n, _, _)| *i == k && n == tool));
+        if !known {
+            return err(format!("unknown tool `{}`", call.name));
+        }
+        let server = match render_server(turn, xi, node_id, s) {
+            Ok(s) => s,
+            Err(f) => return err(f.message),
+        };
+        return match turn.ctx.adapters.mcp.call_tool(&server, tool, args).await {
+            Ok(v) => ToolOutcome::Result(v),
+            Err(e) => err(e.message),
+        };
+    }
+    err(format!("unknown tool `{}`", call.name))
+}
+
+/// Applies a JMESPath query (bounded: hostile queries are refused before compiling).
+pub(super) fn jmespath_search(query: &str, body: &Value) -> Result<Value, String> {
+    let nesting = query
+        .bytes()
+        .filter(|b| matches!(b, b'(' | b'[' | b'{' | b'!' | b'*' | b'?'))
+        .count();
+    if query.len() > 4096 || nesting > 100 {
+        return Err("the JMESPath query is too complex".into());
+    }
+    let expr = jmespath::compile(query).map_err(|e| format!("invalid JMESPath: {e}"))?;
+    let data = jmespath::Variable::from_json(&body.to_string()).map_err(|e| e.to_string())?;
+    let result = expr.search(data).map_err(|e| e.to_string())?;
+    serde_json::to_value(&*result).map_err(|e| e.to_string())
+}
+
+/// Knowledge-base retrieval: the whole text when small, else the paragraphs sharing the most
+/// words with the query, up to 32 KiB.
+fn retrieve(text: &str, query: &str) -> String {
+    if text.len() <= KB_WHOLE_LIMIT {
+        return text.to_owned();
+    }
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    let mut scored: Vec<(usize, usize, &str)> = text
+        .split("\n\n")
+        .enumerate()
+        .map(|(i, p)| {
+            let lower = p.to_lowercase();
+            (
+                words.iter().filter(|w| lower.contains(w.as_str())).count(),
+                i,
+                p,
+            )
         })
         .collect();
-    let k = events.len();
-    let flow_events: Vec<Value> = events[k.saturating_sub(10)..]
-        .iter()
-        .map(|ev| json!({"event_type": ev.event_type.as_str(), "payload": ev.payload}))
-        .collect();
-    let mut p = json!({
-        "execution_context": {
-            "vars": e.vars,
-            "system": system_namespace(e, config),
-            "context": e.context,
-            "metadata": e.metadata,
-        },
-        "flow_info": {"id": e.flow_id, "name": e.flow_name, "step_id": node_id},
-        "flow_events": flow_events,
-        "whatsapp_context": {
-            "conversation": {"id": conv.id, "phone_number": conv.phone_number, "contact": conv.contact},
-            "messages": messages,
-        },
-    });
-    if let Some(edges) = available_edges {
-        p["available_edges"] = json!(edges);
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut out = String::new();
+    for (_, _, p) in scored {
+        if out.len() + p.len() + 2 > KB_WHOLE_LIMIT {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(p);
     }
-    if let Some(i) = input {
-        p["input"] = i.clone();
-    }
-    p
+    out
 }

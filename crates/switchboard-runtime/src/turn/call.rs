@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::engine::CompiledFlow;
 use crate::error::EngineError;
 use crate::event::EventType;
 use crate::failure::{Failure, FailureKind};
+use crate::registry::CompiledFlow;
 use crate::state::{Object, Status, WaitingReason};
 
 use super::{Step, Turn};
@@ -23,7 +23,18 @@ impl Turn<'_> {
         _node_id: &str,
         c: &switchboard_model::config::Call,
     ) -> Step {
-        let Some(target) = c.workflow.candidates().find_map(|r| self.engine.flow(r)) else {
+        let mut found = None;
+        for r in c.workflow.candidates() {
+            match self.ctx.registry.flow(r) {
+                Ok(Some(f)) => {
+                    found = Some(f);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => return Step::Fail(Failure::new(FailureKind::Adapter, e.to_string())),
+            }
+        }
+        let Some(target) = found else {
             let name = c
                 .workflow
                 .candidates()
@@ -69,7 +80,7 @@ impl Turn<'_> {
         Box::pin(async move {
             let node_id = self.execs[xi].current_node_id.clone().unwrap_or_default();
             let trigger = self.execs[xi].trigger_type;
-            let id = self.inner.adapters.ids.next("ex");
+            let id = self.ctx.adapters.ids.next("ex");
             self.execs[xi].child_execution_id = Some(id.clone());
             self.emit(
                 xi,

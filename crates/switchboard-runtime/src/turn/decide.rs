@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use switchboard_model::config::DecisionType;
 
 use crate::adapters::{ChatRequest, Purpose};
-use crate::engine::CompiledFlow;
 use crate::event::EventType;
 use crate::failure::{Failure, FailureKind};
+use crate::registry::CompiledFlow;
 use crate::state::ChatMessage;
 use crate::template::Mode;
 
@@ -128,7 +128,7 @@ impl Turn<'_> {
                 max_tokens: Some(c.llm_max_tokens.unwrap_or(10000)),
                 reasoning_effort: None,
             };
-            match self.inner.adapters.model.complete(req).await {
+            match self.ctx.adapters.model.complete(req).await {
                 Ok(resp) => {
                     let answer = resp.text.unwrap_or_default();
                     let t = answer.trim();

@@ -73,7 +73,7 @@ impl Turn<'_> {
             execution_id: self.execs[xi].id.clone(),
             flow_id: self.execs[xi].flow_id.clone(),
         };
-        if let Err(e) = self.inner.adapters.project_events.emit(ev).await {
+        if let Err(e) = self.ctx.adapters.project_events.emit(ev).await {
             self.action_failed(xi, node_id, "emit_event", &e);
             return Step::Next;
         }

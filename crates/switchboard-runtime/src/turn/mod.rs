@@ -8,6 +8,7 @@ mod agent;
 mod call;
 mod decide;
 mod emit;
+mod function;
 mod redact;
 mod render;
 mod send;
@@ -21,10 +22,12 @@ use switchboard_model::config::{NodeConfig, ValueType};
 use switchboard_model::{NodeKind, is_http_url};
 
 use crate::adapters::AdapterError;
-use crate::engine::{CompiledFlow, Engine, EngineConfig, Inner};
+use crate::config::EngineConfig;
+use crate::context::EngineContext;
 use crate::error::{EngineError, StoreError};
 use crate::event::{Event, EventType};
 use crate::failure::{Failure, FailureKind};
+use crate::registry::CompiledFlow;
 use crate::state::{Conversation, Execution, LastResume, Status, Timer, WaitingReason};
 use crate::store::TurnCommit;
 use crate::template::Mode;
@@ -59,8 +62,7 @@ pub(crate) enum Input {
 }
 
 pub(crate) struct Turn<'e> {
-    engine: &'e Engine,
-    inner: &'e Inner,
+    ctx: &'e EngineContext,
     now: Timestamp,
     pub conv: Conversation,
     execs: Vec<Execution>,
@@ -112,10 +114,9 @@ pub(crate) fn system_namespace(e: &Execution, config: &EngineConfig) -> Map<Stri
 const NAMESPACES: &[&str] = &["vars", "system", "context", "metadata"];
 
 impl<'e> Turn<'e> {
-    pub fn new(engine: &'e Engine, conv: Conversation, now: Timestamp) -> Turn<'e> {
+    pub fn new(ctx: &'e EngineContext, conv: Conversation, now: Timestamp) -> Turn<'e> {
         Turn {
-            engine,
-            inner: &engine.inner,
+            ctx,
             now,
             conv,
             execs: Vec::new(),
@@ -146,7 +147,7 @@ impl<'e> Turn<'e> {
             message_ids: self.message_ids,
             idempotency: self.idempotency,
         };
-        self.inner.store.commit(commit).await.map_err(|e| match e {
+        self.ctx.store.commit(commit).await.map_err(|e| match e {
             StoreError::Conflict(m) => EngineError::Conflict(m),
             other => EngineError::Store(other),
         })
@@ -185,16 +186,14 @@ impl<'e> Turn<'e> {
         if let Some(i) = self.execs.iter().position(|e| e.id == id) {
             return Ok(i);
         }
-        let e = self.engine.load_execution(id).await?;
+        let e = self.ctx.load_execution(id).await?;
         self.execs.push(e);
         Ok(self.execs.len() - 1)
     }
 
     fn flow_of(&self, xi: usize) -> Result<Arc<CompiledFlow>, EngineError> {
         let e = &self.execs[xi];
-        self.engine
-            .flow(&e.flow_id)
-            .ok_or_else(|| EngineError::NotFound(format!("flow `{}`", e.flow_id)))
+        self.ctx.flow(&e.flow_id)
     }
 
     // --- events ------------------------------------------------------------------------------
@@ -303,7 +302,7 @@ impl<'e> Turn<'e> {
                 return Ok(());
             }
             let max = self
-                .inner
+                .ctx
                 .config
                 .max_steps_per_turn
                 .or(flow.max_steps)

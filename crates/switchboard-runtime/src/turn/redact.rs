@@ -10,7 +10,7 @@ impl Turn<'_> {
     pub(super) fn secret_values(&self, names: &[String]) -> Vec<(String, String)> {
         names
             .iter()
-            .filter_map(|n| self.inner.adapters.secrets.get(n).map(|v| (v, n.clone())))
+            .filter_map(|n| self.ctx.adapters.secrets.get(n).map(|v| (v, n.clone())))
             .filter(|(v, _)| !v.is_empty())
             .collect()
     }

@@ -46,7 +46,7 @@ impl Turn<'_> {
         ) -> Result<Rendered<T>, TemplateError>,
     ) -> Result<T, Failure> {
         let r = {
-            let (e, config) = (&self.execs[xi], &self.inner.config);
+            let (e, config) = (&self.execs[xi], &self.ctx.config);
             let build = || system_namespace(e, config);
             let system = crate::template::System::lazy(&build);
             let scope = Scope {
@@ -56,7 +56,7 @@ impl Turn<'_> {
                 metadata: &e.metadata,
                 args,
             };
-            f(&self.inner.renderer, &scope, &*self.inner.adapters.secrets)?
+            f(&self.ctx.renderer, &scope, &*self.ctx.adapters.secrets)?
         };
         self.note_render(xi, node_id, field, &r);
         Ok(r.value)
@@ -158,7 +158,7 @@ impl Turn<'_> {
                 reasoning_effort: None,
             };
             let text = self
-                .inner
+                .ctx
                 .adapters
                 .model
                 .complete(req)

@@ -19,7 +19,7 @@ impl Turn<'_> {
     // --- sending -----------------------------------------------------------------------------
 
     fn in_service_window(&self) -> bool {
-        !self.inner.config.enforce_service_window
+        !self.ctx.config.enforce_service_window
             || self
                 .conv
                 .last_inbound_at
@@ -76,7 +76,7 @@ impl Turn<'_> {
             node_id: node_id.to_owned(),
             body,
         };
-        match self.inner.adapters.messenger.send(msg).await {
+        match self.ctx.adapters.messenger.send(msg).await {
             Ok(receipt) => {
                 self.conv.record(
                     HistoryMessage {
@@ -86,7 +86,7 @@ impl Turn<'_> {
                         text,
                         at: self.now,
                     },
-                    self.inner.config.history_window,
+                    self.ctx.config.history_window,
                 );
                 self.performed(
                     xi,
@@ -133,13 +133,13 @@ impl Turn<'_> {
             ));
         }
         if let Some(d) = c.delay_seconds.filter(|d| *d > 0.0) {
-            self.inner
+            self.ctx
                 .adapters
                 .clock
                 .sleep(Duration::from_secs_f64(d.min(3600.0)))
                 .await;
             // Time moved on: what follows (events, the service window, timers) happens later.
-            self.now = self.inner.adapters.clock.now();
+            self.now = self.ctx.adapters.clock.now();
         }
         self.deliver_message(
             xi,

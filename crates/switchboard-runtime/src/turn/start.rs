@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use switchboard_model::NodeKind;
 use switchboard_model::config::NodeConfig;
 
-use crate::engine::{CompiledFlow, Dispatch, InboundMessage};
 use crate::error::EngineError;
 use crate::event::EventType;
+use crate::registry::CompiledFlow;
+use crate::request::{Dispatch, InboundMessage};
 use crate::state::{
     ChatMessage, Direction, Execution, HistoryMessage, LastResume, Object, Status, Timer,
     TriggerType, WaitingReason,
@@ -30,7 +31,7 @@ impl Turn<'_> {
         request: Option<Value>,
         parent: Option<(usize, Vec<String>)>,
     ) -> Result<String, EngineError> {
-        let ids = &self.inner.adapters.ids;
+        let ids = &self.ctx.adapters.ids;
         let id = self.next_id.take().unwrap_or_else(|| ids.next("ex"));
         let mut context = Object::new();
         let mut dropped = Vec::new();
@@ -143,7 +144,7 @@ impl Turn<'_> {
     // --- inbound -----------------------------------------------------------------------------
 
     pub async fn inbound(&mut self, batch: Vec<InboundMessage>) -> Result<Dispatch, EngineError> {
-        let window = self.inner.config.history_window;
+        let window = self.ctx.config.history_window;
         for m in &batch {
             self.message_ids
                 .push((self.conv.id.clone(), m.id.clone(), self.now));
@@ -205,7 +206,11 @@ impl Turn<'_> {
                 _ => {}
             }
         }
-        let Some(flow) = self.engine.inbound_trigger(&self.conv.phone_number_id) else {
+        let Some(flow) = self
+            .ctx
+            .registry
+            .inbound_trigger(&self.conv.phone_number_id)?
+        else {
             return Ok(Dispatch::Dropped);
         };
         // The starting message is the first user turn: its text and reply are the reply

@@ -169,7 +169,7 @@ impl Turn<'_> {
             body: body_bytes,
             timeout: Duration::from_secs(30),
         };
-        let resp = match self.inner.adapters.http.send(req).await {
+        let resp = match self.ctx.adapters.http.send(req).await {
             Ok(r) => r,
             Err(e) => {
                 self.action_failed(xi, node_id, "http", &e);
