@@ -240,3 +240,32 @@ impl FlowRegistry {
             .any(|t| t.active && t.trigger_type == TriggerType::ApiCall && t.flow_id == flow_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock poisoned by a panicking writer is an error, never "not found".
+    #[test]
+    fn a_poisoned_registry_is_an_error() {
+        let registry = Arc::new(FlowRegistry::default());
+        let r = registry.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = r.flows.write().unwrap();
+            panic!("poison the flow registry");
+        })
+        .join();
+        let err = registry.flow("anything").unwrap_err();
+        assert_eq!(err.code(), "internal");
+        assert!(err.to_string().contains("poisoned"), "{err}");
+        assert!(registry.inbound_trigger("pn").unwrap().is_none());
+        let r = registry.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = r.triggers.write().unwrap();
+            panic!("poison the triggers");
+        })
+        .join();
+        assert!(registry.inbound_trigger("pn").is_err());
+        assert!(registry.api_trigger_active("f").is_err());
+    }
+}
