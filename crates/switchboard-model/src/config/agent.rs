@@ -1,7 +1,7 @@
 //! The `agent` node: its config, its tools (webhooks, functions, MCP servers, knowledge bases),
 //! the built-in tools, and their decoders.
 
-use super::{FunctionRef, ModelRef, function_ref, model_ref};
+use super::{FUNCTION_REF_KEYS, FunctionRef, MODEL_REF_KEYS, ModelRef, function_ref, model_ref};
 use crate::decode::{Cx, JsonShape, Obj};
 use crate::value::Value;
 
@@ -216,6 +216,59 @@ impl Agent {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// The keys of an `agent` config.
+pub(super) const AGENT_KEYS: &[&str] = keys![
+    &["system_prompt"],
+    MODEL_REF_KEYS,
+    &[
+        "temperature",
+        "max_iterations",
+        "max_tokens",
+        "reasoning_effort",
+        "message_delivery_mode",
+        "enabled_default_tools",
+        "default_tool_configs",
+        "observer_prompt_mode",
+        "prompt_cache_ttl",
+        "sandbox_enabled",
+        "sandbox_network_mode",
+        "sandbox_allowed_outbound_hosts",
+        "flow_agent_webhooks",
+        "flow_agent_function_tools",
+        "flow_agent_mcp_servers",
+        "flow_agent_knowledge_bases",
+        "flow_agent_app_integration_tools",
+        "flow_agent_resources",
+    ],
+];
+
+/// The keys of a webhook tool (`flow_agent_webhooks` item).
+pub(super) const WEBHOOK_TOOL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "url",
+    "http_method",
+    "method",
+    "headers",
+    "body",
+    "body_template",
+    "body_schema",
+    "jmespath_query",
+];
+
+/// The keys of a function tool (`flow_agent_function_tools` item).
+pub(super) const FUNCTION_TOOL_KEYS: &[&str] = keys![
+    &["name", "description"],
+    FUNCTION_REF_KEYS,
+    &["input_schema"],
+];
+
+/// The keys of an MCP server (`flow_agent_mcp_servers` item).
+pub(super) const MCP_SERVER_KEYS: &[&str] = &["name", "description", "url", "headers"];
+
+/// The keys of a knowledge base (`flow_agent_knowledge_bases` item).
+pub(super) const KNOWLEDGE_BASE_KEYS: &[&str] = &["name", "description", "knowledge_base_text"];
+
 pub(super) fn agent(o: Obj, cx: &mut Cx) -> Agent {
     let enabled_default_tools = o.string_list(cx, "enabled_default_tools").map(|names| {
         let mut tools = Vec::with_capacity(names.len());
@@ -240,22 +293,7 @@ pub(super) fn agent(o: Obj, cx: &mut Cx) -> Agent {
     let webhooks = tools(&o, cx, "flow_agent_webhooks", |t, cx| {
         let method_key = t.alias(cx, "http_method", "method");
         let body_key = t.alias(cx, "body", "body_template");
-        t.unknown_keys(
-            cx,
-            &[
-                "name",
-                "description",
-                "url",
-                "http_method",
-                "method",
-                "headers",
-                "body",
-                "body_template",
-                "body_schema",
-                "jmespath_query",
-            ],
-            "webhook tool",
-        );
+        t.unknown_keys(cx, WEBHOOK_TOOL_KEYS, "webhook tool");
         WebhookTool {
             name: t.str(cx, "name"),
             description: t.str(cx, "description"),
@@ -268,18 +306,7 @@ pub(super) fn agent(o: Obj, cx: &mut Cx) -> Agent {
         }
     });
     let function_tools = tools(&o, cx, "flow_agent_function_tools", |t, cx| {
-        t.unknown_keys(
-            cx,
-            &[
-                "name",
-                "description",
-                "function_id",
-                "function_slug",
-                "function_name",
-                "input_schema",
-            ],
-            "function tool",
-        );
+        t.unknown_keys(cx, FUNCTION_TOOL_KEYS, "function tool");
         FunctionTool {
             name: t.str(cx, "name"),
             description: t.str(cx, "description"),
@@ -288,7 +315,7 @@ pub(super) fn agent(o: Obj, cx: &mut Cx) -> Agent {
         }
     });
     let mcp_servers = tools(&o, cx, "flow_agent_mcp_servers", |t, cx| {
-        t.unknown_keys(cx, &["name", "description", "url", "headers"], "MCP server");
+        t.unknown_keys(cx, MCP_SERVER_KEYS, "MCP server");
         McpServer {
             name: t.str(cx, "name"),
             description: t.str(cx, "description"),
@@ -297,11 +324,7 @@ pub(super) fn agent(o: Obj, cx: &mut Cx) -> Agent {
         }
     });
     let knowledge_bases = tools(&o, cx, "flow_agent_knowledge_bases", |t, cx| {
-        t.unknown_keys(
-            cx,
-            &["name", "description", "knowledge_base_text"],
-            "knowledge base",
-        );
+        t.unknown_keys(cx, KNOWLEDGE_BASE_KEYS, "knowledge base");
         KnowledgeBase {
             name: t.str(cx, "name"),
             description: t.str(cx, "description"),

@@ -1,7 +1,9 @@
 //! The control nodes: `start` (no keys), `wait_for_response`, `decide`, `set_variable`, `call`,
 //! `handoff` and `emit_event`, and their decoders.
 
-use super::{FlowRef, FunctionRef, ModelRef, function_ref, model_ref};
+use super::{
+    FUNCTION_REF_KEYS, FlowRef, FunctionRef, MODEL_REF_KEYS, ModelRef, function_ref, model_ref,
+};
 use crate::decode::{Cx, Obj};
 use crate::value::{Map, Value};
 
@@ -148,6 +150,13 @@ pub struct EmitEvent {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// The keys of a `start` config: none.
+pub(super) const START_KEYS: &[&str] = &[];
+
+/// The keys of a `wait_for_response` config.
+pub(super) const WAIT_FOR_RESPONSE_KEYS: &[&str] =
+    &["timeout_seconds", "has_timeout", "save_response_to"];
+
 pub(super) fn wait_for_response(o: Obj, cx: &mut Cx) -> WaitForResponse {
     WaitForResponse {
         timeout_seconds: o.number(cx, "timeout_seconds"),
@@ -156,13 +165,24 @@ pub(super) fn wait_for_response(o: Obj, cx: &mut Cx) -> WaitForResponse {
     }
 }
 
+/// The keys of a `decide` config.
+pub(super) const DECIDE_KEYS: &[&str] = keys![
+    &["decision_type", "conditions"],
+    MODEL_REF_KEYS,
+    &["llm_temperature", "llm_max_tokens", "llm_configuration"],
+    FUNCTION_REF_KEYS,
+];
+
+/// The keys of a decide condition.
+pub(super) const CONDITION_KEYS: &[&str] = &["label", "description", "id"];
+
 pub(super) fn decide(o: Obj, cx: &mut Cx) -> Decide {
     let conditions = o.objects(cx, "conditions").map(|items| {
         items
             .into_iter()
             .map(|(i, m)| {
                 let c = o.item("conditions", i, m);
-                c.unknown_keys(cx, &["label", "description", "id"], "condition");
+                c.unknown_keys(cx, CONDITION_KEYS, "condition");
                 Condition {
                     label: c.str(cx, "label"),
                     description: c.str(cx, "description"),
@@ -192,6 +212,9 @@ pub(super) fn decide(o: Obj, cx: &mut Cx) -> Decide {
     }
 }
 
+/// The keys of a `set_variable` config.
+pub(super) const SET_VARIABLE_KEYS: &[&str] = &["variable_name", "variable_value", "value_type"];
+
 pub(super) fn set_variable(o: Obj, cx: &mut Cx) -> SetVariable {
     SetVariable {
         variable_name: o.str(cx, "variable_name"),
@@ -210,6 +233,14 @@ pub(super) fn set_variable(o: Obj, cx: &mut Cx) -> SetVariable {
     }
 }
 
+/// The keys of a `call` config.
+pub(super) const CALL_KEYS: &[&str] = &[
+    "workflow_id",
+    "workflow_slug",
+    "workflow_name",
+    "save_error_to",
+];
+
 pub(super) fn call(o: Obj, cx: &mut Cx) -> Call {
     Call {
         workflow: FlowRef {
@@ -220,6 +251,9 @@ pub(super) fn call(o: Obj, cx: &mut Cx) -> Call {
         save_error_to: o.str(cx, "save_error_to"),
     }
 }
+
+/// The keys of a `handoff` config.
+pub(super) const HANDOFF_KEYS: &[&str] = &["reason", "context_data"];
 
 pub(super) fn handoff(o: Obj, cx: &mut Cx) -> Handoff {
     Handoff {
@@ -234,6 +268,9 @@ pub(super) fn handoff(o: Obj, cx: &mut Cx) -> Handoff {
         },
     }
 }
+
+/// The keys of an `emit_event` config.
+pub(super) const EMIT_EVENT_KEYS: &[&str] = &["event_name", "properties", "occurred_at"];
 
 pub(super) fn emit_event(o: Obj, cx: &mut Cx) -> EmitEvent {
     EmitEvent {

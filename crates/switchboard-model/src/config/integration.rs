@@ -1,7 +1,10 @@
 //! The integration nodes: `function` and `webhook` (and the HTTP methods webhooks use), and
 //! their decoders.
 
-use super::{AiField, FunctionRef, ModelRef, TextField, ai_fields, function_ref, model_ref};
+use super::{
+    AI_FIELDS_KEYS, AiField, FUNCTION_REF_KEYS, FunctionRef, MODEL_REF_KEYS, ModelRef, TextField,
+    ai_fields, function_ref, model_ref,
+};
 use crate::decode::{Cx, JsonShape, Obj};
 use crate::value::Value;
 
@@ -77,12 +80,30 @@ impl HttpMethod {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// The keys of a `function` config.
+pub(super) const FUNCTION_KEYS: &[&str] = keys![FUNCTION_REF_KEYS, &["save_response_to"]];
+
 pub(super) fn function(o: Obj, cx: &mut Cx) -> FunctionNode {
     FunctionNode {
         function: function_ref(o, cx),
         save_response_to: o.str(cx, "save_response_to"),
     }
 }
+
+/// The keys of a `webhook` config.
+pub(super) const WEBHOOK_KEYS: &[&str] = keys![
+    &[
+        "url",
+        "method",
+        "http_method",
+        "headers",
+        "body_template",
+        "body",
+        "save_response_to",
+    ],
+    MODEL_REF_KEYS,
+    AI_FIELDS_KEYS,
+];
 
 pub(super) fn webhook(o: Obj, cx: &mut Cx) -> Webhook {
     let method_key = o.alias(cx, "method", "http_method");

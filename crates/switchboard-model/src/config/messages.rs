@@ -1,7 +1,7 @@
 //! The message-sending nodes: `send_text`, `send_template` and `send_interactive`, with the
 //! sender keys they share, and their decoders.
 
-use super::{AiField, ModelRef, TextField, ai_fields, model_ref};
+use super::{AI_FIELDS_KEYS, AiField, MODEL_REF_KEYS, ModelRef, TextField, ai_fields, model_ref};
 use crate::decode::{Cx, Obj};
 use crate::value::Value;
 
@@ -240,6 +240,9 @@ impl SendInteractive {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// The keys of a `send_text` config.
+pub(super) const SEND_TEXT_KEYS: &[&str] = keys![&["message", "delay_seconds"], SENDER_KEYS];
+
 pub(super) fn send_text(o: Obj, cx: &mut Cx) -> SendText {
     SendText {
         message: o.text(cx, "message"),
@@ -247,6 +250,12 @@ pub(super) fn send_text(o: Obj, cx: &mut Cx) -> SendText {
         sender: sender(o, cx),
     }
 }
+
+/// The keys of a `send_template` config.
+pub(super) const SEND_TEMPLATE_KEYS: &[&str] = keys![
+    &["template_id", "parameters", "template_params"],
+    SENDER_KEYS
+];
 
 pub(super) fn send_template(o: Obj, cx: &mut Cx) -> SendTemplate {
     let key = o.alias(cx, "parameters", "template_params");
@@ -265,6 +274,13 @@ pub(super) fn send_template(o: Obj, cx: &mut Cx) -> SendTemplate {
     }
 }
 
+/// The keys [`sender`] reads: those shared by the three sending nodes.
+const SENDER_KEYS: &[&str] = keys![
+    &["phone_number_id", "whatsapp_config_id", "to_phone_number"],
+    MODEL_REF_KEYS,
+    AI_FIELDS_KEYS,
+];
+
 fn sender(o: Obj, cx: &mut Cx) -> Sender {
     Sender {
         phone_number_id: o.str(cx, "phone_number_id"),
@@ -275,13 +291,45 @@ fn sender(o: Obj, cx: &mut Cx) -> Sender {
     }
 }
 
+/// The keys of a `send_interactive` config.
+pub(super) const SEND_INTERACTIVE_KEYS: &[&str] = keys![
+    &[
+        "interactive_type",
+        "body_text",
+        "header_type",
+        "header_text",
+        "header_media_url",
+        "footer_text",
+        "buttons",
+        "list_button_text",
+        "list_sections",
+        "cta_display_text",
+        "cta_url",
+        "flow_id",
+        "flow_cta",
+        "flow_token",
+        "flow_action",
+        "flow_action_payload",
+    ],
+    SENDER_KEYS,
+];
+
+/// The keys of a reply button.
+pub(super) const BUTTON_KEYS: &[&str] = &["id", "title"];
+
+/// The keys of a list section.
+pub(super) const LIST_SECTION_KEYS: &[&str] = &["title", "rows"];
+
+/// The keys of a list row.
+pub(super) const LIST_ROW_KEYS: &[&str] = &["id", "title", "description"];
+
 pub(super) fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
     let buttons = o.objects(cx, "buttons").map(|items| {
         items
             .into_iter()
             .map(|(i, m)| {
                 let b = o.item("buttons", i, m);
-                b.unknown_keys(cx, &["id", "title"], "button");
+                b.unknown_keys(cx, BUTTON_KEYS, "button");
                 Button {
                     id: b.str(cx, "id"),
                     title: b.str(cx, "title"),
@@ -294,14 +342,14 @@ pub(super) fn send_interactive(o: Obj, cx: &mut Cx) -> SendInteractive {
             .into_iter()
             .map(|(i, m)| {
                 let s = o.item("list_sections", i, m);
-                s.unknown_keys(cx, &["title", "rows"], "list section");
+                s.unknown_keys(cx, LIST_SECTION_KEYS, "list section");
                 let rows = s
                     .objects(cx, "rows")
                     .unwrap_or_default()
                     .into_iter()
                     .map(|(j, rm)| {
                         let r = s.item("rows", j, rm);
-                        r.unknown_keys(cx, &["id", "title", "description"], "list row");
+                        r.unknown_keys(cx, LIST_ROW_KEYS, "list row");
                         ListRow {
                             id: r.str(cx, "id"),
                             title: r.str(cx, "title"),

@@ -11,6 +11,17 @@
 //! `control` (`start`, `wait_for_response`, `decide`, `set_variable`, `call`, `handoff`,
 //! `emit_event`), `integration` (`function`, `webhook`) and `agent` (`agent` and its tools).
 
+/// A key list made of other key lists, concatenated at compile time, so that a key shared by
+/// several decoders (the model reference, the sender keys, …) is listed once:
+/// `keys![&["message", "delay_seconds"], SENDER_KEYS]`.
+macro_rules! keys {
+    ($($part:expr),+ $(,)?) => {{
+        const PARTS: &[&[&str]] = &[$($part),+];
+        const KEYS: [&str; $crate::config::keys_len(PARTS)] = $crate::config::concat_keys(PARTS);
+        &KEYS
+    }};
+}
+
 mod agent;
 mod control;
 mod integration;
@@ -112,130 +123,26 @@ impl NodeKind {
             .map(|i| Self::ALL[i])
     }
 
-    /// The config keys this node type defines (aliases and read-only keys included).
+    /// The config keys this node type defines (aliases and read-only keys included): the key
+    /// list declared beside the type's decoder.
     pub fn known_keys(self) -> &'static [&'static str] {
         match self {
-            NodeKind::Start => &[],
-            NodeKind::SendText => &[
-                "message",
-                "delay_seconds",
-                SENDER_KEYS[0],
-                SENDER_KEYS[1],
-                SENDER_KEYS[2],
-                SENDER_KEYS[3],
-                SENDER_KEYS[4],
-                SENDER_KEYS[5],
-            ],
-            NodeKind::SendTemplate => &[
-                "template_id",
-                "parameters",
-                "template_params",
-                SENDER_KEYS[0],
-                SENDER_KEYS[1],
-                SENDER_KEYS[2],
-                SENDER_KEYS[3],
-                SENDER_KEYS[4],
-                SENDER_KEYS[5],
-            ],
-            NodeKind::SendInteractive => &[
-                "interactive_type",
-                "body_text",
-                "header_type",
-                "header_text",
-                "header_media_url",
-                "footer_text",
-                "buttons",
-                "list_button_text",
-                "list_sections",
-                "cta_display_text",
-                "cta_url",
-                "flow_id",
-                "flow_cta",
-                "flow_token",
-                "flow_action",
-                "flow_action_payload",
-                SENDER_KEYS[0],
-                SENDER_KEYS[1],
-                SENDER_KEYS[2],
-                SENDER_KEYS[3],
-                SENDER_KEYS[4],
-                SENDER_KEYS[5],
-            ],
-            NodeKind::WaitForResponse => &["timeout_seconds", "has_timeout", "save_response_to"],
-            NodeKind::Decide => &[
-                "decision_type",
-                "conditions",
-                "provider_model_id",
-                "provider_model_name",
-                "llm_temperature",
-                "llm_max_tokens",
-                "llm_configuration",
-                "function_id",
-                "function_slug",
-                "function_name",
-            ],
-            NodeKind::Function => &[
-                "function_id",
-                "function_slug",
-                "function_name",
-                "save_response_to",
-            ],
-            NodeKind::Webhook => &[
-                "url",
-                "method",
-                "http_method",
-                "headers",
-                "body_template",
-                "body",
-                "save_response_to",
-                "provider_model_id",
-                "provider_model_name",
-                "ai_field_config",
-            ],
-            NodeKind::SetVariable => &["variable_name", "variable_value", "value_type"],
-            NodeKind::Call => &[
-                "workflow_id",
-                "workflow_slug",
-                "workflow_name",
-                "save_error_to",
-            ],
-            NodeKind::Agent => &[
-                "system_prompt",
-                "provider_model_id",
-                "provider_model_name",
-                "temperature",
-                "max_iterations",
-                "max_tokens",
-                "reasoning_effort",
-                "message_delivery_mode",
-                "enabled_default_tools",
-                "default_tool_configs",
-                "observer_prompt_mode",
-                "prompt_cache_ttl",
-                "sandbox_enabled",
-                "sandbox_network_mode",
-                "sandbox_allowed_outbound_hosts",
-                "flow_agent_webhooks",
-                "flow_agent_function_tools",
-                "flow_agent_mcp_servers",
-                "flow_agent_knowledge_bases",
-                "flow_agent_app_integration_tools",
-                "flow_agent_resources",
-            ],
-            NodeKind::Handoff => &["reason", "context_data"],
-            NodeKind::EmitEvent => &["event_name", "properties", "occurred_at"],
+            NodeKind::Start => control::START_KEYS,
+            NodeKind::SendText => messages::SEND_TEXT_KEYS,
+            NodeKind::SendTemplate => messages::SEND_TEMPLATE_KEYS,
+            NodeKind::SendInteractive => messages::SEND_INTERACTIVE_KEYS,
+            NodeKind::WaitForResponse => control::WAIT_FOR_RESPONSE_KEYS,
+            NodeKind::Decide => control::DECIDE_KEYS,
+            NodeKind::Function => integration::FUNCTION_KEYS,
+            NodeKind::Webhook => integration::WEBHOOK_KEYS,
+            NodeKind::SetVariable => control::SET_VARIABLE_KEYS,
+            NodeKind::Call => control::CALL_KEYS,
+            NodeKind::Agent => agent::AGENT_KEYS,
+            NodeKind::Handoff => control::HANDOFF_KEYS,
+            NodeKind::EmitEvent => control::EMIT_EVENT_KEYS,
         }
     }
 }
-
-const SENDER_KEYS: [&str; 6] = [
-    "phone_number_id",
-    "whatsapp_config_id",
-    "to_phone_number",
-    "provider_model_id",
-    "provider_model_name",
-    "ai_field_config",
-];
 
 /// A typed node configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -413,12 +320,47 @@ fn within(kind: NodeKind) -> &'static str {
     }
 }
 
+/// The number of keys in `parts` (for [`keys!`]).
+pub(crate) const fn keys_len(parts: &[&[&str]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        n += parts[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// The keys of `parts` in order, as one array (for [`keys!`]).
+pub(crate) const fn concat_keys<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(k == N, "the key list's length is the sum of its parts");
+    out
+}
+
+/// The keys [`model_ref`] reads.
+pub(super) const MODEL_REF_KEYS: &[&str] = &["provider_model_id", "provider_model_name"];
+
 pub(super) fn model_ref(o: Obj, cx: &mut Cx) -> ModelRef {
     ModelRef {
         id: o.str(cx, "provider_model_id"),
         name: o.str(cx, "provider_model_name"),
     }
 }
+
+/// The keys [`function_ref`] reads.
+pub(super) const FUNCTION_REF_KEYS: &[&str] = &["function_id", "function_slug", "function_name"];
 
 pub(super) fn function_ref(o: Obj, cx: &mut Cx) -> FunctionRef {
     FunctionRef {
@@ -427,6 +369,12 @@ pub(super) fn function_ref(o: Obj, cx: &mut Cx) -> FunctionRef {
         name: o.str(cx, "function_name"),
     }
 }
+
+/// The key [`ai_fields`] reads from the node config.
+pub(super) const AI_FIELDS_KEYS: &[&str] = &["ai_field_config"];
+
+/// The keys of one `ai_field_config` entry.
+pub(super) const AI_FIELD_KEYS: &[&str] = &["mode", "prompt"];
 
 pub(super) fn ai_fields(o: Obj, cx: &mut Cx) -> Vec<AiField> {
     let Some(map) = o.object(cx, "ai_field_config") else {
@@ -447,7 +395,7 @@ pub(super) fn ai_fields(o: Obj, cx: &mut Cx) -> Vec<AiField> {
             continue;
         };
         let eo = afc.child(&e.key, m);
-        eo.unknown_keys(cx, &["mode", "prompt"], "ai_field_config entry");
+        eo.unknown_keys(cx, AI_FIELD_KEYS, "ai_field_config entry");
         out.push(AiField {
             path: e.key.to_string(),
             mode: eo.enumeration(cx, "mode", &["prompt"], &[AiMode::Prompt]),
