@@ -26,6 +26,8 @@ mod agent;
 mod control;
 mod integration;
 mod messages;
+#[cfg(test)]
+mod tests;
 
 pub use crate::decode::TextField;
 use crate::decode::{Cx, Obj};
