@@ -1,7 +1,7 @@
 //! The `agent` node: its config, its tools (webhooks, functions, MCP servers, knowledge bases),
 //! the built-in tools, and their decoders.
 
-use super::{FUNCTION_REF_KEYS, FunctionRef, MODEL_REF_KEYS, ModelRef, function_ref, model_ref};
+use super::{FUNCTION_REF_KEYS, MODEL_REF_KEYS, ModelRef, ResourceRef, function_ref, model_ref};
 use crate::decode::{Cx, JsonShape, Obj};
 use crate::value::Value;
 
@@ -133,7 +133,7 @@ pub struct FunctionTool {
     /// `description`
     pub description: Option<String>,
     /// The function.
-    pub function: FunctionRef,
+    pub function: ResourceRef,
     /// `input_schema`, decoded.
     pub input_schema: Option<Value>,
 }

@@ -2,7 +2,8 @@
 //! `handoff` and `emit_event`, and their decoders.
 
 use super::{
-    FUNCTION_REF_KEYS, FlowRef, FunctionRef, MODEL_REF_KEYS, ModelRef, function_ref, model_ref,
+    FLOW_REF_KEYS, FUNCTION_REF_KEYS, MODEL_REF_KEYS, ModelRef, ResourceRef, flow_ref,
+    function_ref, model_ref,
 };
 use crate::decode::{Cx, Obj};
 use crate::value::{Map, Value};
@@ -68,7 +69,7 @@ pub struct Decide {
     /// `llm_configuration.instructions` (templated)
     pub instructions: Option<String>,
     /// The function (function mode).
-    pub function: FunctionRef,
+    pub function: ResourceRef,
 }
 
 impl Decide {
@@ -115,7 +116,7 @@ pub struct SetVariable {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Call {
     /// The called flow.
-    pub workflow: FlowRef,
+    pub workflow: ResourceRef,
     /// `save_error_to` (default `subworkflow_error`)
     pub save_error_to: Option<String>,
 }
@@ -234,20 +235,11 @@ pub(super) fn set_variable(o: Obj, cx: &mut Cx) -> SetVariable {
 }
 
 /// The keys of a `call` config.
-pub(super) const CALL_KEYS: &[&str] = &[
-    "workflow_id",
-    "workflow_slug",
-    "workflow_name",
-    "save_error_to",
-];
+pub(super) const CALL_KEYS: &[&str] = keys![FLOW_REF_KEYS, &["save_error_to"]];
 
 pub(super) fn call(o: Obj, cx: &mut Cx) -> Call {
     Call {
-        workflow: FlowRef {
-            id: o.str(cx, "workflow_id"),
-            slug: o.str(cx, "workflow_slug"),
-            name: o.str(cx, "workflow_name"),
-        },
+        workflow: flow_ref(o, cx),
         save_error_to: o.str(cx, "save_error_to"),
     }
 }

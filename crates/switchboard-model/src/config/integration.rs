@@ -2,7 +2,7 @@
 //! their decoders.
 
 use super::{
-    AI_FIELDS_KEYS, AiField, FUNCTION_REF_KEYS, FunctionRef, MODEL_REF_KEYS, ModelRef, TextField,
+    AI_FIELDS_KEYS, AiField, FUNCTION_REF_KEYS, MODEL_REF_KEYS, ModelRef, ResourceRef, TextField,
     ai_fields, function_ref, model_ref,
 };
 use crate::decode::{Cx, JsonShape, Obj};
@@ -12,7 +12,7 @@ use crate::value::Value;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FunctionNode {
     /// The function.
-    pub function: FunctionRef,
+    pub function: ResourceRef,
     /// `save_response_to`
     pub save_response_to: Option<String>,
 }

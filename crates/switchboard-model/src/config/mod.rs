@@ -206,45 +206,19 @@ impl ModelRef {
     }
 }
 
-/// A function reference: `function_id`, then `function_slug`.
+/// A reference to a function (`function_id`, `function_slug`, `function_name`) or to a called
+/// flow (`workflow_id`, `workflow_slug`, `workflow_name`): resolved by id, then by slug.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FunctionRef {
-    /// `function_id`
+pub struct ResourceRef {
+    /// `function_id` / `workflow_id`
     pub id: Option<String>,
-    /// `function_slug`
+    /// `function_slug` / `workflow_slug`
     pub slug: Option<String>,
-    /// `function_name` (read-only, computed by Kapso)
+    /// `function_name` / `workflow_name` (read-only, computed by Kapso)
     pub name: Option<String>,
 }
 
-impl FunctionRef {
-    /// `true` when either reference is set (and non-empty).
-    pub fn is_set(&self) -> bool {
-        self.candidates().next().is_some()
-    }
-
-    /// The references to try, in order.
-    pub fn candidates(&self) -> impl Iterator<Item = &str> {
-        self.id
-            .iter()
-            .chain(&self.slug)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    }
-}
-
-/// A called-flow reference: `workflow_id`, then `workflow_slug`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FlowRef {
-    /// `workflow_id`
-    pub id: Option<String>,
-    /// `workflow_slug`
-    pub slug: Option<String>,
-    /// `workflow_name` (read-only)
-    pub name: Option<String>,
-}
-
-impl FlowRef {
+impl ResourceRef {
     /// `true` when either reference is set (and non-empty).
     pub fn is_set(&self) -> bool {
         self.candidates().next().is_some()
@@ -361,14 +335,27 @@ pub(super) fn model_ref(o: Obj, cx: &mut Cx) -> ModelRef {
     }
 }
 
-/// The keys [`function_ref`] reads.
-pub(super) const FUNCTION_REF_KEYS: &[&str] = &["function_id", "function_slug", "function_name"];
+/// The keys of a function reference: id, slug, name (what [`function_ref`] reads).
+pub(super) const FUNCTION_REF_KEYS: &[&str; 3] = &["function_id", "function_slug", "function_name"];
 
-pub(super) fn function_ref(o: Obj, cx: &mut Cx) -> FunctionRef {
-    FunctionRef {
-        id: o.str(cx, "function_id"),
-        slug: o.str(cx, "function_slug"),
-        name: o.str(cx, "function_name"),
+/// The keys of a called-flow reference: id, slug, name (what [`flow_ref`] reads).
+pub(super) const FLOW_REF_KEYS: &[&str; 3] = &["workflow_id", "workflow_slug", "workflow_name"];
+
+/// A function reference.
+pub(super) fn function_ref(o: Obj, cx: &mut Cx) -> ResourceRef {
+    resource_ref(o, cx, FUNCTION_REF_KEYS)
+}
+
+/// A called-flow reference.
+pub(super) fn flow_ref(o: Obj, cx: &mut Cx) -> ResourceRef {
+    resource_ref(o, cx, FLOW_REF_KEYS)
+}
+
+fn resource_ref(o: Obj, cx: &mut Cx, [id, slug, name]: &[&str; 3]) -> ResourceRef {
+    ResourceRef {
+        id: o.str(cx, id),
+        slug: o.str(cx, slug),
+        name: o.str(cx, name),
     }
 }
 

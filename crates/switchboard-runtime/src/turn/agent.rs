@@ -172,7 +172,7 @@ impl<'e> Turn<'e> {
         &mut self,
         xi: usize,
         node_id: &str,
-        function: &switchboard_model::config::FunctionRef,
+        function: &switchboard_model::config::ResourceRef,
         available_edges: Option<&[String]>,
         input: Option<&Value>,
     ) -> crate::adapters::AdapterResult<Value> {
