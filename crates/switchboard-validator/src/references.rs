@@ -58,7 +58,15 @@ pub(crate) fn check(cx: &mut Ctx) {
             }
             NodeConfig::Webhook(c) if !c.ai_fields.is_empty() => model(cx, i, &c.model),
             NodeConfig::Call(c) => call(cx, i, &c.workflow, &identities),
-            _ => {}
+            NodeConfig::Start
+            | NodeConfig::SendText(_)
+            | NodeConfig::SendInteractive(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => {}
         }
     }
 }

@@ -261,7 +261,13 @@ pub(crate) fn writes(node: &Node) -> (Vec<String>, bool) {
                 || !c.function_tools.is_empty();
             (Vec::new(), wild)
         }
-        _ => (Vec::new(), false),
+        NodeConfig::Start
+        | NodeConfig::SendText(_)
+        | NodeConfig::SendTemplate(_)
+        | NodeConfig::SendInteractive(_)
+        | NodeConfig::Handoff(_)
+        | NodeConfig::EmitEvent(_)
+        | NodeConfig::Unknown => (Vec::new(), false),
     }
 }
 
@@ -295,7 +301,17 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
         NodeConfig::SendText(_) | NodeConfig::SendTemplate(_) | NodeConfig::SendInteractive(_) => {
             push_str(&mut out, "to_phone_number", s("to_phone_number"), false);
         }
-        _ => {}
+        NodeConfig::Start
+        | NodeConfig::WaitForResponse(_)
+        | NodeConfig::Decide(_)
+        | NodeConfig::Function(_)
+        | NodeConfig::Webhook(_)
+        | NodeConfig::SetVariable(_)
+        | NodeConfig::Call(_)
+        | NodeConfig::Agent(_)
+        | NodeConfig::Handoff(_)
+        | NodeConfig::EmitEvent(_)
+        | NodeConfig::Unknown => {}
     }
     match node.config() {
         NodeConfig::SendText(c) => {
@@ -475,7 +491,11 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
             }
             push_str(&mut out, "occurred_at", s("occurred_at"), false);
         }
-        _ => {}
+        NodeConfig::Start
+        | NodeConfig::WaitForResponse(_)
+        | NodeConfig::Function(_)
+        | NodeConfig::Call(_)
+        | NodeConfig::Unknown => {}
     }
     out
 }

@@ -148,7 +148,6 @@ impl NodeKind {
 
 /// A typed node configuration.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum NodeConfig {
     /// `start`: no keys.
     Start,
