@@ -31,6 +31,7 @@ pub mod flow;
 pub mod issue;
 pub mod json;
 pub mod load;
+pub mod secrets;
 pub mod source;
 pub mod url;
 pub mod value;
