@@ -219,8 +219,10 @@ impl<'a> Obj<'a> {
             .map_or(self.map.pos, |e| e.value_pos.or(e.key_pos))
     }
 
-    /// The value of `key` unless absent or `null`.
+    /// The value of `key` unless absent or `null`. Every typed accessor reads through here.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
+        #[cfg(test)]
+        reads::record(&self.loc, key);
         match self.map.get(key) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
@@ -509,6 +511,36 @@ impl<'a> Obj<'a> {
             }
         }
         Some(out)
+    }
+}
+
+/// A record of the keys the decoders read, for the tests that check each decoder against the
+/// key list it declares (`config/tests.rs`). Test builds only: it costs nothing in a release.
+#[cfg(test)]
+pub(crate) mod reads {
+    use std::cell::RefCell;
+
+    use super::Loc;
+
+    thread_local! {
+        static READS: RefCell<Option<Vec<(String, String)>>> = const { RefCell::new(None) };
+    }
+
+    /// Records on this thread the keys read by `f`, as (field path of the object, key) pairs in
+    /// reading order.
+    pub(crate) fn recorded<T>(f: impl FnOnce() -> T) -> (T, Vec<(String, String)>) {
+        READS.with(|r| *r.borrow_mut() = Some(Vec::new()));
+        let out = f();
+        let reads = READS.with(|r| r.borrow_mut().take()).unwrap_or_default();
+        (out, reads)
+    }
+
+    pub(super) fn record(loc: &Loc<'_>, key: &str) {
+        READS.with(|r| {
+            if let Some(reads) = r.borrow_mut().as_mut() {
+                reads.push((loc.path(), key.to_owned()));
+            }
+        });
     }
 }
 

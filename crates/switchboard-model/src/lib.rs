@@ -7,6 +7,11 @@
 //! and must not depend on I/O, async runtimes, HTTP clients or graph libraries (no tokio,
 //! reqwest, sqlx or petgraph; `docs/architecture.md` states the check).
 //!
+//! Cargo feature `yaml` (on by default): YAML reading and writing, the `yaml` module (built on
+//! `saphyr-parser`). Without it the crate reads and writes JSON only: loading a YAML document
+//! fails with [`LoadError::InvalidDocument`] saying so, and a write with `Encoding::Yaml` writes
+//! JSON text, which is a YAML 1.2 document too.
+//!
 //! ```
 //! use switchboard_model::{load, NodeConfig, config::TextField};
 //!
@@ -31,10 +36,12 @@ pub mod flow;
 pub mod issue;
 pub mod json;
 pub mod load;
+pub mod secrets;
 pub mod source;
 pub mod url;
 pub mod value;
 mod write;
+#[cfg(feature = "yaml")]
 pub mod yaml;
 
 pub use config::{NodeConfig, NodeKind};

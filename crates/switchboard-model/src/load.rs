@@ -92,11 +92,7 @@ pub fn load_str(
     }
     let (root, depth) = match encoding {
         Encoding::Json => crate::json::parse_measured(text)?,
-        Encoding::Yaml => {
-            let v = crate::yaml::parse(text)?;
-            let d = depth_of(&v);
-            (v, d)
-        }
+        Encoding::Yaml => parse_yaml(text)?,
     };
     let (flow, issues) = from_value(root, encoding)?;
     // Depth below the flow's own wrappers (envelope, `definition`) is what every shape shares:
@@ -120,6 +116,27 @@ pub fn load_str(
 /// below the parsers' limit, so a loaded flow can be written in any shape and loaded again.
 pub const MAX_FLOW_DEPTH: usize = crate::json::MAX_DEPTH - 2;
 
+/// Parses a YAML document and measures its nesting depth.
+#[cfg(feature = "yaml")]
+fn parse_yaml(text: &str) -> Result<(Value, usize), LoadError> {
+    let v = crate::yaml::parse(text)?;
+    let d = depth_of(&v);
+    Ok((v, d))
+}
+
+/// Without the `yaml` feature a YAML document cannot be read: an `invalid-document` error that
+/// says why.
+#[cfg(not(feature = "yaml"))]
+fn parse_yaml(_text: &str) -> Result<(Value, usize), LoadError> {
+    Err(LoadError::InvalidDocument {
+        message: "the document is YAML, and this build reads JSON only (switchboard-model was \
+                  built without its `yaml` feature)"
+            .to_owned(),
+        pos: Pos::new(0),
+    })
+}
+
+#[cfg(feature = "yaml")]
 fn depth_of(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth_of).max().unwrap_or(0),

@@ -10,7 +10,8 @@ use crate::value::{Entry, Map, Pos, Value};
 pub struct WriteOptions {
     /// Output shape (default: the shape read).
     pub shape: Option<Shape>,
-    /// Output encoding (default: the encoding read).
+    /// Output encoding (default: the encoding read). Without the crate's `yaml` feature,
+    /// [`Encoding::Yaml`] writes JSON text instead (every JSON document is a YAML 1.2 document).
     pub encoding: Option<Encoding>,
     /// Sort keys at every level (the canonical text; with shape C it is `@kapso/workflows`'s form).
     pub sort_keys: bool,
@@ -140,7 +141,8 @@ impl Flow {
         Value::Object(root)
     }
 
-    /// Writes the flow as text (ending with a newline).
+    /// Writes the flow as text (ending with a newline). Without the crate's `yaml` feature, YAML
+    /// output is written as JSON (which YAML 1.2 readers accept), honouring `compact`.
     pub fn write(&self, options: &WriteOptions) -> String {
         let shape = options.shape.unwrap_or(self.format().shape);
         let encoding = options.encoding.unwrap_or(self.format().encoding);
@@ -163,16 +165,21 @@ impl Flow {
         {
             m.sort_keys(true);
         }
+        let json = |doc: &Value| {
+            let style = if options.compact {
+                crate::json::Style::Compact
+            } else {
+                crate::json::Style::Pretty
+            };
+            crate::json::to_string(doc, style)
+        };
         let mut out = match encoding {
-            Encoding::Json => {
-                let style = if options.compact {
-                    crate::json::Style::Compact
-                } else {
-                    crate::json::Style::Pretty
-                };
-                crate::json::to_string(&doc, style)
-            }
+            Encoding::Json => json(&doc),
+            #[cfg(feature = "yaml")]
             Encoding::Yaml => crate::yaml::to_string(&doc),
+            // Without the `yaml` feature: JSON, which is YAML 1.2 too.
+            #[cfg(not(feature = "yaml"))]
+            Encoding::Yaml => json(&doc),
         };
         if !out.ends_with('\n') {
             out.push('\n');

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use switchboard_model::config::{
     BuiltinTool, DecisionType, HeaderType, InteractiveType, NodeConfig, TextField, ValueType,
 };
+#[cfg(feature = "yaml")]
+use switchboard_model::{Encoding, Envelope, LoadError};
 use switchboard_model::{
-    Encoding, Envelope, Flow, IssueKind, LoadError, LoadOptions, Loaded, Node, NodeKind, Shape,
-    Value, WriteOptions, builder, load, load_bytes,
+    Flow, IssueKind, LoadOptions, Loaded, Node, NodeKind, Shape, Value, WriteOptions, builder,
+    load, load_bytes,
 };
 
 fn examples_dir() -> PathBuf {
@@ -28,6 +30,7 @@ fn config_of<'a>(l: &'a Loaded, id: &str) -> &'a NodeConfig {
 }
 
 #[test]
+#[cfg(feature = "yaml")]
 fn every_example_file_loads_and_round_trips() {
     let mut seen = 0;
     for entry in std::fs::read_dir(examples_dir()).expect("fixtures/flows/valid exists") {
@@ -81,6 +84,7 @@ fn every_example_file_loads_and_round_trips() {
 }
 
 #[test]
+#[cfg(feature = "yaml")]
 fn shapes_and_envelopes_are_detected() {
     let a = check(r#"{"name": "a", "definition": {"nodes": [], "edges": []}}"#);
     assert_eq!(a.flow.format().shape, Shape::Compiled);
@@ -403,4 +407,39 @@ fn huge_and_hostile_inputs_fail_cleanly() {
         "]".repeat(10_000)
     );
     assert_eq!(load(&deep).unwrap_err().rule(), "invalid-document");
+}
+
+/// A build without the `yaml` feature writes JSON when asked for YAML (tests/without_yaml.rs):
+/// that text must read back as YAML, to the same flow, where YAML is available.
+#[test]
+#[cfg(feature = "yaml")]
+fn json_text_reads_back_as_yaml() {
+    for entry in std::fs::read_dir(examples_dir()).expect("fixtures/flows/valid exists") {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().to_string();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let loaded = load_bytes(&bytes, Some(&name), &LoadOptions::default()).unwrap();
+        for compact in [false, true] {
+            let json = loaded.flow.write(&WriteOptions {
+                encoding: Some(Encoding::Json),
+                compact,
+                ..WriteOptions::default()
+            });
+            let as_yaml =
+                switchboard_model::load_str(&json, Encoding::Yaml, &LoadOptions::default())
+                    .unwrap_or_else(|e| panic!("{name} (compact: {compact}) as YAML: {e}"));
+            let as_json = load(&json).unwrap();
+            assert_eq!(as_yaml.flow.nodes, as_json.flow.nodes, "{name}");
+            assert_eq!(as_yaml.flow.edges, as_json.flow.edges, "{name}");
+            let shape = as_json.flow.format().shape;
+            assert_eq!(
+                as_yaml.flow.to_document(shape),
+                as_json.flow.to_document(shape),
+                "{name}"
+            );
+        }
+    }
 }

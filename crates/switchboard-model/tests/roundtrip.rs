@@ -14,6 +14,11 @@
 //!
 //! Model bugs found by these properties are kept as minimal `#[ignore]`d regression tests at the
 //! end of this file.
+//!
+//! YAML is one of the encodings every property goes through, so the file needs the `yaml`
+//! feature (`tests/without_yaml.rs` covers the JSON-only build).
+
+#![cfg(feature = "yaml")]
 
 use std::path::PathBuf;
 

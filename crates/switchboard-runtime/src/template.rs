@@ -13,6 +13,7 @@ use minijinja::value::{Object, ObjectRepr};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
+use switchboard_model::secrets;
 
 use crate::adapters::Secrets;
 use crate::failure::{Failure, FailureKind};
@@ -212,7 +213,7 @@ impl Renderer {
         secrets: &dyn Secrets,
         mode: Mode,
     ) -> Result<Rendered<String>, TemplateError> {
-        if !template.contains('{') && !template.contains("${ENV:") {
+        if !template.contains('{') && !secrets::has_reference(template) {
             return Ok(Rendered {
                 value: template.to_owned(),
                 ..Rendered::default()
@@ -442,25 +443,22 @@ fn simple_path(expr: &str) -> Option<Vec<String>> {
 }
 
 fn compile(template: &str) -> Compiled {
-    // Secrets first: `${ENV:NAME}` is literal text, never template syntax.
+    // Secrets first: `${ENV:NAME}` is literal text, never template syntax. A malformed reference
+    // stays literal text (its piece ends after the prefix).
     let mut pieces: Vec<(bool, &str)> = Vec::new(); // (is_secret, text or name)
-    let mut rest = template;
-    while let Some(at) = rest.find("${ENV:") {
-        let after = &rest[at + 6..];
-        let len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
-        if len > 0 && after[len..].starts_with('}') && !after.as_bytes()[0].is_ascii_digit() {
-            pieces.push((false, &rest[..at]));
-            pieces.push((true, &after[..len]));
-            rest = &after[len + 1..];
+    let mut literal = 0;
+    for r in secrets::references(template) {
+        if r.well_formed {
+            pieces.push((false, &template[literal..r.start]));
+            pieces.push((true, r.name));
+            literal = r.end;
         } else {
-            pieces.push((false, &rest[..at + 6]));
-            rest = after;
+            let split = r.start + secrets::PREFIX.len();
+            pieces.push((false, &template[literal..split]));
+            literal = split;
         }
     }
-    pieces.push((false, rest));
+    pieces.push((false, &template[literal..]));
     // Try the fast path.
     let mut parts = Vec::new();
     let mut simple = true;

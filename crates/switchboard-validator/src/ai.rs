@@ -96,7 +96,14 @@ pub(crate) fn check(cx: &mut Ctx) {
             NodeConfig::Webhook(c) => c.model.is_set(),
             // Agents and AI decides are checked with their own configuration.
             NodeConfig::Agent(_) | NodeConfig::Decide(_) => true,
-            _ => ["provider_model_id", "provider_model_name"]
+            NodeConfig::Start
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Function(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Call(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => ["provider_model_id", "provider_model_name"]
                 .iter()
                 .any(|k| {
                     config
@@ -176,7 +183,15 @@ fn allowed(kind: NodeKind, path: &str) -> bool {
             path == "url"
                 || (path.contains('.') && matches!(head, "headers" | "body_template" | "body"))
         }
-        _ => false,
+        NodeKind::Start
+        | NodeKind::WaitForResponse
+        | NodeKind::Decide
+        | NodeKind::Function
+        | NodeKind::SetVariable
+        | NodeKind::Call
+        | NodeKind::Agent
+        | NodeKind::Handoff
+        | NodeKind::EmitEvent => false,
     }
 }
 

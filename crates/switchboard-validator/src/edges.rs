@@ -103,7 +103,17 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
                 }
             }
             NodeKind::Decide => decide(cx, i, outs),
-            _ => {
+            NodeKind::Start
+            | NodeKind::SendText
+            | NodeKind::SendTemplate
+            | NodeKind::SendInteractive
+            | NodeKind::WaitForResponse
+            | NodeKind::Function
+            | NodeKind::Webhook
+            | NodeKind::SetVariable
+            | NodeKind::Call
+            | NodeKind::Agent
+            | NodeKind::EmitEvent => {
                 let non_error: Vec<usize> = outs
                     .iter()
                     .copied()
@@ -167,7 +177,19 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
                 .flatten()
                 .filter_map(|c| c.id.as_deref())
                 .collect(),
-            _ => HashSet::default(),
+            NodeConfig::Start
+            | NodeConfig::SendText(_)
+            | NodeConfig::SendTemplate(_)
+            | NodeConfig::SendInteractive(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Function(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Call(_)
+            | NodeConfig::Agent(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => HashSet::default(),
         };
         for &k in outs {
             if let Some(fc) = flow.edges[k].flow_condition_id()

@@ -147,7 +147,19 @@ fn loops(cx: &mut Ctx, g: &DiGraph<usize, bool>, reachable: &[bool]) {
                         .collect();
                     edges.is_empty() || edges.iter().any(|&k| leaves(k))
                 }),
-                _ => false,
+                NodeConfig::Start
+                | NodeConfig::SendText(_)
+                | NodeConfig::SendTemplate(_)
+                | NodeConfig::SendInteractive(_)
+                | NodeConfig::WaitForResponse(_)
+                | NodeConfig::Function(_)
+                | NodeConfig::Webhook(_)
+                | NodeConfig::SetVariable(_)
+                | NodeConfig::Call(_)
+                | NodeConfig::Agent(_)
+                | NodeConfig::Handoff(_)
+                | NodeConfig::EmitEvent(_)
+                | NodeConfig::Unknown => false,
             };
             decide_exit
                 || cx.out_edges[m]

@@ -302,7 +302,6 @@ pub(crate) fn check(cx: &mut Ctx) {
             }
             NodeConfig::EmitEvent(_) => required(cx, i, raw, "", &["event_name"]),
             NodeConfig::Start | NodeConfig::Handoff(_) | NodeConfig::Unknown => {}
-            _ => {}
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rustc_hash::FxHashSet as HashSet;
 
-use switchboard_model::config::{FlowRef, FunctionRef, ModelRef, NodeConfig, TextField};
+use switchboard_model::config::{ModelRef, NodeConfig, ResourceRef, TextField};
 
 use crate::context::Ctx;
 use crate::rules;
@@ -58,7 +58,15 @@ pub(crate) fn check(cx: &mut Ctx) {
             }
             NodeConfig::Webhook(c) if !c.ai_fields.is_empty() => model(cx, i, &c.model),
             NodeConfig::Call(c) => call(cx, i, &c.workflow, &identities),
-            _ => {}
+            NodeConfig::Start
+            | NodeConfig::SendText(_)
+            | NodeConfig::SendInteractive(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => {}
         }
     }
 }
@@ -73,7 +81,7 @@ fn unresolved(cx: &mut Ctx, i: usize, suffix: &str, what: &str, name: &str) {
     );
 }
 
-fn function(cx: &mut Ctx, i: usize, f: &FunctionRef, base: &str) {
+fn function(cx: &mut Ctx, i: usize, f: &ResourceRef, base: &str) {
     let Some(known) = &cx.opts.registries.functions else {
         return;
     };
@@ -105,7 +113,7 @@ fn model(cx: &mut Ctx, i: usize, m: &ModelRef) {
     unresolved(cx, i, &format!("/{key}"), "model", &name);
 }
 
-fn call(cx: &mut Ctx, i: usize, w: &FlowRef, me: &HashSet<String>) {
+fn call(cx: &mut Ctx, i: usize, w: &ResourceRef, me: &HashSet<String>) {
     if !w.is_set() {
         return;
     }

@@ -206,22 +206,10 @@ fn simple_reads(text: &str) -> Option<Vec<String>> {
 }
 
 fn secrets(cx: &mut Ctx, i: usize, f: &Field) {
-    let mut rest = f.text;
     let mut reported_outbound = false;
-    while let Some(at) = rest.find("${ENV:") {
-        let after = &rest[at + 6..];
-        let name_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
-        let name = &after[..name_len];
-        let valid = name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-            && after[name_len..].starts_with('}');
-        if !valid {
-            let shown: String = rest[at..].chars().take(24).collect();
+    for r in switchboard_model::secrets::references(f.text) {
+        if !r.well_formed {
+            let shown: String = f.text[r.start..].chars().take(24).collect();
             cx.at_config(
                 rules::INVALID_SECRET_REFERENCE,
                 i,
@@ -235,11 +223,13 @@ fn secrets(cx: &mut Ctx, i: usize, f: &Field) {
                 rules::SECRET_IN_OUTBOUND_MESSAGE,
                 i,
                 &f.ptr,
-                format!("secret `${{ENV:{name}}}` would be sent to the user or the model"),
+                format!(
+                    "secret `${{ENV:{}}}` would be sent to the user or the model",
+                    r.name
+                ),
                 "use secrets only in webhook URLs, headers and bodies",
             );
         }
-        rest = &after[name_len.min(after.len())..];
     }
 }
 
@@ -261,7 +251,13 @@ pub(crate) fn writes(node: &Node) -> (Vec<String>, bool) {
                 || !c.function_tools.is_empty();
             (Vec::new(), wild)
         }
-        _ => (Vec::new(), false),
+        NodeConfig::Start
+        | NodeConfig::SendText(_)
+        | NodeConfig::SendTemplate(_)
+        | NodeConfig::SendInteractive(_)
+        | NodeConfig::Handoff(_)
+        | NodeConfig::EmitEvent(_)
+        | NodeConfig::Unknown => (Vec::new(), false),
     }
 }
 
@@ -295,7 +291,17 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
         NodeConfig::SendText(_) | NodeConfig::SendTemplate(_) | NodeConfig::SendInteractive(_) => {
             push_str(&mut out, "to_phone_number", s("to_phone_number"), false);
         }
-        _ => {}
+        NodeConfig::Start
+        | NodeConfig::WaitForResponse(_)
+        | NodeConfig::Decide(_)
+        | NodeConfig::Function(_)
+        | NodeConfig::Webhook(_)
+        | NodeConfig::SetVariable(_)
+        | NodeConfig::Call(_)
+        | NodeConfig::Agent(_)
+        | NodeConfig::Handoff(_)
+        | NodeConfig::EmitEvent(_)
+        | NodeConfig::Unknown => {}
     }
     match node.config() {
         NodeConfig::SendText(c) => {
@@ -475,7 +481,11 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
             }
             push_str(&mut out, "occurred_at", s("occurred_at"), false);
         }
-        _ => {}
+        NodeConfig::Start
+        | NodeConfig::WaitForResponse(_)
+        | NodeConfig::Function(_)
+        | NodeConfig::Call(_)
+        | NodeConfig::Unknown => {}
     }
     out
 }

@@ -54,7 +54,19 @@ pub(crate) fn check(cx: &mut Ctx) {
         .enumerate()
         .filter_map(|(i, n)| match n.config() {
             NodeConfig::EmitEvent(e) => Some((i, e)),
-            _ => None,
+            NodeConfig::Start
+            | NodeConfig::SendText(_)
+            | NodeConfig::SendTemplate(_)
+            | NodeConfig::SendInteractive(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Decide(_)
+            | NodeConfig::Function(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Call(_)
+            | NodeConfig::Agent(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::Unknown => None,
         })
         .collect();
     for (i, node) in flow.nodes.iter().enumerate() {

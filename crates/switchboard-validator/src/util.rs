@@ -55,7 +55,7 @@ pub(crate) fn static_len(s: &str) -> usize {
 
 /// `true` when the value is dynamic (a template or a secret): value checks do not apply.
 pub(crate) fn is_dynamic(s: &str) -> bool {
-    has_template(s) || s.contains("${ENV:")
+    has_template(s) || switchboard_model::secrets::has_reference(s)
 }
 
 /// `^[A-Za-z_][A-Za-z0-9_]*$`

@@ -60,7 +60,18 @@ pub(crate) fn check(cx: &mut Ctx) {
                 let empty = Map::new();
                 send_interactive(cx, i, c, node.config_map().unwrap_or(&empty));
             }
-            _ => {}
+            NodeConfig::Start
+            | NodeConfig::SendTemplate(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Decide(_)
+            | NodeConfig::Function(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Call(_)
+            | NodeConfig::Agent(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => {}
         }
     }
 }

@@ -65,14 +65,13 @@ impl Redactor {
     }
 }
 
-/// The names `${ENV:NAME}` references in a text (a flow file).
+/// The names `${ENV:NAME}` references in a text (a flow file). Read leniently, malformed ones
+/// included (whatever stands before the next `}`, trimmed): a name is redacted even when the
+/// validator would reject its reference.
 pub fn env_references(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("${ENV:") {
-        rest = &rest[at + 6..];
-        let end = rest.find('}').unwrap_or(0);
-        let name = rest[..end].trim();
+    let mut names: Vec<String> = Vec::new();
+    for r in switchboard_model::secrets::references(text) {
+        let name = r.braced().unwrap_or_default().trim();
         if !name.is_empty() && !names.iter().any(|n| n == name) {
             names.push(name.to_owned());
         }

@@ -34,7 +34,19 @@ impl<'e> Turn<'e> {
         let node_id = flow.flow.nodes[ni].id().to_owned();
         let prompt = match flow.flow.nodes[ni].config() {
             NodeConfig::Agent(a) => a.system_prompt.clone().unwrap_or_default(),
-            _ => String::new(),
+            NodeConfig::Start
+            | NodeConfig::SendText(_)
+            | NodeConfig::SendTemplate(_)
+            | NodeConfig::SendInteractive(_)
+            | NodeConfig::WaitForResponse(_)
+            | NodeConfig::Decide(_)
+            | NodeConfig::Function(_)
+            | NodeConfig::Webhook(_)
+            | NodeConfig::SetVariable(_)
+            | NodeConfig::Call(_)
+            | NodeConfig::Handoff(_)
+            | NodeConfig::EmitEvent(_)
+            | NodeConfig::Unknown => String::new(),
         };
         // A prompt that does not render is a node failure (`template_error`, §3.1), never the
         // raw template sent to the model.
@@ -179,16 +191,18 @@ impl<'e> Turn<'e> {
     }
 
     fn builtin_offered(flow: &CompiledFlow, ni: usize, tool: BuiltinTool) -> bool {
-        match flow.flow.nodes[ni].config() {
-            NodeConfig::Agent(a) => a.builtin_tools().contains(&tool),
-            _ => false,
+        if let NodeConfig::Agent(a) = flow.flow.nodes[ni].config() {
+            a.builtin_tools().contains(&tool)
+        } else {
+            false
         }
     }
 
     fn delivery_mode(flow: &CompiledFlow, ni: usize) -> DeliveryMode {
-        match flow.flow.nodes[ni].config() {
-            NodeConfig::Agent(a) => a.message_delivery_mode.unwrap_or_default(),
-            _ => DeliveryMode::default(),
+        if let NodeConfig::Agent(a) = flow.flow.nodes[ni].config() {
+            a.message_delivery_mode.unwrap_or_default()
+        } else {
+            DeliveryMode::default()
         }
     }
 }

@@ -18,7 +18,7 @@ impl Turn<'_> {
         &mut self,
         xi: usize,
         node_id: &str,
-        function: &switchboard_model::config::FunctionRef,
+        function: &switchboard_model::config::ResourceRef,
         available_edges: Option<&[String]>,
         input: Option<&Value>,
     ) -> crate::adapters::AdapterResult<Value> {

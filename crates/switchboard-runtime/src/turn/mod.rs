@@ -609,7 +609,19 @@ impl<'e> Turn<'e> {
             let err = self.execs[ci].error_details.clone().unwrap_or(Value::Null);
             let var = match flow.flow.nodes[ni].config() {
                 NodeConfig::Call(c) => c.error_variable().to_owned(),
-                _ => "subworkflow_error".to_owned(),
+                NodeConfig::Start
+                | NodeConfig::SendText(_)
+                | NodeConfig::SendTemplate(_)
+                | NodeConfig::SendInteractive(_)
+                | NodeConfig::WaitForResponse(_)
+                | NodeConfig::Decide(_)
+                | NodeConfig::Function(_)
+                | NodeConfig::Webhook(_)
+                | NodeConfig::SetVariable(_)
+                | NodeConfig::Agent(_)
+                | NodeConfig::Handoff(_)
+                | NodeConfig::EmitEvent(_)
+                | NodeConfig::Unknown => "subworkflow_error".to_owned(),
             };
             let value = json!({
                 "error": err.get("message").cloned().unwrap_or(Value::Null),
@@ -765,7 +777,7 @@ impl<'e> Turn<'e> {
                 Step::Stop
             }
             NodeConfig::EmitEvent(c) => self.emit_event(xi, &node_id, c).await,
-            _ => Step::Fail(Failure::new(
+            NodeConfig::Unknown => Step::Fail(Failure::new(
                 FailureKind::InvalidRequest,
                 "unknown node type",
             )),

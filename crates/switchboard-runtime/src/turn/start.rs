@@ -498,7 +498,20 @@ impl Turn<'_> {
                 let reason = match kind {
                     Some(NodeKind::Agent) => WaitingReason::Agent,
                     Some(NodeKind::WaitForResponse) => WaitingReason::WaitForResponse,
-                    _ => WaitingReason::HandoffResumed,
+                    Some(
+                        NodeKind::Start
+                        | NodeKind::SendText
+                        | NodeKind::SendTemplate
+                        | NodeKind::SendInteractive
+                        | NodeKind::Decide
+                        | NodeKind::Function
+                        | NodeKind::Webhook
+                        | NodeKind::SetVariable
+                        | NodeKind::Call
+                        | NodeKind::Handoff
+                        | NodeKind::EmitEvent,
+                    )
+                    | None => WaitingReason::HandoffResumed,
                 };
                 self.change_status(xi, Status::Waiting, "operator");
                 self.execs[xi].waiting_reason = Some(reason);
