@@ -20,9 +20,6 @@
 //! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
 //! | `js` | yes | [`js::JsFunctionInvoker`]: a [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker) running local JavaScript functions in embedded QuickJS (`rquickjs`) |
 
-#[cfg(any(feature = "http", feature = "js"))]
-mod answer;
-
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -13,6 +13,7 @@ mod agent;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod function_answer;
 pub mod inbox;
 pub mod offline;
 pub mod script;

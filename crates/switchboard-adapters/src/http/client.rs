@@ -12,7 +12,7 @@ use switchboard_runtime::adapters::{
 };
 
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
-use crate::answer::excerpt;
+use switchboard_runtime::function_answer::excerpt;
 
 /// How a [`ReqwestHttpClient`] behaves beyond each request's own total timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]

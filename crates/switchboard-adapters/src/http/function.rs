@@ -17,7 +17,7 @@ use switchboard_runtime::offline::EnvSecrets;
 
 use super::DEFAULT_FUNCTION_TIMEOUT;
 use super::client::{ReqwestHttpClient, parse_url};
-use crate::answer::{excerpt, function_answer, unresolved};
+use switchboard_runtime::function_answer::{excerpt, judge, unresolved};
 
 /// One `[[functions]]` entry of `switchboard.toml`: where a function lives.
 ///
@@ -306,7 +306,7 @@ impl FunctionInvoker for HttpFunctionInvoker {
             e.message = format!("function `{name}`: {}", e.message);
             e
         })?;
-        function_answer(&name, response.status, &response.body)
+        judge(&name, response.status, &response.body)
     }
 }
 

@@ -71,7 +71,7 @@ use switchboard_runtime::adapters::{
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
-use crate::answer::{function_answer, unresolved};
+use switchboard_runtime::function_answer::{judge, unresolved};
 use kv::Kv;
 use run::{Fetcher, Job, Outcome, RequestParts};
 
@@ -682,7 +682,7 @@ impl JsFunctionInvoker {
                 format!("function `{name}` returned nothing (return a Response or a JSON object)"),
             ));
         }
-        function_answer(name, status, body.as_bytes())
+        judge(name, status, body.as_bytes())
     }
 }
 

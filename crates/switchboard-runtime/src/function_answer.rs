@@ -1,12 +1,13 @@
-//! What the function invokers share: how a function's answer is judged (runtime-semantics §7.5,
-//! §8), whether it came over HTTP or from a local JavaScript function, and how names are
-//! shortened in messages.
+//! The §8 function-answer contract, pure: how a function's answer is judged (runtime-semantics
+//! §7.5, §8), whether it came over HTTP or from a local JavaScript function, the `not_found`
+//! failure of a call no function answers to, and how names are shortened in messages.
 
 use serde_json::Value;
-use switchboard_runtime::adapters::{AdapterError, AdapterResult, FunctionCall};
 
-/// At most 64 characters of `s`, for error messages.
-pub(crate) fn excerpt(s: &str) -> String {
+use crate::adapters::{AdapterError, AdapterResult, FunctionCall};
+
+/// At most 64 characters of `s` (then `…`), for error messages.
+pub fn excerpt(s: &str) -> String {
     let mut chars = s.chars();
     let head: String = chars.by_ref().take(64).collect();
     if chars.next().is_some() {
@@ -16,9 +17,9 @@ pub(crate) fn excerpt(s: &str) -> String {
     }
 }
 
-/// The `not_found` failure of a call no function answers to: "no <what> for id `x` or slug
-/// `y`" (names shortened), or that the call names no function at all.
-pub(crate) fn unresolved(call: &FunctionCall<'_>, what: &str) -> AdapterError {
+/// The `not_found` failure of a call no function answers to: "no `what` for id \`x\` or slug
+/// \`y\`" (names shortened), or that the call names no function at all.
+pub fn unresolved(call: &FunctionCall<'_>, what: &str) -> AdapterError {
     let wanted = [("id", call.function_id), ("slug", call.function_slug)]
         .into_iter()
         .filter_map(|(key, v)| v.map(|v| format!("{key} `{}`", excerpt(v))))
@@ -33,7 +34,7 @@ pub(crate) fn unresolved(call: &FunctionCall<'_>, what: &str) -> AdapterError {
 
 /// A function's answer: a 2xx status with a JSON object body is the result; another status is
 /// `http_status`; a body that is not JSON, or JSON but not an object, is `invalid_json`.
-pub(crate) fn function_answer(name: &str, status: u16, body: &[u8]) -> AdapterResult<Value> {
+pub fn judge(name: &str, status: u16, body: &[u8]) -> AdapterResult<Value> {
     if !(200..300).contains(&status) {
         return Err(AdapterError::http_status(
             status,
