@@ -1,6 +1,6 @@
 //! Real adapters for the Switchboard runtime: the implementations of the runtime's traits
-//! that reach the world (durable execution stores today; LLM clients, the WhatsApp Cloud API,
-//! HTTP and MCP clients and the server belong here too).
+//! that reach the world (LLM clients, the WhatsApp Cloud API, HTTP and MCP clients, local
+//! JavaScript functions and the server; the SQLite store is `switchboard-sqlite`).
 //!
 //! This crate is the edge of the system. It depends on `switchboard-runtime` and implements
 //! its traits; `switchboard-model`, `switchboard-validator` and `switchboard-runtime` must
@@ -12,19 +12,12 @@
 //!
 //! | feature | default | adapters |
 //! |---|---|---|
-//! | `sqlite` | yes | [`SqliteStore`]: an embedded, durable [`ExecutionStore`](switchboard_runtime::store::ExecutionStore) |
 //! | `llm` | yes | [`llm`]: OpenAI-compatible and Anthropic [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s and a [`ModelRouter`](llm::ModelRouter) |
 //! | `whatsapp` | yes | [`whatsapp::CloudApiMessenger`] (WhatsApp Cloud API [`Messenger`](switchboard_runtime::adapters::Messenger)), webhook parsing and signature verification |
 //! | `http` | yes | [`http::ReqwestHttpClient`] (webhook [`HttpClient`](switchboard_runtime::adapters::HttpClient)) and [`http::HttpFunctionInvoker`] (function [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker)) |
 //! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
 //! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
 //! | `js` | yes | [`js::JsFunctionInvoker`]: a [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker) running local JavaScript functions in embedded QuickJS (`rquickjs`) |
-
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
-
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
 
 #[cfg(feature = "whatsapp")]
 pub mod whatsapp;

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use switchboard_adapters::SqliteStore;
 use switchboard_adapters::server::{ServerState, serve};
 use switchboard_runtime::adapters::{
     AdapterResult, Messenger, OutboundBody, OutboundMessage, ProjectEvent, ProjectEventSink,
@@ -34,6 +33,7 @@ use switchboard_runtime::offline::{OfflineAdapters, SystemClock};
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
+use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;
 use crate::config::{Config, DEFAULT_APP_SECRET_ENV, DEFAULT_VERIFY_TOKEN_ENV};

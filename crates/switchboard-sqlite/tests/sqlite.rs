@@ -1,7 +1,6 @@
 //! `SqliteStore`: the store conformance suite on a file and in memory, plus what only a
 //! durable store promises (reopening, schema versions, pruning, decoding errors).
 
-#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,11 +9,10 @@ use std::sync::Arc;
 
 use common::{TempDir, file_store, memory_store};
 use serde_json::json;
-use switchboard_adapters::SqliteStore;
-use switchboard_adapters::sqlite::SCHEMA_VERSION;
 use switchboard_runtime::store::{ExecutionStore, MESSAGE_ID_RETENTION_MS, TurnCommit};
 use switchboard_runtime::testing::{self, T0};
 use switchboard_runtime::{EventType, StoreError, Timestamp};
+use switchboard_sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// The conformance checks, one test each, on a fresh database file.
 mod file {

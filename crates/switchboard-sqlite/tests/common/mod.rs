@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchboard_adapters::SqliteStore;
 use switchboard_runtime::store::{DueTimer, ExecutionFilter, ExecutionStore, TurnCommit};
 use switchboard_runtime::{Conversation, Event, EventType, Execution, StoreError, Timestamp};
+use switchboard_sqlite::SqliteStore;
 
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);

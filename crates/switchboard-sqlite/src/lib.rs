@@ -1,3 +1,9 @@
+//! `switchboard-sqlite`: the SQLite [`ExecutionStore`] of the Switchboard runtime, for
+//! deployments that keep conversations on one machine. It depends on `switchboard-runtime` (the
+//! store trait and the state it stores) and `rusqlite` (bundled SQLite) only; it must not depend
+//! on an HTTP library or another adapter crate, and the model, the validator and the runtime
+//! must never depend on it.
+//!
 //! The SQLite execution store: embedded and durable, for single-machine deployments.
 //!
 //! [`SqliteStore`] keeps conversations and executions as JSON documents next to the columns it

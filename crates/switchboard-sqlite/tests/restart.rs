@@ -3,7 +3,6 @@
 //! message exactly where it was, the other's wait times out, and a redelivered message is
 //! still recognised as a duplicate.
 
-#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TempDir;
-use switchboard_adapters::SqliteStore;
 use switchboard_runtime::adapters::OutboundBody;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::{
     Dispatch, Engine, EventType, FlowDefinition, InboundMessage, Status, Trigger, WaitingReason,
 };
+use switchboard_sqlite::SqliteStore;
 
 const PNID: &str = "15550001111";
 const ANA: &str = "+14155550100";
