@@ -1,6 +1,7 @@
 //! Real adapters for the Switchboard runtime: the implementations of the runtime's traits
-//! that reach the world (LLM clients, the WhatsApp Cloud API, HTTP and MCP clients, local
-//! JavaScript functions and the server; the SQLite store is `switchboard-sqlite`).
+//! that reach the world (LLM clients, the WhatsApp Cloud API, the MCP client, local JavaScript
+//! functions and the server; the SQLite store is `switchboard-sqlite`, HTTP is
+//! `switchboard-http`).
 //!
 //! This crate is the edge of the system. It depends on `switchboard-runtime` and implements
 //! its traits; `switchboard-model`, `switchboard-validator` and `switchboard-runtime` must
@@ -14,16 +15,12 @@
 //! |---|---|---|
 //! | `llm` | yes | [`llm`]: OpenAI-compatible and Anthropic [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s and a [`ModelRouter`](llm::ModelRouter) |
 //! | `whatsapp` | yes | [`whatsapp::CloudApiMessenger`] (WhatsApp Cloud API [`Messenger`](switchboard_runtime::adapters::Messenger)), webhook parsing and signature verification |
-//! | `http` | yes | [`http::ReqwestHttpClient`] (webhook [`HttpClient`](switchboard_runtime::adapters::HttpClient)) and [`http::HttpFunctionInvoker`] (function [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker)) |
 //! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
 //! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
 //! | `js` | yes | [`js::JsFunctionInvoker`]: a [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker) running local JavaScript functions in embedded QuickJS (`rquickjs`) |
 
 #[cfg(feature = "whatsapp")]
 pub mod whatsapp;
-
-#[cfg(feature = "http")]
-pub mod http;
 
 #[cfg(feature = "llm")]
 pub mod llm;

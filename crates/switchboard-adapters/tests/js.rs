@@ -800,10 +800,9 @@ async fn without_a_client_fetch_is_not_available() {
     assert!(format!("{:?}", options()).contains("http: false"));
 }
 
-#[cfg(feature = "http")]
 mod over_http {
     use super::*;
-    use switchboard_adapters::http::ReqwestHttpClient;
+    use switchboard_http::ReqwestHttpClient;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -2,7 +2,7 @@
 //! [`FunctionInvoker`] that runs a project's `functions/*.js` in embedded QuickJS
 //! ([`rquickjs`]) instead of POSTing to a deployed endpoint.
 //!
-//! It speaks the same contract as [`HttpFunctionInvoker`](crate::http::HttpFunctionInvoker)
+//! It speaks the same contract as `switchboard_http::HttpFunctionInvoker`
 //! (runtime-semantics §7.5, §8): the function gets a `POST` [`Request`] whose body is the §8
 //! payload ([`FunctionCall::payload`]) with the headers `content-type: application/json`,
 //! `x-switchboard-execution-id` and `x-switchboard-node-id`, and its answer is judged the
@@ -71,9 +71,9 @@ use switchboard_runtime::adapters::{
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
-use switchboard_runtime::function_answer::{judge, unresolved};
 use kv::Kv;
 use run::{Fetcher, Job, Outcome, RequestParts};
+use switchboard_runtime::function_answer::{judge, unresolved};
 
 /// How long past its timeout the host waits for a call's thread before it reports a timeout
 /// anyway.

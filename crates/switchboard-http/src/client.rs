@@ -11,7 +11,7 @@ use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, HttpClient, HttpRequest, HttpResponse,
 };
 
-use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
+use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
 use switchboard_runtime::function_answer::excerpt;
 
 /// How a [`ReqwestHttpClient`] behaves beyond each request's own total timeout.

@@ -1,6 +1,11 @@
-//! HTTP adapters (feature `http`): [`ReqwestHttpClient`], the [`HttpClient`] of webhook nodes
-//! and agent webhook tools (runtime-semantics §7.6), and [`HttpFunctionInvoker`], the
-//! [`FunctionInvoker`] of function nodes (§7.5, §8) that POSTs to a registry of endpoints.
+//! `switchboard-http`: the HTTP adapters of the Switchboard runtime. It depends on
+//! `switchboard-runtime` (the traits it implements) and `reqwest`; it must not depend on
+//! another adapter crate or the CLI, and the model, the validator and the runtime must never
+//! depend on it.
+//!
+//! [`ReqwestHttpClient`] is the [`HttpClient`] of webhook nodes and agent webhook tools
+//! (runtime-semantics §7.6), and [`HttpFunctionInvoker`] the [`FunctionInvoker`] of function
+//! nodes (§7.5, §8) that POSTs to a registry of endpoints.
 //!
 //! Both speak HTTP/1.1 over plain TCP or TLS (rustls) with [`reqwest`], and map every failure
 //! to the failure kinds of runtime-semantics §6:

@@ -2,7 +2,6 @@
 //! tiny blocking TCP server (std threads) for what wiremock cannot express (chunked bodies
 //! without a length, a body that stalls half way).
 
-#![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -11,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_adapters::http::{
-    FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient,
-};
+use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient};
 use switchboard_runtime::adapters::{
     AdapterError, FunctionCall, FunctionInvoker, HttpClient, HttpRequest, HttpResponse,
 };

@@ -15,8 +15,8 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::offline::EnvSecrets;
 
-use super::DEFAULT_FUNCTION_TIMEOUT;
-use super::client::{ReqwestHttpClient, parse_url};
+use crate::DEFAULT_FUNCTION_TIMEOUT;
+use crate::client::{ReqwestHttpClient, parse_url};
 use switchboard_runtime::function_answer::{excerpt, judge, unresolved};
 
 /// One `[[functions]]` entry of `switchboard.toml`: where a function lives.
@@ -134,7 +134,7 @@ struct Endpoint {
 ///   secret (read through [`Secrets`] at each call; missing: `secret_missing`).
 /// * Timeout 30 s in total unless the entry or [`HttpFunctionInvoker::with_default_timeout`]
 ///   says otherwise; connecting, redirects and the body cap are the client's
-///   ([`super::HttpClientConfig`]).
+///   ([`HttpClientConfig`](crate::HttpClientConfig)).
 /// * A 2xx whose body parses as a JSON object (whatever the content type) is the result; any
 ///   other status is `http_status`; any other body is `invalid_json`.
 ///
