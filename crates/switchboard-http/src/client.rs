@@ -1,18 +1,18 @@
 //! [`ReqwestHttpClient`]: the [`HttpClient`] of webhook nodes (runtime-semantics §7.6).
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, Url, redirect};
+use reqwest::{Method, Url};
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, HttpClient, HttpRequest, HttpResponse,
 };
-
-use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
 use switchboard_runtime::function_answer::excerpt;
+
+use crate::transport::{BodyError, RedirectRefused, Redirects, Transport, TransportConfig};
+use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES};
 
 /// How a [`ReqwestHttpClient`] behaves beyond each request's own total timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Default for HttpClientConfig {
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone, Debug)]
 pub struct ReqwestHttpClient {
-    client: reqwest::Client,
+    transport: Transport,
     config: HttpClientConfig,
 }
 
@@ -71,31 +71,23 @@ impl ReqwestHttpClient {
     ///
     /// Fails (kind `adapter`) only if the TLS backend cannot be initialised.
     pub fn with_config(config: HttpClientConfig) -> AdapterResult<ReqwestHttpClient> {
-        let max_redirects = config.max_redirects;
-        let policy = redirect::Policy::custom(move |attempt| {
-            let scheme = attempt.url().scheme();
-            if scheme != "http" && scheme != "https" {
-                let message = format!("redirect to a `{scheme}` URL refused (only http and https)");
-                attempt.error(RedirectRefused(message))
-            } else if attempt.previous().len() > max_redirects {
-                let message = format!("too many redirects (more than {max_redirects})");
-                attempt.error(RedirectRefused(message))
-            } else {
-                attempt.follow()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .redirect(policy)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                AdapterError::new(
-                    "adapter",
-                    format!("cannot build the HTTP client: {}", describe(e)),
-                )
-            })?;
-        Ok(ReqwestHttpClient { client, config })
+        let transport = Transport::new(TransportConfig {
+            label: "http",
+            connect_timeout: Some(config.connect_timeout),
+            redirects: Redirects::HttpOnly {
+                max: config.max_redirects,
+            },
+            user_agent: true,
+            max_response_bytes: Some(config.max_response_bytes),
+            ..TransportConfig::default()
+        })
+        .map_err(|e| {
+            AdapterError::new(
+                "adapter",
+                format!("cannot build the HTTP client: {}", describe(e)),
+            )
+        })?;
+        Ok(ReqwestHttpClient { transport, config })
     }
 
     /// The configuration in force.
@@ -113,7 +105,8 @@ impl ReqwestHttpClient {
         timeout: Duration,
     ) -> AdapterResult<HttpResponse> {
         let mut builder = self
-            .client
+            .transport
+            .client()
             .request(method, url)
             .headers(headers)
             .timeout(timeout);
@@ -139,24 +132,17 @@ impl ReqwestHttpClient {
             ));
         }
         let headers = join_headers(response.headers());
-        let cap = self.config.max_response_bytes;
-        let too_large = || {
-            AdapterError::new(
-                "transport",
-                format!("response larger than {}", format_size(cap)),
-            )
-        };
-        let declared = response.content_length();
-        if declared.is_some_and(|n| n > cap as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(cap));
-        while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-            if body.len().saturating_add(chunk.len()) > cap {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = self
+            .transport
+            .read_body(&mut response)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => AdapterError::new(
+                    "transport",
+                    format!("response larger than {}", format_size(limit)),
+                ),
+                BodyError::Read(e) => map_error(e),
+            })?;
         Ok(HttpResponse {
             status,
             headers,
@@ -263,18 +249,6 @@ fn timed_out(after: Duration) -> AdapterError {
         format!("no complete response within {}", format_duration(after)),
     )
 }
-
-/// The redirect policy's refusal, found again in the error chain.
-#[derive(Debug)]
-struct RedirectRefused(String);
-
-impl fmt::Display for RedirectRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for RedirectRefused {}
 
 /// Maps a reqwest error to a failure kind. The URL is left out of the message.
 fn map_error(e: reqwest::Error) -> AdapterError {

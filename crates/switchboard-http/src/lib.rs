@@ -1,13 +1,18 @@
-//! `switchboard-http`: the HTTP adapters of the Switchboard runtime. It depends on
-//! `switchboard-runtime` (the traits it implements) and `reqwest`; it must not depend on
-//! another adapter crate or the CLI, and the model, the validator and the runtime must never
-//! depend on it.
+//! `switchboard-http`: the one HTTP transport of Switchboard's adapters, and the HTTP adapters
+//! of the runtime. It depends on `switchboard-runtime` (the traits it implements) and `reqwest`;
+//! it must not depend on another adapter crate or the CLI, and the model, the validator and the
+//! runtime must never depend on it.
 //!
-//! [`ReqwestHttpClient`] is the [`HttpClient`] of webhook nodes and agent webhook tools
-//! (runtime-semantics §7.6), and [`HttpFunctionInvoker`] the [`FunctionInvoker`] of function
-//! nodes (§7.5, §8) that POSTs to a registry of endpoints.
+//! * [`transport`]: [`Transport`], the single way a `reqwest::Client` is built and driven
+//!   (connect and total timeouts, the redirect policy, the response size cap, retries with
+//!   backoff honouring `Retry-After`). The LLM providers, the WhatsApp Cloud API messenger and
+//!   the MCP client use it too.
+//! * [`ReqwestHttpClient`]: the [`HttpClient`] of webhook nodes and agent webhook tools
+//!   (runtime-semantics §7.6).
+//! * [`HttpFunctionInvoker`]: the [`FunctionInvoker`] of function nodes (§7.5, §8) that POSTs
+//!   to a registry of endpoints.
 //!
-//! Both speak HTTP/1.1 over plain TCP or TLS (rustls) with [`reqwest`], and map every failure
+//! The two adapters speak HTTP/1.1 over plain TCP or TLS (rustls) with [`reqwest`], and map every failure
 //! to the failure kinds of runtime-semantics §6:
 //!
 //! | what happened | kind |
@@ -27,9 +32,15 @@
 
 mod client;
 mod function;
+pub mod transport;
 
 pub use client::{HttpClientConfig, ReqwestHttpClient};
 pub use function::{FunctionConfig, FunctionConfigError, HttpFunctionInvoker};
+pub use transport::{Transport, TransportConfig};
+
+/// The `reqwest` every Switchboard HTTP adapter is built on, for the types a [`Transport`]'s
+/// callers need (headers, status codes, errors) without a second declaration of the crate.
+pub use reqwest;
 
 /// The default cap on a response body: 5 MiB (runtime-semantics §7.6).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 5 * 1024 * 1024;
