@@ -1,7 +1,7 @@
 //! Real adapters for the Switchboard runtime: the implementations of the runtime's traits
-//! that reach the world (LLM clients, the WhatsApp Cloud API, the MCP client, local JavaScript
-//! functions and the server; the SQLite store is `switchboard-sqlite`, HTTP is
-//! `switchboard-http`).
+//! that reach the world (the WhatsApp Cloud API, the MCP client, local JavaScript functions and
+//! the server; the SQLite store is `switchboard-sqlite`, HTTP is `switchboard-http`, the LLM
+//! clients are `switchboard-llm`).
 //!
 //! This crate is the edge of the system. It depends on `switchboard-runtime` and implements
 //! its traits; `switchboard-model`, `switchboard-validator` and `switchboard-runtime` must
@@ -13,7 +13,6 @@
 //!
 //! | feature | default | adapters |
 //! |---|---|---|
-//! | `llm` | yes | [`llm`]: OpenAI-compatible and Anthropic [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s and a [`ModelRouter`](llm::ModelRouter) |
 //! | `whatsapp` | yes | [`whatsapp::CloudApiMessenger`] (WhatsApp Cloud API [`Messenger`](switchboard_runtime::adapters::Messenger)), webhook parsing and signature verification |
 //! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
 //! | `mcp` | yes | [`mcp::RmcpClient`]: an [`McpClient`](switchboard_runtime::adapters::McpClient) over the official `rmcp` SDK (streamable HTTP) |
@@ -21,9 +20,6 @@
 
 #[cfg(feature = "whatsapp")]
 pub mod whatsapp;
-
-#[cfg(feature = "llm")]
-pub mod llm;
 
 #[cfg(feature = "mcp")]
 pub mod mcp;

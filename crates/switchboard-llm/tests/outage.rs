@@ -8,14 +8,13 @@
 //!   and the execution fails with kind `http_status` when it is not.
 //! * The API key never appears in events or stored state.
 
-#![cfg(feature = "llm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_adapters::llm::{Anthropic, ApiKey, OpenAiCompatible, ProviderSettings};
+use switchboard_llm::{Anthropic, ApiKey, OpenAiCompatible, ProviderSettings};
 use switchboard_model::{Flow, Node, builder::condition};
 use switchboard_runtime::adapters::LanguageModel;
 use switchboard_runtime::offline::OfflineAdapters;

@@ -2,14 +2,13 @@
 //! provider receives, tool calls both ways, error bodies, retries, timeouts, the routing table,
 //! that the API key never leaks, and an engine whose AI decide is answered over HTTP.
 
-#![cfg(feature = "llm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_adapters::llm::{
+use switchboard_llm::{
     Anthropic, ApiKey, LlmConfig, ModelRouter, OpenAiCompatible, ProviderSettings, Resolved,
 };
 use switchboard_runtime::adapters::{

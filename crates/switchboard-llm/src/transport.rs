@@ -9,7 +9,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::Value;
 use switchboard_runtime::adapters::{AdapterError, AdapterResult};
 
-use super::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind};
 
 /// Default per-request timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -104,7 +104,7 @@ impl ProviderSettings {
     }
 
     /// Settings from a provider's configuration, looking the API key up with `env` (the
-    /// process environment in [`ModelRouter::from_env`](super::ModelRouter::from_env)). A
+    /// process environment in [`ModelRouter::from_env`](crate::ModelRouter::from_env)). A
     /// configured `api_key_env` that `env` does not know is an `adapter` error naming the
     /// variable.
     pub fn from_config(

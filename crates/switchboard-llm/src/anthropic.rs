@@ -9,7 +9,7 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::state::ToolCall;
 
-use super::transport::{ProviderSettings, Transport};
+use crate::transport::{ProviderSettings, Transport};
 
 /// The `max_tokens` sent when a request sets none (the API requires one).
 const DEFAULT_MAX_TOKENS: i64 = 8192;

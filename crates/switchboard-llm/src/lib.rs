@@ -1,5 +1,9 @@
-//! LLM clients: [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s that reach
-//! model providers over HTTP, and a [`ModelRouter`] that picks one by model name.
+//! `switchboard-llm`: the LLM clients of the Switchboard runtime —
+//! [`LanguageModel`](switchboard_runtime::adapters::LanguageModel)s that reach model providers
+//! over HTTP, and a [`ModelRouter`] that picks one by model name. It depends on
+//! `switchboard-runtime` (the trait) and `switchboard-http` (the transport); it must not depend
+//! on another adapter crate or the CLI, and the model, the validator and the runtime must never
+//! depend on it.
 //!
 //! - [`OpenAiCompatible`] speaks the Chat Completions API (`POST {base_url}/chat/completions`):
 //!   OpenAI, vLLM, the llama.cpp server, Ollama, LiteLLM and other compatible servers.
@@ -16,7 +20,7 @@
 //! key is an [`ApiKey`]: it is sent only in its header, never logged, never printed by
 //! `Debug`, and scrubbed from provider error messages.
 //!
-//! The provider wire types are private to this module.
+//! The provider wire types are private to this crate.
 
 mod anthropic;
 mod config;

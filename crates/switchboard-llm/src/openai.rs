@@ -9,7 +9,7 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::state::{ChatMessage, ToolCall};
 
-use super::transport::{ProviderSettings, Transport};
+use crate::transport::{ProviderSettings, Transport};
 
 /// A [`LanguageModel`] speaking OpenAI Chat Completions (`POST {base_url}/chat/completions`):
 /// OpenAI (`https://api.openai.com/v1`), vLLM and the llama.cpp server (`http://host:8000/v1`),

@@ -8,10 +8,10 @@ use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, ChatRequest, ChatResponse, LanguageModel,
 };
 
-use super::anthropic::Anthropic;
-use super::config::{LlmConfig, ProviderKind, RouteConfig};
-use super::openai::OpenAiCompatible;
-use super::transport::ProviderSettings;
+use crate::anthropic::Anthropic;
+use crate::config::{LlmConfig, ProviderKind, RouteConfig};
+use crate::openai::OpenAiCompatible;
+use crate::transport::ProviderSettings;
 
 /// A [`LanguageModel`] that sends each request to a provider chosen by its `model` through a
 /// routing table.
