@@ -1,9 +1,9 @@
 //! The Anthropic Messages client.
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_http::reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, ChatRequest, ChatResponse, LanguageModel,
 };

@@ -1,9 +1,9 @@
 //! The OpenAI-compatible Chat Completions client.
 
 use async_trait::async_trait;
-use reqwest::header::{self, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_http::reqwest::header::{self, HeaderMap};
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, ChatRequest, ChatResponse, LanguageModel,
 };

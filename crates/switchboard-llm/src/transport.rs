@@ -1,12 +1,14 @@
-//! The HTTP transport the LLM clients share: timeouts, retries with backoff, the response size
-//! limit, error mapping and the API key that never leaks.
+//! What the LLM clients share on top of [`switchboard_http::Transport`] (which does the
+//! timeouts, retries with backoff and the response size limit): the provider settings, error
+//! mapping and the API key that never leaks.
 
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::Value;
+use switchboard_http::reqwest::StatusCode;
+use switchboard_http::reqwest::header::{self, HeaderMap, HeaderValue};
+use switchboard_http::transport::{BodyError, RetryPolicy, TransportConfig};
 use switchboard_runtime::adapters::{AdapterError, AdapterResult};
 
 use crate::config::{ProviderConfig, ProviderKind};
@@ -141,31 +143,41 @@ impl ProviderSettings {
     }
 }
 
-/// A configured HTTP client for one provider.
+/// A configured HTTP client for one provider: a [`switchboard_http::Transport`] with the
+/// provider's timeouts, size limit and retry policy, and the provider's error mapping.
 #[derive(Debug)]
 pub(crate) struct Transport {
     /// Names the provider in error messages (`openai`, `anthropic`).
     label: &'static str,
-    client: reqwest::Client,
+    http: switchboard_http::Transport,
     settings: ProviderSettings,
 }
 
 impl Transport {
     /// A transport with `settings`.
     pub(crate) fn new(label: &'static str, settings: ProviderSettings) -> AdapterResult<Transport> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                AdapterError::new(
-                    "adapter",
-                    format!("{label}: cannot build the HTTP client: {}", chain(&e)),
-                )
-            })?;
+        let http = switchboard_http::Transport::new(TransportConfig {
+            label,
+            connect_timeout: Some(settings.connect_timeout),
+            timeout: Some(settings.timeout),
+            user_agent: true,
+            max_response_bytes: Some(settings.max_response_bytes),
+            retry: RetryPolicy {
+                max_retries: settings.max_retries,
+                base_delay: settings.retry_base_delay,
+                max_delay: settings.max_retry_delay,
+            },
+            ..TransportConfig::default()
+        })
+        .map_err(|e| {
+            AdapterError::new(
+                "adapter",
+                format!("{label}: cannot build the HTTP client: {}", chain(&e)),
+            )
+        })?;
         Ok(Transport {
             label,
-            client,
+            http,
             settings,
         })
     }
@@ -180,8 +192,8 @@ impl Transport {
         format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
     }
 
-    /// Posts `body` as JSON to `url` with `headers`, retrying as configured, and parses the
-    /// JSON answer.
+    /// Posts `body` as JSON to `url` with `headers`, retrying as configured (on 429, 5xx and
+    /// connection failures, honouring `Retry-After`), and parses the JSON answer.
     pub(crate) async fn post_json(
         &self,
         url: &str,
@@ -194,105 +206,48 @@ impl Transport {
                 format!("{}: cannot encode the request: {e}", self.label),
             )
         })?;
-        let mut attempt: u32 = 0;
-        loop {
-            let retries_left = attempt < self.settings.max_retries;
-            let sent = self
-                .client
-                .post(url)
-                .timeout(self.settings.timeout)
-                .headers(headers.clone())
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "application/json")
-                .body(bytes.clone())
-                .send()
-                .await;
-            let mut response = match sent {
-                Ok(response) => response,
-                Err(e) => {
-                    if e.is_connect() && retries_left {
-                        tokio::time::sleep(self.backoff(attempt, None)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(self.map_reqwest(&e));
-                }
-            };
-            let status = response.status();
-            if status.is_success() {
-                let body = self.read_limited(&mut response).await?;
-                return serde_json::from_slice(&body).map_err(|e| {
-                    AdapterError::new(
-                        "invalid_json",
-                        format!(
-                            "{}: the response body (HTTP {}) is not JSON: {e}",
-                            self.label,
-                            status.as_u16()
-                        ),
-                    )
-                });
-            }
-            let retry_after = retry_after(response.headers());
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if retryable && retries_left {
-                // Drain what arrives of the body so the connection can be reused; its content
-                // does not matter.
-                let _ = self.read_limited(&mut response).await;
-                let delay = self.backoff(attempt, retry_after);
-                tracing::warn!(
-                    provider = %self.label,
-                    status = status.as_u16(),
-                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    "language model answered with a retryable status"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-                continue;
-            }
-            let body = self.read_limited(&mut response).await.unwrap_or_default();
-            return Err(self.status_error(status, &body));
+        let answer = self
+            .http
+            .send(|client| {
+                client
+                    .post(url)
+                    .headers(headers.clone())
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::ACCEPT, "application/json")
+                    .body(bytes.clone())
+            })
+            .await
+            .map_err(|e| self.map_reqwest(&e))?;
+        let status = answer.status;
+        if status.is_success() {
+            let body = answer.body.map_err(|e| self.body_error(e))?;
+            return serde_json::from_slice(&body).map_err(|e| {
+                AdapterError::new(
+                    "invalid_json",
+                    format!(
+                        "{}: the response body (HTTP {}) is not JSON: {e}",
+                        self.label,
+                        status.as_u16()
+                    ),
+                )
+            });
         }
+        let body = answer.body.unwrap_or_default();
+        Err(self.status_error(status, &body))
     }
 
-    /// The delay before retry `attempt + 1`: `Retry-After` if given, else the exponential
-    /// backoff, both capped.
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exponential = self
-            .settings
-            .retry_base_delay
-            .checked_mul(2u32.saturating_pow(attempt))
-            .unwrap_or(self.settings.max_retry_delay);
-        retry_after
-            .unwrap_or(exponential)
-            .min(self.settings.max_retry_delay)
-    }
-
-    /// Reads the body, refusing more than the size limit.
-    async fn read_limited(&self, response: &mut reqwest::Response) -> AdapterResult<Vec<u8>> {
-        let limit = self.settings.max_response_bytes;
-        let too_large = || {
-            AdapterError::new(
+    /// A body that could not be read: over the size limit (`adapter`), or a transport failure.
+    fn body_error(&self, error: BodyError) -> AdapterError {
+        match error {
+            BodyError::TooLarge { limit } => AdapterError::new(
                 "adapter",
                 format!(
                     "{}: the response body exceeds the limit of {limit} bytes",
                     self.label
                 ),
-            )
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(too_large());
+            ),
+            BodyError::Read(e) => self.map_reqwest(&e),
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.map_reqwest(&e))? {
-            if body.len().saturating_add(chunk.len()) > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
     }
 
     /// A non-2xx status as an `http_status` error with the provider's message, scrubbed.
@@ -309,7 +264,7 @@ impl Transport {
     }
 
     /// A transport failure as `timeout` or `transport`, without the URL.
-    fn map_reqwest(&self, e: &reqwest::Error) -> AdapterError {
+    fn map_reqwest(&self, e: &switchboard_http::reqwest::Error) -> AdapterError {
         if e.is_timeout() {
             let what = if e.is_connect() {
                 format!(
@@ -337,7 +292,7 @@ impl Transport {
 }
 
 /// An error and its sources, `: `-separated, without reqwest's URL.
-fn chain(e: &reqwest::Error) -> String {
+fn chain(e: &switchboard_http::reqwest::Error) -> String {
     use std::error::Error as _;
     let mut out = String::from("error");
     let mut source = e.source();
@@ -363,13 +318,6 @@ fn chain(e: &reqwest::Error) -> String {
         };
     }
     out
-}
-
-/// `Retry-After` in seconds (a number; HTTP dates are ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = text.trim().parse().ok()?;
-    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// The provider's error message: `error.message` (OpenAI, Anthropic, most compatible servers),
