@@ -12,12 +12,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard_adapters::server::{DEFAULT_BODY_LIMIT, ServerState, serve};
-use switchboard_adapters::whatsapp::parse_webhook;
 use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Status, Trigger};
+use switchboard_whatsapp::parse_webhook;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -762,7 +762,7 @@ async fn delivery_statuses_reach_the_hook_only_when_signed() {
     .await;
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/whatsapp/statuses.json"
+        "/../switchboard-whatsapp/tests/data/whatsapp/statuses.json"
     ))
     .unwrap();
     let expected: Vec<(String, String)> = parse_webhook(&body)

@@ -62,13 +62,13 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use switchboard_adapters::js::{JsFunctionInvoker, JsOptions};
 use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
-use switchboard_adapters::whatsapp::{CloudApiConfig, CloudApiMessenger};
 use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient};
 use switchboard_llm::{LlmConfig, ModelRouter};
 use switchboard_runtime::Adapters;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, FunctionCall, FunctionInvoker, LanguageModel,
 };
+use switchboard_whatsapp::{CloudApiConfig, CloudApiMessenger};
 
 /// The contents of `switchboard.toml`.
 #[derive(Debug, Default, Deserialize)]

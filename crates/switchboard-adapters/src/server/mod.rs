@@ -4,8 +4,8 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /webhooks/whatsapp` | the `hub.challenge` handshake ([`verify_subscription`](crate::whatsapp::verify_subscription)): 200 with the challenge, else 403 |
-//! | `POST /webhooks/whatsapp` | `X-Hub-Signature-256` checked on the raw body first (401, nothing processed), then [`parse_webhook`](crate::whatsapp::parse_webhook) (400 when malformed), delivery statuses handed to [`ServerState::on_status`], and every message handed to [`Inbox::receive`] in order: 200 `{"received": n}` once each message's turn has committed (or been held by the debounce window) |
+//! | `GET /webhooks/whatsapp` | the `hub.challenge` handshake ([`verify_subscription`](switchboard_whatsapp::verify_subscription)): 200 with the challenge, else 403 |
+//! | `POST /webhooks/whatsapp` | `X-Hub-Signature-256` checked on the raw body first (401, nothing processed), then [`parse_webhook`](switchboard_whatsapp::parse_webhook) (400 when malformed), delivery statuses handed to [`ServerState::on_status`], and every message handed to [`Inbox::receive`] in order: 200 `{"received": n}` once each message's turn has committed (or been held by the debounce window) |
 //! | `POST /v1/executions` | `start_execution` (a [`StartRequest`](switchboard_runtime::StartRequest)): 201 `{execution_id, tracking_id, status}` |
 //! | `GET /v1/executions/{id}` | `get_execution` |
 //! | `GET /v1/executions?flow=&conversation_id=&status=&waiting_reason=&created_after=&created_before=&limit=&after=&before=` | `list_executions`: `{data, paging: {after, before}}`, newest first (`flow` is the flow id); `after` pages to older executions, `before` to newer ones |
@@ -38,7 +38,7 @@ use axum::routing::{get, post};
 use switchboard_runtime::Engine;
 use switchboard_runtime::inbox::Inbox;
 
-pub use crate::whatsapp::Status as DeliveryStatus;
+pub use switchboard_whatsapp::Status as DeliveryStatus;
 
 pub use api::status_for;
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::ServerState;
 use super::api::ApiError;
-use crate::whatsapp::{parse_webhook, verify_signature, verify_subscription};
+use switchboard_whatsapp::{parse_webhook, verify_signature, verify_subscription};
 
 /// The subscription handshake: 200 with `hub.challenge`, else 403.
 pub(super) async fn handshake(

@@ -1,7 +1,6 @@
 //! The WhatsApp Cloud API adapter: outbound JSON against a local mock server, webhook
 //! parsing, signature verification and the subscription handshake.
 
-#![cfg(feature = "whatsapp")]
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -10,10 +9,6 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use switchboard_adapters::whatsapp::{
-    CloudApiConfig, CloudApiMessenger, WebhookError, parse_webhook, verify_signature,
-    verify_subscription,
-};
 use switchboard_runtime::Reply;
 use switchboard_runtime::Timestamp;
 use switchboard_runtime::adapters::{
@@ -21,6 +16,10 @@ use switchboard_runtime::adapters::{
     Messenger, OutboundBody, OutboundMessage,
 };
 use switchboard_runtime::offline::MapSecrets;
+use switchboard_whatsapp::{
+    CloudApiConfig, CloudApiMessenger, WebhookError, parse_webhook, verify_signature,
+    verify_subscription,
+};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -9,7 +9,7 @@ use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, Messenger, OutboundMessage, Secrets, SendReceipt,
 };
 
-use super::payload::message_payload;
+use crate::payload::message_payload;
 
 /// Longest wait between two attempts, whatever the backoff or `Retry-After` says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
