@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use switchboard_http::reqwest;
+use switchboard_http::transport::{BodyError, RetryPolicy, Transport, TransportConfig};
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, Messenger, OutboundMessage, Secrets, SendReceipt,
 };
@@ -78,7 +80,7 @@ impl fmt::Debug for Token {
 pub struct CloudApiMessenger {
     config: CloudApiConfig,
     token: Token,
-    http: reqwest::Client,
+    http: Transport,
 }
 
 impl CloudApiMessenger {
@@ -120,12 +122,17 @@ impl CloudApiMessenger {
                 ),
             ));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| {
-                AdapterError::new("adapter", format!("cannot build the HTTP client: {e}"))
-            })?;
+        let http = Transport::new(TransportConfig {
+            label: "whatsapp",
+            timeout: Some(config.timeout),
+            retry: RetryPolicy {
+                max_retries: config.max_retries,
+                base_delay: config.retry_base_delay,
+                max_delay: MAX_RETRY_DELAY,
+            },
+            ..TransportConfig::default()
+        })
+        .map_err(|e| AdapterError::new("adapter", format!("cannot build the HTTP client: {e}")))?;
         Ok(CloudApiMessenger {
             config,
             token: Token(token),
@@ -163,12 +170,22 @@ impl CloudApiMessenger {
         text.replace(self.token.0.as_str(), "<redacted>")
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exponential = self
-            .config
-            .retry_base_delay
-            .saturating_mul(2u32.saturating_pow(attempt));
-        retry_after.unwrap_or(exponential).min(MAX_RETRY_DELAY)
+    /// A request that got no complete answer: `timeout` (not retried: the message may have
+    /// been sent), else `transport`.
+    fn request_error(&self, e: reqwest::Error) -> AdapterError {
+        if e.is_timeout() {
+            return AdapterError::new(
+                "timeout",
+                format!(
+                    "WhatsApp Cloud API: no answer within {:?}",
+                    self.config.timeout
+                ),
+            );
+        }
+        AdapterError::new(
+            "transport",
+            self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
+        )
     }
 }
 
@@ -179,78 +196,32 @@ impl Messenger for CloudApiMessenger {
         let body = message_payload(&message, &self.config.language_code)?;
         let bytes = serde_json::to_vec(&body)
             .map_err(|e| AdapterError::new("invalid_request", e.to_string()))?;
-        let mut attempt = 0u32;
-        loop {
-            let result = self
-                .http
-                .post(&url)
-                .bearer_auth(&self.token.0)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes.clone())
-                .send()
-                .await;
-            let response = match result {
-                Ok(response) => response,
-                Err(e) if e.is_timeout() => {
-                    return Err(AdapterError::new(
-                        "timeout",
-                        format!(
-                            "WhatsApp Cloud API: no answer within {:?}",
-                            self.config.timeout
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    if e.is_connect() && attempt < self.config.max_retries {
-                        tokio::time::sleep(self.backoff(attempt, None)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(AdapterError::new(
-                        "transport",
-                        self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
-                    ));
-                }
-            };
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(e) if e.is_timeout() => {
-                    return Err(AdapterError::new(
-                        "timeout",
-                        format!(
-                            "WhatsApp Cloud API: no answer within {:?}",
-                            self.config.timeout
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(AdapterError::new(
-                        "transport",
-                        self.scrub(&format!("WhatsApp Cloud API: {}", e.without_url())),
-                    ));
-                }
-            };
-            if status.is_success() {
-                return parse_receipt(&body);
+        // Retries (429, 5xx, failed connections) and their backoff are the transport's.
+        let answer = self
+            .http
+            .send(|client| {
+                client
+                    .post(&url)
+                    .bearer_auth(&self.token.0)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone())
+            })
+            .await
+            .map_err(|e| self.request_error(e))?;
+        let body = answer.body.map_err(|e| match e {
+            BodyError::Read(e) => self.request_error(e),
+            too_large @ BodyError::TooLarge { .. } => {
+                AdapterError::new("transport", format!("WhatsApp Cloud API: {too_large}"))
             }
-            let code = status.as_u16();
-            if (code == 429 || status.is_server_error()) && attempt < self.config.max_retries {
-                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-                attempt += 1;
-                continue;
-            }
-            return Err(AdapterError::http_status(
-                code,
-                self.scrub(&error_message(code, &body)),
-            ));
+        })?;
+        if answer.status.is_success() {
+            return parse_receipt(&body);
         }
+        let code = answer.status.as_u16();
+        Err(AdapterError::http_status(
+            code,
+            self.scrub(&error_message(code, &body)),
+        ))
     }
 }
 
