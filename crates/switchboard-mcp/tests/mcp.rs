@@ -1,6 +1,5 @@
 //! `RmcpClient` against a real MCP server: an `rmcp` server defined here, served over
 //! streamable HTTP on 127.0.0.1 (no network needed).
-#![cfg(feature = "mcp")]
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
+use switchboard_mcp::{McpClientConfig, RmcpClient};
 use switchboard_runtime::adapters::{McpClient, McpServer};
 
 // --- the server ------------------------------------------------------------------------------

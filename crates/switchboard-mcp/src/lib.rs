@@ -1,5 +1,8 @@
-//! [`RmcpClient`]: the [`McpClient`] of agent MCP servers (runtime-semantics §7.10), over the
-//! official Rust MCP SDK ([`rmcp`]) and its streamable-HTTP client transport.
+//! `switchboard-mcp`: [`RmcpClient`], the [`McpClient`] of agent MCP servers
+//! (runtime-semantics §7.10), over the official Rust MCP SDK ([`rmcp`]) and its
+//! streamable-HTTP client transport. It depends on `switchboard-runtime` (the trait), `rmcp`
+//! and `switchboard-http` (the HTTP client); it must not depend on another adapter crate or
+//! the CLI, and the model, the validator and the runtime must never depend on it.
 //!
 //! # Connections
 //!
