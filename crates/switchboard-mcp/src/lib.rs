@@ -11,7 +11,8 @@
 //! (`tools/list`, following `nextCursor` until the last page, or `tools/call`), then close the
 //! session. Sessions are not cached: tools are listed once per activation and a session
 //! per call keeps servers that restart or expire sessions working without recovery logic. The
-//! underlying HTTP connection pool ([`reqwest::Client`]) *is* shared by all calls.
+//! underlying HTTP connection pool ([`reqwest::Client`](switchboard_http::reqwest::Client),
+//! built by `switchboard-http`'s [`Transport`]) *is* shared by all calls.
 //!
 //! # Tool results
 //!
@@ -40,12 +41,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::Value;
+use switchboard_http::reqwest::header::{HeaderName, HeaderValue};
+use switchboard_http::transport::{Transport, TransportConfig};
 use switchboard_runtime::adapters::{AdapterError, AdapterResult, McpClient, McpServer, ToolSpec};
 
 /// Default bound on one MCP call (connect, initialize and the request): 30 s.
@@ -88,7 +90,7 @@ impl Default for McpClientConfig {
 /// Cloning is cheap and shares the HTTP connection pool.
 #[derive(Clone, Debug)]
 pub struct RmcpClient {
-    http: reqwest::Client,
+    http: Transport,
     config: McpClientConfig,
 }
 
@@ -104,10 +106,12 @@ impl RmcpClient {
     ///
     /// Fails (kind `adapter`) only if the TLS backend cannot be initialised.
     pub fn with_config(config: McpClientConfig) -> AdapterResult<RmcpClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|e| AdapterError::new("adapter", format!("MCP HTTP client: {e}")))?;
+        let http = Transport::new(TransportConfig {
+            label: "mcp",
+            connect_timeout: Some(config.connect_timeout),
+            ..TransportConfig::default()
+        })
+        .map_err(|e| AdapterError::new("adapter", format!("MCP HTTP client: {e}")))?;
         Ok(RmcpClient { http, config })
     }
 
@@ -143,7 +147,7 @@ impl RmcpClient {
             headers.insert(header_name, header_value);
         }
         let transport = StreamableHttpClientTransport::with_client(
-            self.http.clone(),
+            self.http.client().clone(),
             StreamableHttpClientTransportConfig::with_uri(server.url.as_str())
                 .custom_headers(headers),
         );
