@@ -1,7 +1,7 @@
 //! Real adapters for the Switchboard runtime: the implementations of the runtime's traits
-//! that reach the world (local JavaScript functions and the server; the SQLite store is
-//! `switchboard-sqlite`, HTTP is `switchboard-http`, the LLM clients are `switchboard-llm`,
-//! the WhatsApp Cloud API is `switchboard-whatsapp`, MCP is `switchboard-mcp`).
+//! that reach the world (the server; the SQLite store is `switchboard-sqlite`, HTTP is
+//! `switchboard-http`, the LLM clients are `switchboard-llm`, the WhatsApp Cloud API is
+//! `switchboard-whatsapp`, MCP is `switchboard-mcp`, local JavaScript is `switchboard-js`).
 //!
 //! This crate is the edge of the system. It depends on `switchboard-runtime` and implements
 //! its traits; `switchboard-model`, `switchboard-validator` and `switchboard-runtime` must
@@ -14,10 +14,6 @@
 //! | feature | default | adapters |
 //! |---|---|---|
 //! | `server` | yes | [`server`]: the axum HTTP server (WhatsApp webhooks, the executions API) in front of an [`Inbox`](switchboard_runtime::inbox::Inbox) |
-//! | `js` | yes | [`js::JsFunctionInvoker`]: a [`FunctionInvoker`](switchboard_runtime::adapters::FunctionInvoker) running local JavaScript functions in embedded QuickJS (`rquickjs`) |
 
 #[cfg(feature = "server")]
 pub mod server;
-
-#[cfg(feature = "js")]
-pub mod js;

@@ -60,8 +60,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use switchboard_adapters::js::{JsFunctionInvoker, JsOptions};
 use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient};
+use switchboard_js::{JsFunctionInvoker, JsOptions};
 use switchboard_llm::{LlmConfig, ModelRouter};
 use switchboard_mcp::{McpClientConfig, RmcpClient};
 use switchboard_runtime::Adapters;

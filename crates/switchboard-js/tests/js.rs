@@ -4,7 +4,6 @@
 //! modes (throw, timeout, never settling, out of memory, bad bodies), secret redaction, and a
 //! function node run end to end by the engine.
 
-#![cfg(feature = "js")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_adapters::js::{JsError, JsFunctionInvoker, JsOptions};
+use switchboard_js::{JsError, JsFunctionInvoker, JsOptions};
 use switchboard_runtime::adapters::{AdapterError, FunctionCall, FunctionInvoker};
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;

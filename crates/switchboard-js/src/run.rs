@@ -13,8 +13,8 @@ use rquickjs::{Coerced, Context, Ctx, Function, Module, Object, Promise, Runtime
 use serde_json::json;
 use switchboard_runtime::adapters::{HttpClient, HttpRequest};
 
-use super::kv::Kv;
-use super::{Loaded, MAX_FETCHES, Settings};
+use crate::kv::Kv;
+use crate::{Loaded, MAX_FETCHES, Settings};
 
 /// The prelude: Headers, Request, Response, Deno, env.KV, timers, console.
 const PRELUDE: &str = include_str!("prelude.js");

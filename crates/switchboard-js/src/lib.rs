@@ -1,6 +1,9 @@
-//! Local JavaScript functions (feature `js`): [`JsFunctionInvoker`], a
-//! [`FunctionInvoker`] that runs a project's `functions/*.js` in embedded QuickJS
-//! ([`rquickjs`]) instead of POSTing to a deployed endpoint.
+//! `switchboard-js`: local JavaScript functions — [`JsFunctionInvoker`], a [`FunctionInvoker`]
+//! that runs a project's `functions/*.js` in embedded QuickJS ([`rquickjs`]) instead of
+//! POSTing to a deployed endpoint. It depends on `switchboard-runtime` (the traits, and the
+//! function-answer contract it shares with the HTTP invoker) and `rquickjs`; it must not depend
+//! on an HTTP library (`fetch` goes through the runtime's [`HttpClient`] trait) or another
+//! adapter crate, and the model, the validator and the runtime must never depend on it.
 //!
 //! It speaks the same contract as `switchboard_http::HttpFunctionInvoker`
 //! (runtime-semantics §7.5, §8): the function gets a `POST` [`Request`] whose body is the §8
