@@ -12,7 +12,7 @@
 //! API; without it they are logged (at `info`, target `switchboard::outbound`) and dropped.
 //! Other sections of the configuration replace their offline adapters
 //! ([`Config::apply`]). Ctrl-C or SIGTERM shuts down gracefully (see
-//! [`switchboard_adapters::server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
+//! [`switchboard_server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
 //! `info`), redacted ([`crate::logging`]).
 
 use std::io::Write;
@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use switchboard_adapters::server::{ServerState, serve};
 use switchboard_runtime::adapters::{
     AdapterResult, Messenger, OutboundBody, OutboundMessage, ProjectEvent, ProjectEventSink,
     SendReceipt,
@@ -33,6 +32,7 @@ use switchboard_runtime::offline::{OfflineAdapters, SystemClock};
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
+use switchboard_server::{ServerState, serve};
 use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::ServerState;
-use super::api::ApiError;
+use crate::ServerState;
+use crate::api::ApiError;
 use switchboard_whatsapp::{parse_webhook, verify_signature, verify_subscription};
 
 /// The subscription handshake: 200 with `hub.challenge`, else 403.

@@ -14,7 +14,7 @@ use switchboard_runtime::{
     EngineError, EventType, ResumeRequest, StartRequest, Status, Timestamp, WaitingReason,
 };
 
-use super::ServerState;
+use crate::ServerState;
 
 /// The HTTP status of an API error code ([`EngineError::code`] and the server's own codes):
 /// `not_found` 404, `invalid_request` 400, `conflict` and `invalid_transition` 409,

@@ -1,6 +1,9 @@
-//! The HTTP server (feature `server`, axum): WhatsApp webhooks and the executions API of
+//! `switchboard-server`: the HTTP server (axum) — WhatsApp webhooks and the executions API of
 //! runtime-semantics §10 in front of an [`Inbox`] (and through it an
-//! [`switchboard_runtime::Engine`]).
+//! [`switchboard_runtime::Engine`]). It depends on `switchboard-runtime` (the engine and the
+//! inbox), `switchboard-whatsapp` (webhook parsing and signatures) and `axum`; it must not
+//! depend on a store, a language model or any other adapter crate (the engine it is handed
+//! carries those), and the model, the validator and the runtime must never depend on it.
 //!
 //! | route | what |
 //! |---|---|

@@ -2,7 +2,6 @@
 //! signed conversations matching the offline runs (of the engine, and of conversation scripts), body limits, the executions API, secrecy of
 //! the app secret, and a graceful shutdown that loses no accepted message.
 
-#![cfg(feature = "server")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -11,12 +10,12 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use switchboard_adapters::server::{DEFAULT_BODY_LIMIT, ServerState, serve};
 use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Status, Trigger};
+use switchboard_server::{DEFAULT_BODY_LIMIT, ServerState, serve};
 use switchboard_whatsapp::parse_webhook;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
