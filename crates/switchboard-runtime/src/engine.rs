@@ -2,7 +2,7 @@
 //! triggers and runs the operations of runtime-semantics §10.
 //!
 //! Every operation loads what it needs from the store, runs at most one turn in memory (the
-//! private `turn` module, which sees only the engine's [`EngineContext`], never the engine),
+//! private `turn` module, which sees only the engine's shared context, never the engine),
 //! and commits the turn's changes atomically. Operations on one conversation must not overlap;
 //! [`crate::inbox::Inbox`] serialises inbound traffic per conversation, and the store's
 //! optimistic versions reject a concurrent turn from another process.
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Engine {
 /// Builds an [`Engine`] on a store, one adapter family at a time.
 ///
 /// Construction fails closed: a family that is neither set nor filled by
-/// [`EngineBuilder::offline`] is [`Unconfigured`] — its calls fail the node that makes them
+/// [`EngineBuilder::offline`] is [`Unconfigured`](crate::adapters::Unconfigured) — its calls fail the node that makes them
 /// (kind `adapter`, naming the setter to call), so a forgotten family never runs a fake. The
 /// clock and ids default to the production [`SystemClock`](crate::adapters::SystemClock) and
 /// [`UniqueIds`](crate::adapters::UniqueIds).

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod failure;
+pub mod function_answer;
 pub mod inbox;
 pub mod offline;
 pub mod registry;
