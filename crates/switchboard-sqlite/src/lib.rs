@@ -48,7 +48,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use switchboard_runtime::store::{
-    DueTimer, ExecutionFilter, ExecutionStore, MESSAGE_ID_RETENTION_MS, TurnCommit,
+    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, InboundItem,
+    MESSAGE_ID_RETENTION_MS, NewInbound, OutboxQuery, OutboxRecord, OutboxState, QueuedInbound,
+    TurnCommit, effect_due,
 };
 use switchboard_runtime::{
     Conversation, Event, EventType, Execution, Status, StoreError, Timestamp,
@@ -66,7 +68,8 @@ pub const IDEMPOTENCY_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations: entry `n` brings a database from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE conversations (
     id      TEXT    NOT NULL PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -117,7 +120,41 @@ CREATE TABLE idempotency (
     recorded_at INTEGER NOT NULL
 );
 CREATE INDEX idempotency_by_time ON idempotency (recorded_at);
-"#];
+"#,
+    r#"
+ALTER TABLE executions ADD COLUMN effect_due_at INTEGER;
+CREATE INDEX executions_due_effects ON executions (effect_due_at, id)
+    WHERE effect_due_at IS NOT NULL;
+
+CREATE TABLE inbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT    NOT NULL,
+    key             TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    received_at     INTEGER NOT NULL,
+    due_at          INTEGER NOT NULL,
+    body            TEXT    NOT NULL,
+    UNIQUE (conversation_id, key)
+);
+
+CREATE TABLE outbox (
+    id              TEXT    NOT NULL UNIQUE,
+    conversation_id TEXT    NOT NULL,
+    execution_id    TEXT    NOT NULL,
+    whatsapp_id     TEXT,
+    state           TEXT    NOT NULL,
+    body            TEXT    NOT NULL
+);
+CREATE INDEX outbox_by_execution ON outbox (execution_id);
+CREATE INDEX outbox_by_whatsapp_id ON outbox (whatsapp_id) WHERE whatsapp_id IS NOT NULL;
+
+CREATE TABLE leases (
+    conversation_id TEXT    NOT NULL PRIMARY KEY,
+    owner           TEXT    NOT NULL,
+    expires_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+];
 
 type Shared = Arc<Mutex<Connection>>;
 
@@ -126,8 +163,45 @@ const MAX_GROUP: usize = 128;
 
 /// A commit waiting for the writer, and where its own result goes.
 struct Job {
-    commit: Encoded,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    write: Write,
+    done: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// What a job writes.
+enum Write {
+    /// A turn.
+    Commit(Encoded),
+    /// Inbox items: `(row, message id to check against processed ones)`.
+    Enqueue(Vec<InboxRow>),
+    /// Take or renew a lease.
+    Lease {
+        conversation_id: String,
+        owner: String,
+        now: i64,
+        until: i64,
+    },
+    /// Give a lease up.
+    Release {
+        conversation_id: String,
+        owner: String,
+    },
+}
+
+/// What a job wrote.
+enum Written {
+    Done,
+    Enqueued(Vec<Enqueued>),
+    Lease(bool),
+}
+
+/// An inbox item ready to write.
+struct InboxRow {
+    conversation_id: String,
+    key: String,
+    kind: &'static str,
+    received_at: i64,
+    due_at: i64,
+    body: String,
 }
 
 /// Commits waiting for the writer.
@@ -258,6 +332,26 @@ impl SqliteStore {
         .await
     }
 
+    /// Queues a write for the writer task (group commit) and waits for its own result.
+    async fn submit(&self, write: Write) -> Result<Written, StoreError> {
+        let (done, result) = oneshot::channel();
+        let start_writer = {
+            let mut q = lock(&self.queue);
+            q.jobs.push(Job { write, done });
+            !std::mem::replace(&mut q.writing, true)
+        };
+        if start_writer {
+            let (queue, writer) = (self.queue.clone(), self.writer.clone());
+            // Detached: it drains the queue, including writes queued while it writes.
+            drop(tokio::task::spawn_blocking(move || {
+                write_queued(&queue, &writer)
+            }));
+        }
+        result.await.map_err(|_| {
+            StoreError::Backend("the sqlite writer stopped before answering a write".into())
+        })?
+    }
+
     /// The schema version of the open database.
     ///
     /// # Errors
@@ -365,6 +459,7 @@ struct ExecutionRow {
     waiting_reason: Option<&'static str>,
     started_at: i64,
     timer_due_at: Option<i64>,
+    effect_due_at: Option<i64>,
     body: String,
 }
 
@@ -383,6 +478,18 @@ struct Encoded {
     events: Vec<EventRow>,
     message_ids: Vec<(String, String, i64)>,
     idempotency: Option<(String, String, i64)>,
+    outbox: Vec<OutboxRow>,
+    consumed: Vec<i64>,
+}
+
+/// An outbox record ready to write.
+struct OutboxRow {
+    id: String,
+    conversation_id: String,
+    execution_id: String,
+    whatsapp_id: Option<String>,
+    state: &'static str,
+    body: String,
 }
 
 fn encode_commit(commit: TurnCommit) -> Result<Encoded, StoreError> {
@@ -404,7 +511,9 @@ fn encode_commit(commit: TurnCommit) -> Result<Encoded, StoreError> {
             (Some(t), Status::Waiting) => Some(t.due_at.millis()),
             _ => None,
         };
+        let effect_due_at = effect_due(&e).map(Timestamp::millis);
         executions.push(ExecutionRow {
+            effect_due_at,
             body: encode(&e, "execution")?,
             status: e.status.as_str(),
             waiting_reason: e.waiting_reason.map(|w| w.as_str()),
@@ -437,12 +546,35 @@ fn encode_commit(commit: TurnCommit) -> Result<Encoded, StoreError> {
         Some((key, value, at)) => Some((key, encode(&value, "idempotency result")?, at.millis())),
         None => None,
     };
+    let mut outbox = Vec::with_capacity(commit.outbox.len());
+    for r in commit.outbox {
+        outbox.push(OutboxRow {
+            body: encode(&r, "outbox record")?,
+            whatsapp_id: r.whatsapp_id().map(str::to_owned),
+            state: match r.state {
+                OutboxState::Scheduled => "scheduled",
+                OutboxState::Sending { .. } => "sending",
+                OutboxState::Sent { .. } => "sent",
+                OutboxState::Failed { .. } => "failed",
+            },
+            id: r.id,
+            conversation_id: r.conversation_id,
+            execution_id: r.execution_id,
+        });
+    }
+    let consumed = commit
+        .consumed
+        .into_iter()
+        .map(|s| int(s, "inbox seq"))
+        .collect::<Result<_, _>>()?;
     Ok(Encoded {
         conversations,
         executions,
         events,
         message_ids,
         idempotency,
+        outbox,
+        consumed,
     })
 }
 
@@ -500,8 +632,8 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
         let changed = if row.expected == 0 {
             tx.prepare_cached(
                 "INSERT INTO executions (id, version, flow_id, conversation_id, status,
-                     waiting_reason, started_at, timer_due_at, body)
-                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     waiting_reason, started_at, timer_due_at, body, effect_due_at)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO NOTHING",
             )
             .and_then(|mut s| {
@@ -513,14 +645,15 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
                     row.waiting_reason,
                     row.started_at,
                     row.timer_due_at,
-                    row.body
+                    row.body,
+                    row.effect_due_at
                 ])
             })
         } else {
             tx.prepare_cached(
                 "UPDATE executions SET version = version + 1, flow_id = ?2, conversation_id = ?3,
                      status = ?4, waiting_reason = ?5, started_at = ?6, timer_due_at = ?7,
-                     body = ?8
+                     body = ?8, effect_due_at = ?10
                  WHERE id = ?1 AND version = ?9",
             )
             .and_then(|mut s| {
@@ -533,7 +666,8 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
                     row.started_at,
                     row.timer_due_at,
                     row.body,
-                    row.expected
+                    row.expected,
+                    row.effect_due_at
                 ])
             })
         }
@@ -613,7 +747,106 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
         .and_then(|mut s| s.execute([IDEMPOTENCY_RETENTION_MS]))
         .map_err(backend)?;
     }
+    for r in &c.outbox {
+        tx.prepare_cached(
+            "INSERT INTO outbox (id, conversation_id, execution_id, whatsapp_id, state, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET whatsapp_id = excluded.whatsapp_id,
+                 state = excluded.state, body = excluded.body",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.id,
+                r.conversation_id,
+                r.execution_id,
+                r.whatsapp_id,
+                r.state,
+                r.body
+            ])
+        })
+        .map_err(backend)?;
+    }
+    for seq in &c.consumed {
+        tx.prepare_cached("DELETE FROM inbox WHERE seq = ?1")
+            .and_then(|mut s| s.execute([seq]))
+            .map_err(backend)?;
+    }
     Ok(())
+}
+
+/// Writes one job inside the caller's transaction (or savepoint).
+fn apply_write(tx: &Connection, w: &Write) -> Result<Written, StoreError> {
+    match w {
+        Write::Commit(c) => apply(tx, c).map(|()| Written::Done),
+        Write::Enqueue(rows) => {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                if r.kind == "message" {
+                    let processed = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM message_ids
+                             WHERE conversation_id = ?1 AND message_id = ?2",
+                        )
+                        .and_then(|mut s| s.exists(params![r.conversation_id, r.key]))
+                        .map_err(backend)?;
+                    if processed {
+                        out.push(Enqueued::Duplicate);
+                        continue;
+                    }
+                }
+                let changed = tx
+                    .prepare_cached(
+                        "INSERT INTO inbox (conversation_id, key, kind, received_at, due_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (conversation_id, key) DO NOTHING",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            r.conversation_id,
+                            r.key,
+                            r.kind,
+                            r.received_at,
+                            r.due_at,
+                            r.body
+                        ])
+                    })
+                    .map_err(backend)?;
+                out.push(if changed == 0 {
+                    Enqueued::Duplicate
+                } else {
+                    let seq = u64::try_from(tx.last_insert_rowid()).unwrap_or(0);
+                    Enqueued::Queued(seq)
+                });
+            }
+            Ok(Written::Enqueued(out))
+        }
+        Write::Lease {
+            conversation_id,
+            owner,
+            now,
+            until,
+        } => {
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO leases (conversation_id, owner, expires_at) VALUES (?1, ?2, ?4)
+                     ON CONFLICT (conversation_id) DO UPDATE SET owner = excluded.owner,
+                         expires_at = excluded.expires_at
+                     WHERE leases.owner = excluded.owner OR leases.expires_at <= ?3",
+                )
+                .and_then(|mut s| s.execute(params![conversation_id, owner, now, until]))
+                .map_err(backend)?;
+            Ok(Written::Lease(changed > 0))
+        }
+        Write::Release {
+            conversation_id,
+            owner,
+        } => {
+            tx.prepare_cached("DELETE FROM leases WHERE conversation_id = ?1 AND owner = ?2")
+                .and_then(|mut s| s.execute(params![conversation_id, owner]))
+                .map_err(backend)?;
+            Ok(Written::Done)
+        }
+    }
 }
 
 /// Resets the queue if the writer panics: the commits it held fail (their senders are
@@ -658,7 +891,7 @@ fn write_queued(queue: &Mutex<Queue>, writer: &Mutex<Connection>) {
 /// Writes commits, each with its own result: several at once in one transaction (one sync to
 /// disk), each inside a savepoint so a conflicting one is rolled back alone. Should the group
 /// fail otherwise, nothing of it is kept and each commit is written in its own transaction.
-fn write_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
+fn write_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<Written, StoreError>> {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -671,31 +904,32 @@ fn write_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(), StoreError
             Err(_) => {}
         }
     }
-    jobs.iter().map(|j| write_alone(conn, &j.commit)).collect()
+    jobs.iter().map(|j| write_alone(conn, &j.write)).collect()
 }
 
-fn write_alone(conn: &mut Connection, c: &Encoded) -> Result<(), StoreError> {
+fn write_alone(conn: &mut Connection, w: &Write) -> Result<Written, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
-    apply(&tx, c)?;
-    tx.commit().map_err(backend)
+    let written = apply_write(&tx, w)?;
+    tx.commit().map_err(backend)?;
+    Ok(written)
 }
 
 fn write_together(
     conn: &mut Connection,
     jobs: &[Job],
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         tx.execute_batch("SAVEPOINT turn").map_err(backend)?;
-        match apply(&tx, &job.commit) {
-            Ok(()) => {
+        match apply_write(&tx, &job.write) {
+            Ok(written) => {
                 tx.execute_batch("RELEASE turn").map_err(backend)?;
-                results.push(Ok(()));
+                results.push(Ok(written));
             }
             Err(StoreError::Conflict(m)) => {
                 tx.execute_batch("ROLLBACK TO turn; RELEASE turn")
@@ -834,25 +1068,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn commit(&self, commit: TurnCommit) -> Result<(), StoreError> {
         let encoded = encode_commit(commit)?;
-        let (done, result) = oneshot::channel();
-        let start_writer = {
-            let mut q = lock(&self.queue);
-            q.jobs.push(Job {
-                commit: encoded,
-                done,
-            });
-            !std::mem::replace(&mut q.writing, true)
-        };
-        if start_writer {
-            let (queue, writer) = (self.queue.clone(), self.writer.clone());
-            // Detached: it drains the queue, including commits queued while it writes.
-            drop(tokio::task::spawn_blocking(move || {
-                write_queued(&queue, &writer)
-            }));
-        }
-        result.await.map_err(|_| {
-            StoreError::Backend("the sqlite writer stopped before answering a commit".into())
-        })?
+        self.submit(Write::Commit(encoded)).await.map(|_| ())
     }
 
     async fn seen_message(
@@ -969,5 +1185,168 @@ impl ExecutionStore for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn enqueue(&self, items: Vec<NewInbound>) -> Result<Vec<Enqueued>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(items.len());
+        for n in items {
+            rows.push(InboxRow {
+                kind: match n.item {
+                    InboundItem::Message(_) => "message",
+                    InboundItem::Status(_) => "status",
+                },
+                body: encode(&n.item, "inbox item")?,
+                conversation_id: n.conversation_id,
+                key: n.key,
+                received_at: n.received_at.millis(),
+                due_at: n.due_at.millis(),
+            });
+        }
+        match self.submit(Write::Enqueue(rows)).await? {
+            Written::Enqueued(out) => Ok(out),
+            _ => Err(StoreError::Backend(
+                "the writer answered an enqueue wrongly".into(),
+            )),
+        }
+    }
+
+    async fn queued(&self, conversation_id: &str) -> Result<Vec<QueuedInbound>, StoreError> {
+        let conv = conversation_id.to_owned();
+        run(&self.reader, move |conn| {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT seq, key, received_at, due_at, body FROM inbox
+                     WHERE conversation_id = ?1 ORDER BY seq",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map([&conv], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, key, received_at, due_at, body) = row.map_err(backend)?;
+                out.push(QueuedInbound {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    conversation_id: conv.clone(),
+                    key,
+                    item: decode(&body, "inbox item")?,
+                    received_at: Timestamp(received_at),
+                    due_at: Timestamp(due_at),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn due_work(&self, now: Timestamp, limit: usize) -> Result<Vec<DueWork>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        run(&self.reader, move |conn| {
+            let mut s = conn
+                .prepare_cached(
+                    "WITH work (conversation_id, due_at) AS (
+                         SELECT conversation_id, min(received_at) FROM inbox
+                         WHERE kind = 'status' GROUP BY conversation_id
+                         UNION ALL
+                         SELECT i.conversation_id, min(i.received_at) FROM inbox i
+                         WHERE i.kind = 'message' GROUP BY i.conversation_id
+                         HAVING max(i.due_at) <= ?1 AND NOT EXISTS (
+                             SELECT 1 FROM executions e
+                             WHERE e.conversation_id = i.conversation_id
+                               AND e.effect_due_at IS NOT NULL)
+                         UNION ALL
+                         SELECT conversation_id, effect_due_at FROM executions
+                         WHERE effect_due_at IS NOT NULL AND effect_due_at <= ?1
+                         UNION ALL
+                         SELECT conversation_id, timer_due_at FROM executions
+                         WHERE timer_due_at IS NOT NULL AND timer_due_at <= ?1
+                     )
+                     SELECT w.conversation_id, min(w.due_at) FROM work w
+                     WHERE NOT EXISTS (
+                         SELECT 1 FROM leases l
+                         WHERE l.conversation_id = w.conversation_id AND l.expires_at > ?1)
+                     GROUP BY w.conversation_id
+                     ORDER BY 2, 1 LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![now.millis(), limit], |r| {
+                    Ok(DueWork {
+                        conversation_id: r.get(0)?,
+                        due_at: Timestamp(r.get(1)?),
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError> {
+        let query = query.clone();
+        run(&self.reader, move |conn| {
+            let (sql, arg) = match &query {
+                OutboxQuery::Id(id) => ("SELECT body FROM outbox WHERE id = ?1", id),
+                OutboxQuery::WhatsappId(w) => (
+                    "SELECT body FROM outbox WHERE whatsapp_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                    w,
+                ),
+                OutboxQuery::Execution(e) => (
+                    "SELECT body FROM outbox WHERE execution_id = ?1 ORDER BY rowid",
+                    e,
+                ),
+            };
+            let mut s = conn.prepare_cached(sql).map_err(backend)?;
+            let rows = s
+                .query_map([arg], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for body in rows {
+                out.push(decode(&body.map_err(backend)?, "outbox record")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let write = Write::Lease {
+            conversation_id: conversation_id.to_owned(),
+            owner: owner.to_owned(),
+            now: now.millis(),
+            until: now.millis().saturating_add(ttl_ms),
+        };
+        match self.submit(write).await? {
+            Written::Lease(taken) => Ok(taken),
+            _ => Err(StoreError::Backend(
+                "the writer answered a lease wrongly".into(),
+            )),
+        }
+    }
+
+    async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.submit(Write::Release {
+            conversation_id: conversation_id.to_owned(),
+            owner: owner.to_owned(),
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -58,6 +58,7 @@ fn everything_survives_reopening() {
                     ],
                     message_ids: vec![("c1".into(), "m1".into(), T0)],
                     idempotency: Some(("k".into(), json!({"execution_id": "ex_1"}), T0)),
+                    ..TurnCommit::default()
                 })
                 .await
                 .unwrap();

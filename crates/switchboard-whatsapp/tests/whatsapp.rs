@@ -55,6 +55,7 @@ fn outbound(body: OutboundBody) -> OutboundMessage {
         execution_id: "exec-1".to_owned(),
         node_id: "node-1".to_owned(),
         body,
+        reference: None,
     }
 }
 

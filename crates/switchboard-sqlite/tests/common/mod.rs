@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchboard_runtime::store::{DueTimer, ExecutionFilter, ExecutionStore, TurnCommit};
+use switchboard_runtime::store::{
+    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, NewInbound, OutboxQuery,
+    OutboxRecord, QueuedInbound, TurnCommit,
+};
 use switchboard_runtime::{Conversation, Event, EventType, Execution, StoreError, Timestamp};
 use switchboard_sqlite::SqliteStore;
 
@@ -110,5 +113,31 @@ impl ExecutionStore for TempStore {
     }
     async fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
         self.store.executions(filter).await
+    }
+    async fn enqueue(&self, items: Vec<NewInbound>) -> Result<Vec<Enqueued>, StoreError> {
+        self.store.enqueue(items).await
+    }
+    async fn queued(&self, conversation_id: &str) -> Result<Vec<QueuedInbound>, StoreError> {
+        self.store.queued(conversation_id).await
+    }
+    async fn due_work(&self, now: Timestamp, limit: usize) -> Result<Vec<DueWork>, StoreError> {
+        self.store.due_work(now, limit).await
+    }
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.store.outbox(query).await
+    }
+    async fn acquire_lease(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .acquire_lease(conversation_id, owner, now, ttl_ms)
+            .await
+    }
+    async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.store.release_lease(conversation_id, owner).await
     }
 }
