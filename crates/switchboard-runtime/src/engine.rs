@@ -26,7 +26,8 @@ use crate::request::{
 };
 use crate::state::{Contact, Conversation, Execution, Status, TriggerType};
 use crate::store::{
-    ExecutionFilter, ExecutionStore, InboundItem, OutboxQuery, QueuedInbound, TurnCommit,
+    ExecutionFilter, ExecutionStore, InboundItem, OutboxQuery, OutboxRecord, QueuedInbound,
+    TurnCommit,
 };
 use crate::template::Renderer;
 use crate::time::Timestamp;
@@ -663,6 +664,18 @@ impl Engine {
             .store
             .events(execution_id, after, limit.clamp(1, 1000), event_type)
             .await?)
+    }
+
+    /// An execution's outbox records — its messages and project events, their state and
+    /// delivery statuses — oldest first, with the execution's secret values redacted.
+    pub async fn outbox(&self, execution_id: &str) -> Result<Vec<OutboxRecord>, EngineError> {
+        let exec = self.ctx.load_execution(execution_id).await?;
+        let records = self
+            .ctx
+            .store
+            .outbox(&OutboxQuery::Execution(execution_id.to_owned()))
+            .await?;
+        Ok(crate::turn::redact_records(&self.ctx, &exec, records))
     }
 
     /// One event by its id (`<execution id>:<seq>`, as [`Event::id`] gives it).

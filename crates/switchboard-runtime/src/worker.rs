@@ -157,20 +157,29 @@ impl Worker {
     }
 
     /// Accepts inbound items (a webhook's messages and statuses): writes them to the store's
-    /// inbox in one transaction — durably, for a durable store — and wakes the worker. Returns
-    /// what happened to each (queued, or a duplicate of a queued or processed message). A
-    /// message whose sender is not a phone number is refused (`invalid_request`) and nothing
-    /// is queued.
-    pub async fn accept(&self, items: Vec<InboundItem>) -> Result<Vec<Enqueued>, EngineError> {
+    /// inbox in one transaction — durably, for a durable store — and wakes the worker. Returns,
+    /// per item, whether it was queued or is a duplicate of a queued or processed message; an
+    /// item that cannot be queued (a sender that is not a phone number) is refused alone
+    /// (`invalid_request`). The outer error is the store's: nothing was queued.
+    pub async fn accept(
+        &self,
+        items: Vec<InboundItem>,
+    ) -> Result<Vec<Result<Enqueued, EngineError>>, EngineError> {
         let engine = &self.inner.engine;
         let now = engine.adapters().clock.now();
+        let mut out: Vec<Result<Enqueued, EngineError>> = Vec::with_capacity(items.len());
         let mut new = Vec::with_capacity(items.len());
+        let mut slots = Vec::with_capacity(items.len());
         for item in items {
             let (conv, key, due_at) = match &item {
                 InboundItem::Message(m) => {
-                    let phone = normalise_phone(&m.from).ok_or_else(|| {
-                        EngineError::InvalidRequest(format!("`{}` is not a phone number", m.from))
-                    })?;
+                    let Some(phone) = normalise_phone(&m.from) else {
+                        out.push(Err(EngineError::InvalidRequest(format!(
+                            "`{}` is not a phone number",
+                            m.from
+                        ))));
+                        continue;
+                    };
                     let debounce = engine.debounce_seconds(&m.phone_number_id)?;
                     (
                         conversation_id(&m.phone_number_id, &phone),
@@ -184,6 +193,8 @@ impl Worker {
                     now,
                 ),
             };
+            slots.push(out.len());
+            out.push(Ok(Enqueued::Duplicate));
             new.push(NewInbound {
                 conversation_id: conv,
                 key,
@@ -192,11 +203,23 @@ impl Worker {
                 due_at,
             });
         }
+        if new.is_empty() {
+            return Ok(out);
+        }
         let result = engine.store().enqueue(new).await?;
-        if result.iter().any(|e| matches!(e, Enqueued::Queued(_))) {
+        let queued = result.iter().any(|e| matches!(e, Enqueued::Queued(_)));
+        for (slot, r) in slots.into_iter().zip(result) {
+            out[slot] = Ok(r);
+        }
+        if queued {
             self.inner.wake.notify_one();
         }
-        Ok(result)
+        Ok(out)
+    }
+
+    /// Conversations being processed right now by [`Worker::run`].
+    pub fn in_progress(&self) -> usize {
+        lock(&self.inner.in_flight).len()
     }
 
     /// Wakes the worker (work may be due now).

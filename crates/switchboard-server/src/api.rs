@@ -1,25 +1,28 @@
-//! The executions API (runtime-semantics §10) and the error body.
+//! The executions API and the error body: bearer-token access, limits, and every operation on a
+//! conversation run in the conversation's order (through the worker).
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use switchboard_runtime::store::ExecutionFilter;
 use switchboard_runtime::{
-    EngineError, EventType, ResumeRequest, StartRequest, Status, Timestamp, WaitingReason,
+    Engine, EngineError, EventType, ResumeRequest, StartRequest, Status, Timestamp, WaitingReason,
+    normalise_phone,
 };
 
 use crate::ServerState;
 
 /// The HTTP status of an API error code ([`EngineError::code`] and the server's own codes):
 /// `not_found` 404, `invalid_request` 400, `conflict` and `invalid_transition` 409,
-/// `flow_inactive` 422, `unauthorized` 401, `forbidden` 403, `payload_too_large` 413, anything
-/// else 500.
+/// `flow_inactive` 422, `unauthorized` 401, `forbidden` 403, `payload_too_large` 413,
+/// `unavailable` 503, anything else 500.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
         "not_found" => StatusCode::NOT_FOUND,
@@ -29,6 +32,7 @@ pub fn status_for(code: &str) -> StatusCode {
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" => StatusCode::FORBIDDEN,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -158,9 +162,74 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiE
         .transpose()
 }
 
-/// Unknown routes: 404 in the API's error shape.
+/// Unknown routes (and the API when it is off): 404 in the API's error shape.
 pub(super) async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Constant-time equality (the length is not secret).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// Lets a request through only with `Authorization: Bearer <token>` for a configured token.
+pub(super) async fn authorize(
+    State(state): State<ServerState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(access) = &state.api else {
+        return no_route().await.into_response();
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let allowed = presented.is_some_and(|p| {
+        // Every token is compared, so the time does not say which one (if any) matched.
+        access
+            .tokens
+            .iter()
+            .fold(false, |acc, t| same(p.as_bytes(), t.as_bytes()) | acc)
+    });
+    if !allowed {
+        tracing::warn!(
+            path = %request.uri().path(),
+            presented = presented.is_some(),
+            "API request refused: missing or wrong bearer token"
+        );
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// `variables` (and `context`) of a request within the limit.
+fn check_size(
+    state: &ServerState,
+    what: &str,
+    values: &[&Map<String, Value>],
+) -> Result<(), ApiError> {
+    let limit = state.limits.variables;
+    let size: usize = values
+        .iter()
+        .map(|m| serde_json::to_vec(m).map_or(usize::MAX, |v| v.len()))
+        .fold(0, usize::saturating_add);
+    if size > limit {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("{what} are {size} bytes as JSON, more than {limit}"),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /v1/executions`.
@@ -169,8 +238,62 @@ pub(super) async fn start(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let req: StartRequest = body(raw)?;
-    let result = state.engine().start_execution(req).await?;
+    check_size(
+        &state,
+        "`variables` and `context`",
+        &[&req.variables, &req.context],
+    )?;
+    let engine = state.engine();
+    let pnid = req
+        .phone_number_id
+        .clone()
+        .unwrap_or_else(|| engine.config().default_phone_number_id.clone());
+    let allowed = state.api.as_ref().is_some_and(|a| {
+        if a.phone_number_ids.is_empty() {
+            pnid == engine.config().default_phone_number_id
+        } else {
+            a.phone_number_ids.contains(&pnid)
+        }
+    });
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this server does not start executions from business number `{pnid}`"),
+        ));
+    }
+    let phone = normalise_phone(&req.phone_number).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "`{}` is not an E.164 phone number",
+            req.phone_number
+        ))
+    })?;
+    let conv = Engine::conversation_id(&pnid, &phone);
+    let result = state
+        .worker()
+        .with_conversation(&conv, engine.start_execution(req))
+        .await?;
     ok(StatusCode::CREATED, result)
+}
+
+/// The conversation of an execution (404 when it does not exist).
+async fn conversation_of(state: &ServerState, execution_id: &str) -> Result<String, ApiError> {
+    Ok(state
+        .engine()
+        .get_execution(execution_id)
+        .await?
+        .conversation_id)
+}
+
+/// `GET /v1/executions/{id}/messages`: the outbox records of an execution.
+pub(super) async fn messages(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let id = path(id)?;
+    conversation_of(&state, &id).await?;
+    let data = state.engine().outbox(&id).await?;
+    ok(StatusCode::OK, json!({ "data": data }))
 }
 
 /// `GET /v1/executions/{id}`.
@@ -199,13 +322,18 @@ pub(super) async fn resume(
 ) -> ApiResult {
     let execution_id = path(id)?;
     let b: ResumeBody = body(raw)?;
+    check_size(&state, "`variables`", &[&b.variables])?;
+    let conv = conversation_of(&state, &execution_id).await?;
     let summary = state
-        .engine()
-        .resume_execution(ResumeRequest {
-            execution_id,
-            message: b.message,
-            variables: b.variables,
-        })
+        .worker()
+        .with_conversation(
+            &conv,
+            state.engine().resume_execution(ResumeRequest {
+                execution_id,
+                message: b.message,
+                variables: b.variables,
+            }),
+        )
         .await?;
     ok(StatusCode::OK, summary)
 }
@@ -224,10 +352,12 @@ pub(super) async fn status(
 ) -> ApiResult {
     let id = path(id)?;
     let b: StatusBody = body(raw)?;
-    ok(
-        StatusCode::OK,
-        state.engine().update_status(&id, b.status).await?,
-    )
+    let conv = conversation_of(&state, &id).await?;
+    let summary = state
+        .worker()
+        .with_conversation(&conv, state.engine().update_status(&id, b.status))
+        .await?;
+    ok(StatusCode::OK, summary)
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,10 +377,12 @@ pub(super) async fn jump(
     let id = path(id)?;
     let b: JumpBody = body(raw)?;
     let actor = b.actor.unwrap_or_else(|| "api".to_owned());
-    ok(
-        StatusCode::OK,
-        state.engine().jump_to_node(&id, &b.node_id, &actor).await?,
-    )
+    let conv = conversation_of(&state, &id).await?;
+    let summary = state
+        .worker()
+        .with_conversation(&conv, state.engine().jump_to_node(&id, &b.node_id, &actor))
+        .await?;
+    ok(StatusCode::OK, summary)
 }
 
 #[derive(Debug, Default, Deserialize)]

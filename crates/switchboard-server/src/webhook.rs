@@ -1,4 +1,4 @@
-//! `GET`/`POST /webhooks/whatsapp`.
+//! `GET`/`POST /webhooks/whatsapp`: the handshake, and webhooks written to the inbox at once.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::ServerState;
 use crate::api::ApiError;
+use switchboard_runtime::store::{Enqueued, InboundItem};
 use switchboard_whatsapp::{parse_webhook, verify_signature, verify_subscription};
 
 /// The subscription handshake: 200 with `hub.challenge`, else 403.
@@ -62,6 +63,8 @@ pub(super) async fn receive(
                 .into_response();
         }
     };
+    let received_at = state.engine().adapters().clock.now();
+    let mut items = Vec::with_capacity(events.messages.len() + events.statuses.len());
     for status in &events.statuses {
         if status.status == "failed" {
             let codes: Vec<i64> = status.errors.iter().filter_map(|e| e.code).collect();
@@ -81,25 +84,37 @@ pub(super) async fn receive(
         if let Some(hook) = &state.on_status {
             hook(status);
         }
+        items.push(InboundItem::Status(status.to_delivery_status(received_at)));
     }
     let received = events.messages.len();
-    for message in events.messages {
-        if let Err(e) = state.inbox().receive(message).await {
-            // A store failure or a concurrent turn: ask Meta to redeliver (processed messages are
-            // deduplicated). Anything else concerns this message only and retrying cannot help.
-            if matches!(e.code(), "internal" | "conflict") {
-                tracing::warn!(
-                    code = e.code(),
-                    "webhook message not processed: asking for redelivery"
-                );
-                return ApiError::from(e).into_response();
-            }
-            tracing::warn!(code = e.code(), error = %e, "webhook message refused");
+    items.extend(events.messages.into_iter().map(InboundItem::Message));
+    let results = match state.worker().accept(items).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The store did not take them: ask WhatsApp to redeliver (accepted items are
+            // deduplicated by message id, so a redelivery is safe).
+            tracing::warn!(code = e.code(), error = %e, "webhook not accepted: asking for redelivery");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the webhook could not be stored; deliver it again",
+            )
+            .into_response();
         }
+    };
+    let refused = results.iter().filter(|r| r.is_err()).count();
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Enqueued::Duplicate)))
+        .count();
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        tracing::warn!(code = e.code(), error = %e, "webhook item refused");
     }
     tracing::info!(
         messages = received,
         statuses = events.statuses.len(),
+        duplicates,
+        refused,
         "webhook accepted"
     );
     (StatusCode::OK, axum::Json(json!({ "received": received }))).into_response()

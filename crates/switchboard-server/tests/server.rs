@@ -10,12 +10,12 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
+use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Status, Trigger};
-use switchboard_server::{DEFAULT_BODY_LIMIT, ServerState, serve};
+use switchboard_server::{ApiAccess, Limits, ServerState, serve};
 use switchboard_whatsapp::parse_webhook;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,6 +24,19 @@ const SECRET: &str = "app-secret-3f9a1c77d2";
 const TOKEN: &str = "verify-token-81bb";
 const PNID: &str = "15550001111";
 const ANA: &str = "14155550100";
+const API_TOKEN: &str = "api-token-5e1d0c";
+const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A worker for tests: looks for work every 10 ms.
+fn worker(engine: &Engine) -> Worker {
+    Worker::new(
+        engine.clone(),
+        WorkerConfig {
+            poll: Duration::from_millis(10),
+            ..WorkerConfig::default()
+        },
+    )
+}
 
 fn echo_flow() -> switchboard_model::Flow {
     let file = concat!(
@@ -84,6 +97,7 @@ fn engine(config: EngineConfig) -> (Engine, OfflineAdapters) {
 struct Server {
     base: String,
     engine: Engine,
+    worker: Worker,
     offline: OfflineAdapters,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -92,16 +106,26 @@ struct Server {
 
 impl Server {
     async fn start(config: EngineConfig, body_limit: usize) -> Server {
-        Server::with(config, |state| state.with_body_limit(body_limit)).await
+        Server::with(config, |state| {
+            state.with_limits(Limits {
+                webhook_body: body_limit,
+                api_body: body_limit,
+                ..Limits::default()
+            })
+        })
+        .await
     }
 
     /// A server whose state `setup` finishes.
     async fn with(config: EngineConfig, setup: impl FnOnce(ServerState) -> ServerState) -> Server {
         let (engine, offline) = engine(config);
         let state = setup(
-            ServerState::new(Inbox::new(engine.clone()), SECRET, TOKEN)
-                .with_tick(Duration::from_millis(20)),
+            ServerState::new(worker(&engine), SECRET, TOKEN).with_api(ApiAccess {
+                tokens: vec![API_TOKEN.into()],
+                phone_number_ids: vec![PNID.into()],
+            }),
         );
+        let worker = state.worker().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -111,6 +135,7 @@ impl Server {
         Server {
             base: format!("http://{addr}"),
             engine,
+            worker,
             offline,
             // A fresh connection per request: a connection the server closed after a 413 is
             // never reused.
@@ -152,10 +177,17 @@ impl Server {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
+    /// Waits until the worker has processed everything due (webhooks are answered before their
+    /// turns run).
+    async fn settle(&self) {
+        settle(&self.engine, &self.worker).await;
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         let resp = self
             .client
             .get(format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
             .send()
             .await
             .unwrap();
@@ -167,6 +199,7 @@ impl Server {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
             .json(&body)
             .send()
             .await
@@ -184,6 +217,26 @@ impl Server {
             .await
             .unwrap()
             .len()
+    }
+}
+
+/// Waits until `worker` has processed everything due.
+async fn settle(engine: &Engine, worker: &Worker) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut quiet = 0;
+    while quiet < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never settled"
+        );
+        let now = engine.adapters().clock.now();
+        let due = engine.store().due_work(now, 1).await.unwrap();
+        if due.is_empty() && worker.in_progress() == 0 {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -302,6 +355,7 @@ async fn signed_webhooks_run_echo_like_the_offline_engine() {
     let second = text_webhook("wamid.2", ANA, "A-123");
     let (status, text) = s.webhook(&first, Some(sign(&first))).await;
     assert_eq!((status, text.as_str()), (200, r#"{"received":1}"#));
+    s.settle().await;
     let filter = ExecutionFilter {
         limit: 10,
         ..Default::default()
@@ -314,6 +368,7 @@ async fn signed_webhooks_run_echo_like_the_offline_engine() {
     // A redelivery is acknowledged and deduplicated.
     let (status, _) = s.webhook(&second, Some(sign(&second))).await;
     assert_eq!(status, 200);
+    s.settle().await;
     let (engine, offline) = s.shutdown().await;
     let summary = engine.get_execution(&list[0].id).await.unwrap();
     assert_eq!(summary.status, Status::Ended);
@@ -371,6 +426,7 @@ async fn too_large_bodies_are_413() {
     let resp = s
         .client
         .post(format!("{}/v1/executions", s.base))
+        .bearer_auth(API_TOKEN)
         .header("content-type", "application/json")
         .body(big.clone())
         .send()
@@ -569,6 +625,7 @@ async fn executions_api() {
     let resp = s
         .client
         .post(format!("{}/v1/executions", s.base))
+        .bearer_auth(API_TOKEN)
         .body("{oops")
         .send()
         .await
@@ -603,12 +660,23 @@ async fn the_app_secret_never_appears_in_a_response() {
             .body(body.clone()),
         s.client
             .post(format!("{}/v1/executions", s.base))
+            .bearer_auth(API_TOKEN)
             .json(&json!({"flow": "echo", "phone_number": "+14155550122", "variables": {"x": 1}})),
-        s.client.get(format!("{}/v1/executions", s.base)),
-        s.client.get(format!("{}/v1/executions/ex_1", s.base)),
         s.client
-            .get(format!("{}/v1/executions/ex_1/events", s.base)),
-        s.client.get(format!("{}/v1/executions/ex_2", s.base)),
+            .get(format!("{}/v1/executions", s.base))
+            .bearer_auth(API_TOKEN),
+        s.client
+            .get(format!("{}/v1/executions/ex_1", s.base))
+            .bearer_auth(API_TOKEN),
+        s.client
+            .get(format!("{}/v1/executions/ex_1/events", s.base))
+            .bearer_auth(API_TOKEN),
+        s.client
+            .get(format!("{}/v1/executions/ex_2", s.base))
+            .bearer_auth(API_TOKEN),
+        s.client
+            .get(format!("{}/v1/executions", s.base))
+            .bearer_auth(SECRET),
     ];
     for r in requests {
         let resp = r.send().await.unwrap();
@@ -616,22 +684,36 @@ async fn the_app_secret_never_appears_in_a_response() {
         let headers = format!("{:?}", resp.headers());
         push(status, headers, resp.text().await.unwrap());
     }
-    assert_eq!(texts.len(), 9);
+    assert_eq!(texts.len(), 10);
     for t in &texts {
         assert!(!t.contains(SECRET), "{t}");
     }
     assert!(
         !format!(
             "{:?}",
-            ServerState::new(Inbox::new(s.engine.clone()), SECRET, TOKEN)
+            ServerState::new(worker(&s.engine), SECRET, TOKEN).with_api(ApiAccess {
+                tokens: vec![API_TOKEN.into()],
+                phone_number_ids: Vec::new(),
+            })
         )
         .contains(SECRET)
+    );
+    assert!(
+        !format!(
+            "{:?}",
+            ApiAccess {
+                tokens: vec![API_TOKEN.into()],
+                phone_number_ids: Vec::new(),
+            }
+        )
+        .contains(API_TOKEN),
+        "API tokens are not shown"
     );
     s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_message_accepted_just_before_shutdown_is_processed() {
+async fn a_message_accepted_before_shutdown_stays_in_the_store_for_the_next_start() {
     // A long debounce window: the message is held in the inbox when shutdown begins.
     let s = Server::start(
         EngineConfig {
@@ -647,6 +729,13 @@ async fn a_message_accepted_just_before_shutdown_is_processed() {
     assert_eq!(status, 200);
     assert_eq!(s.executions().await, 0, "held by the debounce window");
     let (engine, offline) = s.shutdown().await;
+    let conv = Engine::conversation_id(PNID, ANA);
+    let queued = engine.store().queued(&conv).await.unwrap();
+    assert_eq!(queued.len(), 1, "acknowledged, hence in the store");
+    // The next start (here: another worker on the same store) answers it when its window has
+    // passed.
+    offline.clock.advance(Duration::from_secs(3600));
+    worker(&engine).run_until_idle().await.unwrap();
     let list = engine
         .list_executions(&ExecutionFilter {
             limit: 10,
@@ -785,6 +874,7 @@ async fn delivery_statuses_reach_the_hook_only_when_signed() {
     let (status, text) = s.webhook(&body, Some(sign(&body))).await;
     assert_eq!((status, text.as_str()), (200, r#"{"received":0}"#));
     assert_eq!(*seen.lock().unwrap(), expected);
+    s.settle().await;
     s.shutdown().await;
 }
 
@@ -902,7 +992,8 @@ async fn text_scripts_play_the_same_through_signed_webhooks() {
                 active: true,
             })
             .unwrap();
-        let state = ServerState::new(Inbox::new(engine), SECRET, TOKEN);
+        let w = worker(&engine);
+        let state = ServerState::new(w.clone(), SECRET, TOKEN);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -927,6 +1018,7 @@ async fn text_scripts_play_the_same_through_signed_webhooks() {
                 .unwrap();
             assert_eq!(resp.status().as_u16(), 200, "{}", path.display());
         }
+        settle(&engine, &w).await;
         tx.send(()).unwrap();
         handle.await.unwrap().unwrap();
         assert_eq!(

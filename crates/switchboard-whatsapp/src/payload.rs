@@ -61,6 +61,14 @@ pub fn message_payload(message: &OutboundMessage, language_code: &str) -> Adapte
     body.insert("to".to_owned(), Value::from(to));
     body.insert("type".to_owned(), Value::from(kind));
     body.insert(kind.to_owned(), content);
+    // WhatsApp echoes it in every delivery status of the message: a status then names the
+    // outbox record even when the send's own answer was lost (limit: 512 characters).
+    if let Some(reference) = message.reference.as_deref().filter(|r| r.len() <= 512) {
+        body.insert(
+            "biz_opaque_callback_data".to_owned(),
+            Value::from(reference),
+        );
+    }
     Ok(Value::Object(body))
 }
 

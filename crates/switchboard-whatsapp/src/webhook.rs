@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use switchboard_runtime::store::DeliveryStatus;
 use switchboard_runtime::{InboundMessage, Reply, Timestamp};
 
 /// What a webhook delivery carries, in payload order.
@@ -34,6 +35,28 @@ pub struct Status {
     pub conversation_id: Option<String>,
     /// Errors of a `failed` status.
     pub errors: Vec<StatusError>,
+    /// What the message carried as `biz_opaque_callback_data` (Switchboard sends its outbox
+    /// record id there).
+    pub biz_opaque_callback_data: Option<String>,
+}
+
+impl Status {
+    /// The runtime's view of the status (what the engine records on the outbox record).
+    pub fn to_delivery_status(&self, received_at: Timestamp) -> DeliveryStatus {
+        DeliveryStatus {
+            message_id: self.message_id.clone(),
+            status: self.status.clone(),
+            at: self.timestamp.unwrap_or(received_at),
+            recipient_id: self.recipient_id.clone(),
+            phone_number_id: self.phone_number_id.clone(),
+            outbox_id: self.biz_opaque_callback_data.clone(),
+            errors: self
+                .errors
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+                .collect(),
+        }
+    }
 }
 
 /// An error of a `failed` status.
@@ -311,6 +334,7 @@ fn parse_status(status: &Value, phone_number_id: &str) -> Option<Status> {
             .and_then(|c| c.get("id"))
             .and_then(string),
         errors,
+        biz_opaque_callback_data: status.get("biz_opaque_callback_data").and_then(string),
     })
 }
 

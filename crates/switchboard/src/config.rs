@@ -1,13 +1,13 @@
 //! `switchboard.toml`: the deployment configuration the CLI reads with `--config`.
 //!
 //! Every section is optional. Secrets (API keys, tokens, the app secret) are never in the file:
-//! it names the environment variables that hold them. Each section present replaces one
-//! offline adapter of `chat`, `test` and `serve` with a real one: `[llm]` the language model,
-//! `[http]` (even empty) the HTTP client of webhook nodes and agent webhook tools, `[mcp]`
-//! (even empty) the MCP client, `[functions]` the function invoker (HTTP endpoints, then local
-//! JavaScript functions); `[whatsapp]` makes `serve`
-//! send through the WhatsApp Cloud API (`chat` and `test` never send). What no section covers
-//! stays offline. The full reference is `docs/configuration.md`.
+//! it names the environment variables that hold them. In `chat` and `test`, each section present
+//! replaces one offline adapter with a real one: `[llm]` the language model, `[http]` (even
+//! empty) the HTTP client of webhook nodes and agent webhook tools, `[mcp]` (even empty) the MCP
+//! client, `[functions]` the function invoker (HTTP endpoints, then local JavaScript functions);
+//! what no section covers stays offline. `serve` builds every family explicitly (see
+//! `serve.rs`): `[whatsapp]` is its messenger, `[api]` opens the executions API, `[server]` sets
+//! its limits and worker. The full reference is `docs/configuration.md`.
 //!
 //! ```toml
 //! [[llm.providers]]
@@ -52,6 +52,14 @@
 //! url = "https://functions.example.com/lookup-order"
 //! api_key_header = "X-Api-Key"
 //! api_key_env = "FUNCTIONS_API_KEY"
+//!
+//! [api]
+//! token_envs = ["SWITCHBOARD_API_TOKEN"]
+//! phone_number_ids = ["106540352242922"]
+//!
+//! [server]
+//! worker_concurrency = 32
+//! lease_seconds = 30
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -90,6 +98,12 @@ pub struct Config {
     /// Functions: HTTP endpoints.
     #[serde(default)]
     pub functions: Option<FunctionsSection>,
+    /// The executions API of `serve` (off without it).
+    #[serde(default)]
+    pub api: Option<ApiSection>,
+    /// Limits and workers of `serve`.
+    #[serde(default)]
+    pub server: Option<ServerSection>,
     /// The directory of the file (relative paths in it are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -129,6 +143,53 @@ pub struct WhatsAppSection {
     /// Retries after a 429, a 5xx or a failed connection (default 3).
     #[serde(default)]
     pub max_retries: Option<u32>,
+}
+
+/// `[api]`: who may use the executions API of `serve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// The variables holding the bearer tokens (each opens the API; at least one must be set,
+    /// or `serve` refuses to start).
+    pub token_envs: Vec<String>,
+    /// The business numbers an API start may use (default: only the server's own number).
+    #[serde(default)]
+    pub phone_number_ids: Vec<String>,
+}
+
+/// `[server]`: the limits and the worker of `serve`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Largest webhook body in bytes (default 1 MiB).
+    #[serde(default)]
+    pub webhook_body_bytes: Option<usize>,
+    /// Largest API request body in bytes (default 64 KiB).
+    #[serde(default)]
+    pub api_body_bytes: Option<usize>,
+    /// Largest `variables` + `context` of an API start (or `variables` of a resume) as JSON,
+    /// in bytes (default 16 KiB).
+    #[serde(default)]
+    pub variables_bytes: Option<usize>,
+    /// Seconds a client has to send its headers (default 10).
+    #[serde(default)]
+    pub header_read_timeout_seconds: Option<f64>,
+    /// Seconds a request may take (default 60).
+    #[serde(default)]
+    pub request_timeout_seconds: Option<f64>,
+    /// Connections served at once (default 1024).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Conversations processed at once (default 32).
+    #[serde(default)]
+    pub worker_concurrency: Option<usize>,
+    /// Seconds a worker's lease on a conversation lasts (default 30).
+    #[serde(default)]
+    pub lease_seconds: Option<f64>,
+    /// Seconds after which a send interrupted by a crash is tried again, unless a delivery
+    /// status settles it first (default 60).
+    #[serde(default)]
+    pub resend_after_seconds: Option<f64>,
 }
 
 /// The default variables of the WhatsApp secrets.
@@ -258,7 +319,8 @@ impl FunctionInvoker for FunctionChain {
     }
 }
 
-fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+/// A positive number of seconds from the configuration, or an error naming the key.
+pub fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
     if !(s.is_finite() && s > 0.0) {
         bail!("{what} must be a positive number of seconds");
     }
@@ -437,6 +499,9 @@ impl Config {
             names.extend(f.endpoints.iter().filter_map(|e| e.api_key_env.clone()));
             names.extend(f.env.iter().cloned());
         }
+        if let Some(a) = &self.api {
+            names.extend(a.token_envs.iter().cloned());
+        }
         names.sort();
         names.dedup();
         names
@@ -476,6 +541,9 @@ mod tests {
         );
         let f = c.functions.as_ref().unwrap();
         assert_eq!(f.endpoints[0].slug.as_deref(), Some("lookup-order"));
+        let api = c.api.as_ref().unwrap();
+        assert_eq!(api.token_envs, ["SWITCHBOARD_API_TOKEN"]);
+        assert_eq!(c.server.as_ref().unwrap().worker_concurrency, Some(32));
         assert_eq!(f.dir.as_deref(), Some(Path::new("functions")));
         assert_eq!(
             c.secret_variables(),
@@ -484,6 +552,7 @@ mod tests {
                 "FUNCTIONS_API_KEY",
                 "OPENAI_API_KEY",
                 "STRIPE_KEY",
+                "SWITCHBOARD_API_TOKEN",
                 "WHATSAPP_ACCESS_TOKEN",
                 "WHATSAPP_APP_SECRET",
                 "WHATSAPP_VERIFY_TOKEN"

@@ -30,15 +30,17 @@ use switchboard_runtime::adapters::{
     SendReceipt,
 };
 use switchboard_runtime::adapters::{EnvSecrets, Family, SystemClock, UniqueIds};
-use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionStore, MemoryStore};
+use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
-use switchboard_server::{ServerState, serve};
+use switchboard_server::{ApiAccess, Limits, ServerState, serve};
 use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;
-use crate::config::{Config, DEFAULT_APP_SECRET_ENV, DEFAULT_VERIFY_TOKEN_ENV};
+use crate::config::{
+    Config, DEFAULT_APP_SECRET_ENV, DEFAULT_VERIFY_TOKEN_ENV, ServerSection, seconds,
+};
 use crate::logging::{Redactor, env_references};
 use crate::session::BUSINESS_NUMBER;
 
@@ -187,12 +189,18 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         })
         .unwrap_or_else(|| BUSINESS_NUMBER.to_owned());
     let mut warnings = Vec::new();
+    let server = config.server.clone().unwrap_or_default();
     // Every family is named here: production adapters where the configuration has them (or
     // needs none), offline fakes only with --offline, and otherwise nothing — a family nobody
     // configured fails its calls rather than faking them.
     let mut builder = Engine::builder(open_store(&args.store)?)
         .config(EngineConfig {
             default_phone_number_id: phone_number_id.clone(),
+            resend_after_ms: server
+                .resend_after_seconds
+                .map(|s| seconds("[server] resend_after_seconds", s))
+                .transpose()?
+                .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             ..EngineConfig::default()
         })
         .clock(Arc::new(SystemClock))
@@ -307,6 +315,51 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     })
 }
 
+/// The worker of `[server]`.
+fn worker_config(server: &ServerSection) -> anyhow::Result<WorkerConfig> {
+    let mut c = WorkerConfig::default();
+    if let Some(n) = server.worker_concurrency {
+        if n == 0 {
+            bail!("[server] worker_concurrency must be positive");
+        }
+        c.concurrency = n;
+    }
+    if let Some(s) = server.lease_seconds {
+        c.lease = seconds("[server] lease_seconds", s)?;
+    }
+    Ok(c)
+}
+
+/// The limits of `[server]`.
+fn limits(server: &ServerSection) -> anyhow::Result<Limits> {
+    let mut l = Limits::default();
+    let positive = |what: &str, n: usize| {
+        if n == 0 {
+            bail!("[server] {what} must be positive");
+        }
+        Ok(n)
+    };
+    if let Some(n) = server.webhook_body_bytes {
+        l.webhook_body = positive("webhook_body_bytes", n)?;
+    }
+    if let Some(n) = server.api_body_bytes {
+        l.api_body = positive("api_body_bytes", n)?;
+    }
+    if let Some(n) = server.variables_bytes {
+        l.variables = positive("variables_bytes", n)?;
+    }
+    if let Some(n) = server.max_connections {
+        l.max_connections = positive("max_connections", n)?;
+    }
+    if let Some(s) = server.header_read_timeout_seconds {
+        l.header_read_timeout = seconds("[server] header_read_timeout_seconds", s)?;
+    }
+    if let Some(s) = server.request_timeout_seconds {
+        l.request_timeout = seconds("[server] request_timeout_seconds", s)?;
+    }
+    Ok(l)
+}
+
 fn app_secret_env(config: &Config) -> &str {
     config
         .whatsapp
@@ -375,7 +428,32 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     tracing::info!(%addr, inbound = %prepared.inbound, store = %args.store, "serving");
-    let state = ServerState::new(Inbox::new(prepared.engine), &secret, &token);
+    let server = prepared.config.server.clone().unwrap_or_default();
+    let worker = Worker::new(prepared.engine, worker_config(&server)?);
+    let mut state = ServerState::new(worker, &secret, &token).with_limits(limits(&server)?);
+    match &prepared.config.api {
+        Some(api) => {
+            let mut tokens = Vec::new();
+            for name in &api.token_envs {
+                let value = std::env::var(name).unwrap_or_default();
+                if value.is_empty() {
+                    bail!("[api] token_envs: the variable `{name}` is not set");
+                }
+                tokens.push(value);
+            }
+            if tokens.is_empty() {
+                bail!("[api] token_envs names no variable: the API needs a token");
+            }
+            state = state.with_api(ApiAccess {
+                tokens,
+                phone_number_ids: api.phone_number_ids.clone(),
+            });
+        }
+        None => writeln!(
+            err,
+            "note: the executions API (/v1) is off: add an [api] section with token_envs to serve it"
+        )?,
+    }
     serve(listener, state, shutdown_signal())
         .await
         .context("the server failed")?;

@@ -45,8 +45,17 @@ fn start(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Server, String) {
     (server, addr)
 }
 
+/// The API token the tests configure (`[api] token_envs = ["SB_API_TOKEN"]`).
+const API_TOKEN: &str = "test-api-token-77c1";
+
+/// A request with the API's bearer token (webhooks ignore it).
 fn request(addr: &str, head: &str, body: &str) -> String {
-    request_with(addr, head, &[], body)
+    request_with(
+        addr,
+        head,
+        &[("Authorization", &format!("Bearer {API_TOKEN}"))],
+        body,
+    )
 }
 
 fn request_with(addr: &str, head: &str, headers: &[(&str, &str)], body: &str) -> String {
@@ -79,12 +88,21 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
         dir.join("echo.yaml"),
     )
     .unwrap();
+    let config = dir.join("switchboard.toml");
+    std::fs::write(&config, "[api]\ntoken_envs = [\"SB_API_TOKEN\"]\n").unwrap();
     // stderr is piped and never read: a quiet server (a few info records) cannot fill it.
     let (server, addr) = start(
-        &["--flows".as_ref(), dir.as_os_str(), "--offline".as_ref()],
+        &[
+            "--flows".as_ref(),
+            dir.as_os_str(),
+            "--offline".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
         &[
             ("WHATSAPP_APP_SECRET", "s3cret"),
             ("WHATSAPP_VERIFY_TOKEN", "tok"),
+            ("SB_API_TOKEN", API_TOKEN),
         ],
     );
 
@@ -108,6 +126,13 @@ fn serve_on_port_0_handshakes_and_starts_executions() {
     );
     assert!(started.starts_with("HTTP/1.1 201"), "{started}");
     assert!(started.contains("\"execution_id\""), "{started}");
+    let anonymous = request_with(
+        &addr,
+        "POST /v1/executions",
+        &[],
+        r#"{"flow": "echo", "phone_number": "+14155550101"}"#,
+    );
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
     let unsigned = request(&addr, "POST /webhooks/whatsapp", "{}");
     assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
     drop(server);
@@ -197,7 +222,7 @@ edges:
         format!(
             "[whatsapp]\nphone_number_id = \"15550001111\"\naccess_token_env = \"SB_TEST_WA_TOKEN\"\n\
              base_url = \"http://127.0.0.1:{down}\"\ntimeout_seconds = 2\nmax_retries = 0\n\n\
-             [http]\nconnect_timeout_seconds = 2\n"
+             [http]\nconnect_timeout_seconds = 2\n\n[api]\ntoken_envs = [\"SB_API_TOKEN\"]\n"
         ),
     )
     .unwrap();
@@ -218,6 +243,7 @@ edges:
             ("WHATSAPP_VERIFY_TOKEN", VERIFY),
             ("SB_TEST_WA_TOKEN", WA_TOKEN),
             ("PARTNER_TOKEN", PARTNER),
+            ("SB_API_TOKEN", API_TOKEN),
         ],
     );
     let mut stderr = server.0.stderr.take().unwrap();
@@ -290,7 +316,7 @@ edges:
     assert!(exited.success(), "{exited:?}");
     let mut logs = String::new();
     stderr.read_to_string(&mut logs).unwrap();
-    for secret in [APP_SECRET, VERIFY, WA_TOKEN, PARTNER] {
+    for secret in [APP_SECRET, VERIFY, WA_TOKEN, PARTNER, API_TOKEN] {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
     }
     for expected in [

@@ -10,6 +10,7 @@ mod decide;
 mod effect;
 
 pub use effect::Resumed;
+pub(crate) use redact::redact_records;
 mod emit;
 mod function;
 mod redact;

@@ -2,6 +2,10 @@
 
 use serde_json::Value;
 
+use crate::context::EngineContext;
+use crate::state::Execution;
+use crate::store::OutboxRecord;
+
 use super::Turn;
 
 impl Turn<'_> {
@@ -74,4 +78,30 @@ pub(super) fn redact_value(v: &mut Value, secrets: &[(String, String)]) {
         Value::Object(m) => m.values_mut().for_each(|x| redact_value(x, secrets)),
         _ => {}
     }
+}
+
+/// Outbox records as the API shows them: the execution's secret values redacted.
+pub(crate) fn redact_records(
+    ctx: &EngineContext,
+    exec: &Execution,
+    mut records: Vec<OutboxRecord>,
+) -> Vec<OutboxRecord> {
+    let secrets: Vec<(String, String)> = exec
+        .secrets_used
+        .iter()
+        .filter_map(|n| ctx.adapters.secrets.get(n).map(|v| (v, n.clone())))
+        .filter(|(v, _)| !v.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        return records;
+    }
+    for r in &mut records {
+        if let Ok(mut v) = serde_json::to_value(&r.effect) {
+            redact_value(&mut v, &secrets);
+            if let Ok(e) = serde_json::from_value(v) {
+                r.effect = e;
+            }
+        }
+    }
+    records
 }
