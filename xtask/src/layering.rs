@@ -138,12 +138,16 @@ pub const RULES: &[Rule] = &[
     Rule {
         krate: "switchboard-bench",
         workspace: &[MODEL, VALIDATOR, RUNTIME, "switchboard-sqlite"],
+        // The serve harness: a fake Graph API (axum) and a load driver (reqwest).
         heavy: &[
             "tokio",
             "petgraph",
             "minijinja",
             "saphyr-parser",
             "rusqlite",
+            "axum",
+            "hyper",
+            "reqwest",
         ],
     },
     Rule {
