@@ -39,8 +39,34 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             ensure!(status.success(), "benchmark failed");
             return Ok(());
         }
-        Some(other) => bail!("unknown benchmark `{other}` (available: validate, runtime)"),
-        None => bail!("name a benchmark: validate or runtime"),
+        Some("serve") => {
+            // The serving benchmark drives a release `switchboard serve` from its own crate.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let built = std::process::Command::new(&cargo)
+                .args(["build", "--release", "--quiet", "--package", "switchboard"])
+                .status()
+                .context("building switchboard")?;
+            ensure!(built.success(), "building switchboard failed");
+            let status = std::process::Command::new(&cargo)
+                .args([
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "--package",
+                    "switchboard-bench",
+                    "--",
+                    "serve",
+                ])
+                .args(&args[1..])
+                .status()
+                .context("running switchboard-bench")?;
+            ensure!(status.success(), "benchmark failed");
+            return Ok(());
+        }
+        Some(other) => {
+            bail!("unknown benchmark `{other}` (available: validate, runtime, serve)")
+        }
+        None => bail!("name a benchmark: validate, runtime or serve"),
     }
     if cfg!(debug_assertions) {
         // Re-run this task from a release build: timings of a debug build mean nothing.

@@ -6,6 +6,8 @@
 //!   generated benchmark flows (shared/bench/README.md) in a release build.
 //! * `cargo xtask bench runtime [--convs C] [--turns T] [--stores …]` runs the runtime workload
 //!   (bench_loop) through `switchboard-bench`.
+//! * `cargo xtask bench serve [--contacts N] [--messages M] [--workers 1,2,3] [--store …]`
+//!   drives a release `switchboard serve` over loopback (`switchboard-bench serve`).
 //! * `cargo xtask layering` checks every crate's dependencies against the architecture's layers
 //!   (exit 1 on a violation).
 
@@ -25,6 +27,7 @@ const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
   cargo xtask bench validate [--sizes N...] [--runs R]
   cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
+  cargo xtask bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…]
   cargo xtask layering";
 
 fn main() -> ExitCode {

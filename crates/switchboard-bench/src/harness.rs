@@ -387,7 +387,31 @@ pub async fn drive(
     duplicate_every: usize,
     stop: Arc<AtomicBool>,
 ) -> Driven {
+    drive_paced(
+        load,
+        app_secret,
+        targets,
+        parallel,
+        duplicate_every,
+        stop,
+        None,
+    )
+    .await
+}
+
+/// [`drive`], with new messages sent at no more than `rate` per second overall (an open load:
+/// the latency measured is then the server's, not the clients' queue).
+pub async fn drive_paced(
+    load: &Load,
+    app_secret: &str,
+    targets: Arc<Mutex<Vec<String>>>,
+    parallel: usize,
+    duplicate_every: usize,
+    stop: Arc<AtomicBool>,
+    rate: Option<f64>,
+) -> Driven {
     let started = Instant::now();
+    let sends = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(64)
@@ -397,12 +421,13 @@ pub async fn drive(
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..parallel.max(1) {
-        let (client, targets, results, next, stop) = (
+        let (client, targets, results, next, stop, sends) = (
             client.clone(),
             targets.clone(),
             results.clone(),
             next.clone(),
             stop.clone(),
+            sends.clone(),
         );
         let load = load.clone();
         let secret = app_secret.to_owned();
@@ -425,6 +450,11 @@ pub async fn drive(
                         1
                     };
                     for copy in 0..copies {
+                        if let Some(rate) = rate.filter(|r| *r > 0.0) {
+                            let k = sends.fetch_add(1, Ordering::SeqCst);
+                            let at = started + Duration::from_secs_f64(k as f64 / rate);
+                            tokio::time::sleep_until(at.into()).await;
+                        }
                         let mut attempt = 0usize;
                         loop {
                             if stop.load(Ordering::SeqCst) {

@@ -394,9 +394,24 @@ fn make_store(name: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let options = switchboard_bench::serve::options(&args[1..], &root)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let mut results = Vec::new();
+        for &n in &options.workers {
+            for rate in [None, Some(options.rate)] {
+                results.push(rt.block_on(switchboard_bench::serve::run_one(&options, n, rate))?);
+            }
+        }
+        println!("{}", json!({"bench": "serve", "results": results}));
+        return Ok(());
+    }
     ensure!(
         args.first().map(String::as_str) == Some("runtime"),
-        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite] [--memory-convs N]"
+        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite] [--memory-convs N]\n       switchboard-bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…] [--rate R] [--bin PATH]"
     );
     let mut convs = 1000;
     let mut turns = 20;

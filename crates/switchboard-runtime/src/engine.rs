@@ -3,9 +3,11 @@
 //!
 //! Every operation loads what it needs from the store, runs at most one turn in memory (the
 //! private `turn` module, which sees only the engine's shared context, never the engine),
-//! and commits the turn's changes atomically. Operations on one conversation must not overlap;
-//! [`crate::inbox::Inbox`] serialises inbound traffic per conversation, and the store's
-//! optimistic versions reject a concurrent turn from another process.
+//! and commits the turn's changes atomically; what a turn sends leaves only after the state that
+//! produced it is committed. Operations on one conversation should not overlap: the
+//! [`Worker`](crate::worker::Worker) serialises every entry point per conversation (a local
+//! lock and a store lease), and the store's optimistic versions reject a concurrent turn —
+//! before it sends anything.
 
 use std::sync::Arc;
 

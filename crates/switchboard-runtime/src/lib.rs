@@ -21,7 +21,6 @@ pub mod error;
 pub mod event;
 pub mod failure;
 pub mod function_answer;
-pub mod inbox;
 pub mod offline;
 pub mod registry;
 pub mod request;

@@ -27,7 +27,7 @@ pub(super) enum Outcome {
     Scheduled,
 }
 
-/// What [`Turn::resume_effect`] did.
+/// What [`Engine::resume_pending`](crate::Engine::resume_pending) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resumed {
     /// No pending effect.
