@@ -104,6 +104,9 @@ pub struct Config {
     /// Limits and workers of `serve`.
     #[serde(default)]
     pub server: Option<ServerSection>,
+    /// The PostgreSQL store's pool (`--store postgres://…`).
+    #[serde(default)]
+    pub postgres: Option<PostgresSection>,
     /// The directory of the file (relative paths in it are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -190,6 +193,27 @@ pub struct ServerSection {
     /// status settles it first (default 60).
     #[serde(default)]
     pub resend_after_seconds: Option<f64>,
+}
+
+/// `[postgres]`: the connection pool of a PostgreSQL store.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// Connections per process at most (default 16).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// Seconds a caller waits for a free connection (default 10).
+    #[serde(default)]
+    pub pool_wait_seconds: Option<f64>,
+    /// Seconds opening a connection may take (default 10).
+    #[serde(default)]
+    pub connect_timeout_seconds: Option<f64>,
+    /// Seconds one statement may run (default 30).
+    #[serde(default)]
+    pub statement_timeout_seconds: Option<f64>,
+    /// The schema the tables live in (default: the server's `search_path`).
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// The default variables of the WhatsApp secrets.

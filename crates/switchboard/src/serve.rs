@@ -31,11 +31,10 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::adapters::{EnvSecrets, Family, SystemClock, UniqueIds};
 use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::{ExecutionStore, MemoryStore};
+use switchboard_runtime::store::ExecutionStore;
 use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
 use switchboard_server::{ApiAccess, Limits, ServerState, serve};
-use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;
 use crate::config::{
@@ -43,6 +42,7 @@ use crate::config::{
 };
 use crate::logging::{Redactor, env_references};
 use crate::session::BUSINESS_NUMBER;
+use crate::store::StoreSpec;
 
 /// Arguments of `switchboard serve`.
 #[derive(Debug, clap::Args)]
@@ -53,9 +53,14 @@ pub struct Args {
     /// The address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Where executions live: `memory` or `sqlite://PATH`.
-    #[arg(long, value_name = "sqlite://PATH|memory", default_value = "memory")]
+    /// Where executions live: `memory`, `sqlite://PATH`, `postgres://…`, or `env:NAME` (the
+    /// value of a variable, so a password stays off the command line).
+    #[arg(long, value_name = "STORE", default_value = "memory")]
     pub store: String,
+    /// Apply the store's migrations before serving (PostgreSQL); without it the schema must
+    /// already be current.
+    #[arg(long)]
+    pub migrate: bool,
     /// A `switchboard.toml` (docs/configuration.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -123,21 +128,6 @@ impl ProjectEventSink for LoggedEvents {
     }
 }
 
-/// The store named by `--store`.
-pub fn open_store(spec: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
-    if spec == "memory" {
-        return Ok(Arc::new(MemoryStore::new()));
-    }
-    match spec.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => {
-            let store = SqliteStore::open(path)
-                .map_err(|e| anyhow::anyhow!("cannot open the SQLite store {path}: {e}"))?;
-            Ok(Arc::new(store))
-        }
-        _ => bail!("--store must be `memory` or `sqlite://PATH`, not `{spec}`"),
-    }
-}
-
 /// The flow files of a directory, in file-name order.
 pub fn flow_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -193,7 +183,8 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     // Every family is named here: production adapters where the configuration has them (or
     // needs none), offline fakes only with --offline, and otherwise nothing — a family nobody
     // configured fails its calls rather than faking them.
-    let mut builder = Engine::builder(open_store(&args.store)?)
+    let store = StoreSpec::parse(&args.store)?.open(&config)?;
+    let mut builder = Engine::builder(store)
         .config(EngineConfig {
             default_phone_number_id: phone_number_id.clone(),
             resend_after_ms: server
@@ -401,6 +392,19 @@ async fn shutdown_signal() {
 
 /// Runs `switchboard serve` until Ctrl-C or SIGTERM; returns the exit status.
 pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    {
+        // A PostgreSQL schema is migrated when asked, else it must already be current.
+        let config = match &args.config {
+            Some(path) => Config::read(path)?,
+            None => Config::default(),
+        };
+        let spec = StoreSpec::parse(&args.store)?;
+        if args.migrate {
+            writeln!(err, "{}", spec.migrate(&config).await?)?;
+        } else {
+            spec.check(&config).await?;
+        }
+    }
     let prepared = prepare(&args)?;
     crate::logging::init("info", prepared.redactor.clone());
     let secret_env = app_secret_env(&prepared.config).to_owned();
@@ -427,7 +431,8 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     let addr = listener.local_addr()?;
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
-    tracing::info!(%addr, inbound = %prepared.inbound, store = %args.store, "serving");
+    let store = StoreSpec::parse(&args.store)?.describe();
+    tracing::info!(%addr, inbound = %prepared.inbound, %store, "serving");
     let server = prepared.config.server.clone().unwrap_or_default();
     let worker = Worker::new(prepared.engine, worker_config(&server)?);
     let mut state = ServerState::new(worker, &secret, &token).with_limits(limits(&server)?);
@@ -466,13 +471,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores() {
-        assert!(open_store("memory").is_ok());
-        assert!(open_store("postgres://x").is_err());
-        assert!(open_store("sqlite://").is_err());
-    }
-
-    #[test]
     fn every_valid_flow_registers() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
         let args = Args {
@@ -483,6 +481,7 @@ mod tests {
             phone_number_id: None,
             inbound: Some("echo".into()),
             offline: true,
+            migrate: false,
         };
         let prepared = prepare(&args).unwrap();
         assert_eq!(prepared.inbound, "echo");
@@ -506,6 +505,7 @@ mod tests {
             phone_number_id: None,
             inbound: Some("echo".into()),
             offline: false,
+            migrate: false,
         };
         let err = prepare(&args).err().unwrap().to_string();
         assert!(
