@@ -1,5 +1,8 @@
 //! Engine settings: deployment configuration that is not a flow's own (history window, limits
-//! overriding every flow's settings, the business number, the service window check).
+//! overriding every flow's settings, the business number, the service window check, the bounds
+//! on template evaluation).
+
+use crate::template::TemplateLimits;
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -18,6 +21,8 @@ pub struct EngineConfig {
     /// Turn it off only where the window is enforced elsewhere, or in benchmarks and tests that
     /// start conversations through the API.
     pub enforce_service_window: bool,
+    /// Bounds on every template evaluation: fuel, rendered size, recursion.
+    pub templates: TemplateLimits,
 }
 
 impl Default for EngineConfig {
@@ -29,6 +34,7 @@ impl Default for EngineConfig {
             default_phone_number_id: "default".to_owned(),
             display_phone_number: None,
             enforce_service_window: true,
+            templates: TemplateLimits::default(),
         }
     }
 }

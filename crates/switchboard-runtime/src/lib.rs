@@ -41,4 +41,5 @@ pub use request::{
     Dispatch, ExecutionSummary, InboundMessage, Reply, ResumeRequest, StartRequest, normalise_phone,
 };
 pub use state::{Conversation, Execution, Status, WaitingReason};
+pub use template::TemplateLimits;
 pub use time::Timestamp;
