@@ -193,6 +193,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let mut builder = Engine::builder(open_store(&args.store)?)
         .config(EngineConfig {
             default_phone_number_id: phone_number_id.clone(),
+            templates: config.template_limits()?,
             ..EngineConfig::default()
         })
         .clock(Arc::new(SystemClock))
