@@ -43,6 +43,7 @@ pub struct Rule {
 const MODEL: &str = "switchboard-model";
 const VALIDATOR: &str = "switchboard-validator";
 const RUNTIME: &str = "switchboard-runtime";
+const HTTP: &str = "switchboard-http";
 
 /// The layers (docs/architecture.md, "Crates and what they must not depend on").
 pub const RULES: &[Rule] = &[
@@ -72,19 +73,39 @@ pub const RULES: &[Rule] = &[
         heavy: &["tokio", "petgraph", "minijinja", "saphyr-parser"],
     },
     Rule {
-        krate: "switchboard-adapters",
+        krate: "switchboard-http",
         workspace: &[MODEL, VALIDATOR, RUNTIME],
-        heavy: &[
-            "tokio",
-            "petgraph",
-            "minijinja",
-            "reqwest",
-            "hyper",
-            "rusqlite",
-            "axum",
-            "rquickjs",
-            "rmcp",
-        ],
+        heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper"],
+    },
+    Rule {
+        krate: "switchboard-llm",
+        workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP],
+        heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper"],
+    },
+    Rule {
+        krate: "switchboard-whatsapp",
+        workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP],
+        heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper"],
+    },
+    Rule {
+        krate: "switchboard-js",
+        workspace: &[MODEL, VALIDATOR, RUNTIME],
+        heavy: &["tokio", "petgraph", "minijinja", "rquickjs"],
+    },
+    Rule {
+        krate: "switchboard-mcp",
+        workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP],
+        heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper", "rmcp"],
+    },
+    Rule {
+        krate: "switchboard-sqlite",
+        workspace: &[MODEL, VALIDATOR, RUNTIME],
+        heavy: &["tokio", "petgraph", "minijinja", "rusqlite"],
+    },
+    Rule {
+        krate: "switchboard-server",
+        workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP, "switchboard-whatsapp"],
+        heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper", "axum"],
     },
     Rule {
         krate: "switchboard",
@@ -93,7 +114,13 @@ pub const RULES: &[Rule] = &[
             VALIDATOR,
             RUNTIME,
             "switchboard-script",
-            "switchboard-adapters",
+            HTTP,
+            "switchboard-llm",
+            "switchboard-whatsapp",
+            "switchboard-js",
+            "switchboard-mcp",
+            "switchboard-sqlite",
+            "switchboard-server",
         ],
         heavy: &[
             "tokio",
@@ -110,18 +137,13 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         krate: "switchboard-bench",
-        workspace: &[MODEL, VALIDATOR, RUNTIME, "switchboard-adapters"],
+        workspace: &[MODEL, VALIDATOR, RUNTIME, "switchboard-sqlite"],
         heavy: &[
             "tokio",
             "petgraph",
             "minijinja",
             "saphyr-parser",
-            "reqwest",
-            "hyper",
             "rusqlite",
-            "axum",
-            "rquickjs",
-            "rmcp",
         ],
     },
     Rule {

@@ -386,9 +386,7 @@ fn make_store(name: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            Ok(Arc::new(switchboard_adapters::sqlite::SqliteStore::open(
-                &path,
-            )?))
+            Ok(Arc::new(switchboard_sqlite::SqliteStore::open(&path)?))
         }
         other => bail!("unknown store `{other}` (available: memory, memory-no-events, sqlite)"),
     }

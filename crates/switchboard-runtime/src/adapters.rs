@@ -90,6 +90,11 @@ pub struct OutboundMessage {
     pub node_id: String,
     /// What to send.
     pub body: OutboundBody,
+    /// The outbox record it carries out (`<execution id>.<n>`): a messenger passes it along
+    /// (WhatsApp echoes it in delivery statuses as `biz_opaque_callback_data`) so a status can
+    /// name the record even when the send's answer was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// The content of an outbound message.

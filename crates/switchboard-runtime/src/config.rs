@@ -1,8 +1,21 @@
 //! Engine settings: deployment configuration that is not a flow's own (history window, limits
-//! overriding every flow's settings, the business number, the service window check, the bounds
-//! on template evaluation).
+//! overriding every flow's settings, the business number, the service window check, how sends
+//! are delayed and when an interrupted send is tried again, the bounds on template evaluation).
 
 use crate::template::TemplateLimits;
+
+/// How `send_text`'s `delay_seconds` waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Delays {
+    /// The send is committed as scheduled and the turn stops there; the execution stays
+    /// `running` (queued input waits) until a worker finds it due and continues the turn. The
+    /// delay survives a restart and holds nothing while it runs.
+    #[default]
+    Schedule,
+    /// The turn sleeps on the engine's clock and goes on. For tools on a manual clock (chat,
+    /// conversation scripts), where time moves only when told to.
+    Sleep,
+}
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -21,6 +34,11 @@ pub struct EngineConfig {
     /// Turn it off only where the window is enforced elsewhere, or in benchmarks and tests that
     /// start conversations through the API.
     pub enforce_service_window: bool,
+    /// How `delay_seconds` waits (default: scheduled in the store).
+    pub delays: Delays,
+    /// A send interrupted by a crash (committed as being sent, outcome unknown) is tried again
+    /// after this many milliseconds unless a delivery status names it first (default 60 000).
+    pub resend_after_ms: i64,
     /// Bounds on every template evaluation: fuel, rendered size, recursion.
     pub templates: TemplateLimits,
 }
@@ -34,6 +52,8 @@ impl Default for EngineConfig {
             default_phone_number_id: "default".to_owned(),
             display_phone_number: None,
             enforce_service_window: true,
+            delays: Delays::default(),
+            resend_after_ms: 60_000,
             templates: TemplateLimits::default(),
         }
     }

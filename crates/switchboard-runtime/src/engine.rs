@@ -2,7 +2,7 @@
 //! triggers and runs the operations of runtime-semantics §10.
 //!
 //! Every operation loads what it needs from the store, runs at most one turn in memory (the
-//! private `turn` module, which sees only the engine's [`EngineContext`], never the engine),
+//! private `turn` module, which sees only the engine's shared context, never the engine),
 //! and commits the turn's changes atomically. Operations on one conversation must not overlap;
 //! [`crate::inbox::Inbox`] serialises inbound traffic per conversation, and the store's
 //! optimistic versions reject a concurrent turn from another process.
@@ -25,10 +25,12 @@ use crate::request::{
     normalise_phone,
 };
 use crate::state::{Contact, Conversation, Execution, Status, TriggerType};
-use crate::store::{ExecutionFilter, ExecutionStore};
+use crate::store::{
+    ExecutionFilter, ExecutionStore, InboundItem, OutboxQuery, QueuedInbound, TurnCommit,
+};
 use crate::template::Renderer;
 use crate::time::Timestamp;
-use crate::turn::{Turn, system_namespace};
+use crate::turn::{Resumed, Turn, system_namespace};
 
 /// The flow engine. Cheap to clone (an `Arc` inside); share one per process.
 #[derive(Clone)]
@@ -48,7 +50,7 @@ impl std::fmt::Debug for Engine {
 /// Builds an [`Engine`] on a store, one adapter family at a time.
 ///
 /// Construction fails closed: a family that is neither set nor filled by
-/// [`EngineBuilder::offline`] is [`Unconfigured`] — its calls fail the node that makes them
+/// [`EngineBuilder::offline`] is [`Unconfigured`](crate::adapters::Unconfigured) — its calls fail the node that makes them
 /// (kind `adapter`, naming the setter to call), so a forgotten family never runs a fake. The
 /// clock and ids default to the production [`SystemClock`](crate::adapters::SystemClock) and
 /// [`UniqueIds`](crate::adapters::UniqueIds).
@@ -382,6 +384,54 @@ impl Engine {
         &self,
         batch: Vec<InboundMessage>,
     ) -> Result<Dispatch, EngineError> {
+        self.inbound_turn(batch, Vec::new()).await
+    }
+
+    /// Handles a conversation's queued messages (one debounced batch, in arrival order) and
+    /// removes them from the inbox with the same commit. Messages already processed are
+    /// dropped (and removed). The conversation's worker calls it, holding its lease.
+    pub async fn handle_queued(&self, items: &[QueuedInbound]) -> Result<Dispatch, EngineError> {
+        let consumed: Vec<u64> = items.iter().map(|q| q.seq).collect();
+        let batch: Vec<InboundMessage> = items
+            .iter()
+            .filter_map(|q| match &q.item {
+                InboundItem::Message(m) => Some(m.clone()),
+                InboundItem::Status(_) => None,
+            })
+            .collect();
+        if batch.is_empty() {
+            self.consume(consumed).await?;
+            return Ok(Dispatch::Duplicate);
+        }
+        self.inbound_turn(batch, consumed).await
+    }
+
+    /// Removes queued items without handling them (a message that cannot be handled must not
+    /// hold up the ones after it).
+    pub async fn drop_queued(&self, items: &[QueuedInbound]) -> Result<(), EngineError> {
+        self.consume(items.iter().map(|q| q.seq).collect()).await
+    }
+
+    /// Removes inbox items without a turn.
+    async fn consume(&self, consumed: Vec<u64>) -> Result<(), EngineError> {
+        if consumed.is_empty() {
+            return Ok(());
+        }
+        self.ctx
+            .store
+            .commit(TurnCommit {
+                consumed,
+                ..TurnCommit::default()
+            })
+            .await
+            .map_err(EngineError::from)
+    }
+
+    async fn inbound_turn(
+        &self,
+        batch: Vec<InboundMessage>,
+        consumed: Vec<u64>,
+    ) -> Result<Dispatch, EngineError> {
         let Some(first) = batch.first() else {
             return Err(EngineError::InvalidRequest("empty batch".into()));
         };
@@ -400,6 +450,7 @@ impl Engine {
             }
         }
         if fresh.is_empty() {
+            self.consume(consumed).await?;
             return Ok(Dispatch::Duplicate);
         }
         let mut conv = match self.ctx.store.conversation(&conv_id).await? {
@@ -422,9 +473,88 @@ impl Engine {
             }
         }
         let mut turn = Turn::new(&self.ctx, conv, now);
+        turn.consumed = consumed;
         let dispatch = turn.inbound(fresh).await?;
         turn.commit().await?;
         Ok(dispatch)
+    }
+
+    /// Continues the conversation's active execution when it was left with a pending effect
+    /// (a scheduled send that is due, or an effect a crash interrupted): see
+    /// [`Resumed`]. The conversation's worker calls it, holding its lease.
+    pub async fn resume_pending(&self, conversation_id: &str) -> Result<Resumed, EngineError> {
+        let Some(conv) = self.ctx.store.conversation(conversation_id).await? else {
+            return Ok(Resumed::Nothing);
+        };
+        let Some(active) = conv.active_execution_id.clone() else {
+            return Ok(Resumed::Nothing);
+        };
+        let now = self.ctx.adapters.clock.now();
+        let mut turn = Turn::new(&self.ctx, conv, now);
+        let xi = turn.load(&active).await?;
+        let resumed = turn.resume_effect(xi).await?;
+        if resumed == Resumed::Continued {
+            turn.commit().await?;
+        }
+        Ok(resumed)
+    }
+
+    /// Applies a queued delivery status: the outbox record it names (by
+    /// `biz_opaque_callback_data`, else by WhatsApp message id) records it — an interrupted
+    /// send it confirms counts as sent — and the execution gets a `message_status` event. The
+    /// item is removed from the inbox with the same commit; a status naming no record is only
+    /// removed.
+    pub async fn apply_status(&self, item: &QueuedInbound) -> Result<(), EngineError> {
+        let InboundItem::Status(status) = &item.item else {
+            return Err(EngineError::InvalidRequest("not a delivery status".into()));
+        };
+        let consumed = vec![item.seq];
+        let mut record = None;
+        if let Some(id) = &status.outbox_id {
+            record = self
+                .ctx
+                .store
+                .outbox(&OutboxQuery::Id(id.clone()))
+                .await?
+                .into_iter()
+                .next();
+        }
+        if record.is_none() {
+            record = self
+                .ctx
+                .store
+                .outbox(&OutboxQuery::WhatsappId(status.message_id.clone()))
+                .await?
+                .into_iter()
+                .next();
+        }
+        let Some(record) = record else {
+            return self.consume(consumed).await;
+        };
+        let Some(conv) = self.ctx.store.conversation(&record.conversation_id).await? else {
+            return self.consume(consumed).await;
+        };
+        let now = self.ctx.adapters.clock.now();
+        let mut turn = Turn::new(&self.ctx, conv, now);
+        turn.consumed = consumed;
+        turn.delivery_status(record, status).await?;
+        turn.commit().await
+    }
+
+    /// Fires one execution's wait timeout if it is due (see [`Engine::fire_due_timers`]).
+    /// Returns whether it fired.
+    pub async fn fire_timer(&self, execution_id: &str) -> Result<bool, EngineError> {
+        let now = self.ctx.adapters.clock.now();
+        let Some(exec) = self.ctx.store.execution(execution_id).await? else {
+            return Ok(false);
+        };
+        let conv = self.ctx.load_conversation(&exec.conversation_id).await?;
+        let mut turn = Turn::new(&self.ctx, conv, now);
+        let fired = turn.timeout(exec).await?;
+        if fired {
+            turn.commit().await?;
+        }
+        Ok(fired)
     }
 
     /// Resumes a waiting execution (API).

@@ -60,6 +60,7 @@ event_types! {
     CallReturned = "call_returned",
     NodeJumped = "node_jumped",
     ProjectEventEmitted = "project_event_emitted",
+    MessageStatus = "message_status",
 }
 
 /// One event record.

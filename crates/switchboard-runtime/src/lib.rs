@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod failure;
+pub mod function_answer;
 pub mod inbox;
 pub mod offline;
 pub mod registry;
@@ -29,9 +30,10 @@ pub mod store;
 pub mod template;
 pub mod time;
 mod turn;
+pub mod worker;
 
 pub use adapters::Adapters;
-pub use config::EngineConfig;
+pub use config::{Delays, EngineConfig};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{EngineError, StoreError};
 pub use event::{Event, EventType};
@@ -43,3 +45,4 @@ pub use request::{
 pub use state::{Conversation, Execution, Status, WaitingReason};
 pub use template::TemplateLimits;
 pub use time::Timestamp;
+pub use turn::Resumed;

@@ -328,6 +328,51 @@ pub struct Execution {
     pub secrets_used: Vec<String>,
     /// Sequence number of the last event.
     pub event_seq: u64,
+    /// An effect (a message, a project event) committed but not yet carried out: the turn
+    /// continues once it is (after a crash, or when a scheduled send is due, another turn
+    /// picks it up from the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_effect: Option<PendingEffect>,
+    /// Effects created so far (numbers the outbox records `<execution id>.<n>`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub effects: u64,
     /// Optimistic-concurrency version (0: never stored).
     pub version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a pending effect is for: how the turn continues once it is carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectKind {
+    /// A `send_text`, `send_template` or `send_interactive` node's message.
+    Send,
+    /// An agent's message (assistant text or `send_media`): the agent loop goes on.
+    AgentMessage,
+    /// An `emit_event` node's project event.
+    Emit,
+}
+
+/// An effect committed as an outbox record and not yet carried out (runtime invariant: nothing
+/// leaves the process before the state that produced it is committed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEffect {
+    /// The outbox record (`<execution id>.<n>`).
+    pub outbox_id: String,
+    /// The node producing it.
+    pub node_id: String,
+    /// What the turn does once it is carried out.
+    pub kind: EffectKind,
+    /// The action name of its events (`send_text`, `send_media`, `emit_event`, …).
+    pub action: String,
+    /// When a worker may take the effect up: the end of a scheduled delay, or — for an effect
+    /// being carried out — when to try again if a crash interrupted it and no delivery status
+    /// has settled it.
+    pub due_at: Timestamp,
+    /// The agent tool call it answers, if an agent tool sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }

@@ -1,16 +1,22 @@
 //! Execution stores: where conversations, executions, events, timers and idempotency records
-//! live. A turn's changes are committed atomically with optimistic versioning, so a turn is
+//! live, and the two queues around them — the inbox of accepted inbound items and the outbox of
+//! effects (messages, project events) — with the leases that keep one worker on a conversation.
+//! A turn's changes are committed atomically with optimistic versioning, so a turn is
 //! acknowledged only once its state is durable (for durable stores), and two processes racing
 //! on one conversation cannot both win.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::{OutboundMessage, ProjectEvent};
 use crate::error::StoreError;
 use crate::event::{Event, EventType};
+use crate::request::InboundMessage;
 use crate::state::{Conversation, Execution, Status, WaitingReason};
 use crate::time::Timestamp;
 
@@ -28,6 +34,199 @@ pub struct TurnCommit {
     pub message_ids: Vec<(String, String, Timestamp)>,
     /// An idempotency record: `(key, result, at)`.
     pub idempotency: Option<(String, Value, Timestamp)>,
+    /// Outbox records to write (inserted, or replaced by id).
+    pub outbox: Vec<OutboxRecord>,
+    /// Inbox items this turn consumed (their `seq`): removed in the same transaction.
+    pub consumed: Vec<u64>,
+}
+
+// --- The inbox -----------------------------------------------------------------------------
+
+/// A delivery status of an outbound message, as a webhook reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// The WhatsApp message id of the outbound message.
+    pub message_id: String,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// When (from the webhook).
+    pub at: Timestamp,
+    /// The recipient's WhatsApp id (the contact's number without `+`).
+    pub recipient_id: String,
+    /// The business number.
+    pub phone_number_id: String,
+    /// The outbox record it belongs to, when the message carried one
+    /// (`biz_opaque_callback_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<String>,
+    /// Meta's errors, for `failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Value>,
+}
+
+/// Something accepted from a webhook, waiting for its conversation's worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InboundItem {
+    /// A message from the contact.
+    Message(InboundMessage),
+    /// A delivery status of a message sent to the contact.
+    Status(DeliveryStatus),
+}
+
+/// An item to put in the inbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewInbound {
+    /// The conversation it belongs to.
+    pub conversation_id: String,
+    /// Deduplication key within the conversation: the message id, or `<message id>:<status>`
+    /// for a status. A message whose id was processed before (see
+    /// [`ExecutionStore::seen_message`]) or is already queued is not queued again.
+    pub key: String,
+    /// The item.
+    pub item: InboundItem,
+    /// When it was accepted.
+    pub received_at: Timestamp,
+    /// When it may be processed (debounce: the batch of a conversation is due when its latest
+    /// message is).
+    pub due_at: Timestamp,
+}
+
+/// What [`ExecutionStore::enqueue`] did with an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued with this sequence number (arrival order, store-wide).
+    Queued(u64),
+    /// Already queued or processed: dropped.
+    Duplicate,
+}
+
+/// An item in the inbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuedInbound {
+    /// Arrival order, store-wide.
+    pub seq: u64,
+    /// The conversation.
+    pub conversation_id: String,
+    /// Its deduplication key.
+    pub key: String,
+    /// The item.
+    pub item: InboundItem,
+    /// When it was accepted.
+    pub received_at: Timestamp,
+    /// When it may be processed.
+    pub due_at: Timestamp,
+}
+
+/// A conversation with work that is due, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueWork {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The earliest due time of its work (for ordering).
+    pub due_at: Timestamp,
+}
+
+// --- The outbox ----------------------------------------------------------------------------
+
+/// What an outbox record carries out.
+// Records are built once per effect and moved, never kept in bulk in memory.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// A WhatsApp message.
+    Message(OutboundMessage),
+    /// A project event.
+    ProjectEvent(ProjectEvent),
+}
+
+/// Where an outbox record is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its time (`not_before`).
+    Scheduled,
+    /// Committed as being carried out since `since`: a crash leaves it here. Whether it
+    /// reached WhatsApp is then unknown until a delivery status names it.
+    Sending {
+        /// When the attempt started.
+        since: Timestamp,
+    },
+    /// Carried out.
+    Sent {
+        /// When.
+        at: Timestamp,
+        /// The WhatsApp message id (messages only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        whatsapp_id: Option<String>,
+    },
+    /// Refused (by the window check, the adapter, or WhatsApp).
+    Failed {
+        /// When.
+        at: Timestamp,
+        /// `{kind, message, status?}`.
+        error: Value,
+    },
+}
+
+/// A delivery status recorded on an outbox record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// When.
+    pub at: Timestamp,
+    /// Meta's errors, for `failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Value>,
+}
+
+/// An effect of a turn: committed before it is carried out, then updated with the outcome and
+/// the delivery statuses WhatsApp reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// `<execution id>.<n>`: stable, sent to WhatsApp as `biz_opaque_callback_data`.
+    pub id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The execution.
+    pub execution_id: String,
+    /// The node.
+    pub node_id: String,
+    /// What to do.
+    pub effect: Effect,
+    /// Where it is.
+    pub state: OutboxState,
+    /// Not before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
+    /// Delivery statuses reported so far, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<StatusRecord>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+impl OutboxRecord {
+    /// The WhatsApp message id, once sent.
+    pub fn whatsapp_id(&self) -> Option<&str> {
+        match &self.state {
+            OutboxState::Sent { whatsapp_id, .. } => whatsapp_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Which outbox records to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboxQuery {
+    /// One record by id.
+    Id(String),
+    /// The record of a WhatsApp message id.
+    WhatsappId(String),
+    /// An execution's records, oldest first.
+    Execution(String),
 }
 
 /// A wait timeout that is due.
@@ -103,6 +302,31 @@ pub trait ExecutionStore: Send + Sync {
     /// (the `limit` nearest newer ones, newest first); an unknown cursor gives an empty page.
     /// `filter.limit` is clamped to 1–100.
     async fn executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError>;
+
+    /// Puts items in the inbox, all in one transaction (durably, for a durable store, before it
+    /// returns): each is queued unless its key is already queued for its conversation or (for
+    /// messages) was processed before.
+    async fn enqueue(&self, items: Vec<NewInbound>) -> Result<Vec<Enqueued>, StoreError>;
+    /// A conversation's queued items, in arrival order.
+    async fn queued(&self, conversation_id: &str) -> Result<Vec<QueuedInbound>, StoreError>;
+    /// Conversations with work due at `now` whose lease is free (or expired): queued statuses,
+    /// queued messages whose latest `due_at` has passed (unless an execution of the conversation
+    /// has a pending effect: messages wait for it), executions with a pending effect due
+    /// ([`effect_due`]), and due wait timeouts. Earliest first, at most `limit`.
+    async fn due_work(&self, now: Timestamp, limit: usize) -> Result<Vec<DueWork>, StoreError>;
+    /// Outbox records.
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Takes (or renews) the lease on a conversation for `owner` until `now + ttl_ms`: `true`
+    /// when it is free, expired, or already `owner`'s.
+    async fn acquire_lease(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives a lease up (nothing when `owner` does not hold it).
+    async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError>;
 }
 
 /// How long inbound message ids are remembered for deduplication.
@@ -132,6 +356,19 @@ struct Inner {
     messages: HashMap<(String, String), Timestamp>,
     idempotency: HashMap<String, (Value, Timestamp)>,
     commits: u64,
+    /// Executions with a pending effect: `(due, id)`.
+    effects: BTreeSet<(Timestamp, String)>,
+    effect_of: HashMap<String, Timestamp>,
+    /// The inbox by sequence number, and each conversation's sequence numbers.
+    inbox: BTreeMap<u64, QueuedInbound>,
+    inbox_of: HashMap<String, BTreeSet<u64>>,
+    inbox_seq: u64,
+    /// Outbox records, an execution's record ids in creation order, and WhatsApp ids.
+    outbox: HashMap<String, OutboxRecord>,
+    outbox_of: HashMap<String, Vec<String>>,
+    by_whatsapp_id: HashMap<String, String>,
+    /// Leases: conversation → (owner, expires at).
+    leases: HashMap<String, (String, Timestamp)>,
 }
 
 impl MemoryStore {
@@ -208,6 +445,13 @@ impl ExecutionStore for MemoryStore {
                 inner.timers.insert((t.due_at, e.id.clone()));
                 inner.timer_of.insert(e.id.clone(), t.due_at);
             }
+            if let Some(old) = inner.effect_of.remove(&e.id) {
+                inner.effects.remove(&(old, e.id.clone()));
+            }
+            if let Some(due) = effect_due(&e) {
+                inner.effects.insert((due, e.id.clone()));
+                inner.effect_of.insert(e.id.clone(), due);
+            }
             let created = match inner.order_key.get(&e.id) {
                 Some(&(started, _)) if started == e.started_at => None,
                 Some(&(started, n)) => {
@@ -240,6 +484,29 @@ impl ExecutionStore for MemoryStore {
         }
         if let Some((key, value, at)) = commit.idempotency {
             inner.idempotency.insert(key, (value, at));
+        }
+        for r in commit.outbox {
+            if let Some(w) = r.whatsapp_id() {
+                inner.by_whatsapp_id.insert(w.to_owned(), r.id.clone());
+            }
+            if !inner.outbox.contains_key(&r.id) {
+                inner
+                    .outbox_of
+                    .entry(r.execution_id.clone())
+                    .or_default()
+                    .push(r.id.clone());
+            }
+            inner.outbox.insert(r.id.clone(), r);
+        }
+        for seq in commit.consumed {
+            if let Some(q) = inner.inbox.remove(&seq)
+                && let Some(set) = inner.inbox_of.get_mut(&q.conversation_id)
+            {
+                set.remove(&seq);
+                if set.is_empty() {
+                    inner.inbox_of.remove(&q.conversation_id);
+                }
+            }
         }
         inner.commits += 1;
         if inner.commits % 4096 == 0 {
@@ -355,6 +622,182 @@ impl ExecutionStore for MemoryStore {
         }
         Ok(out)
     }
+
+    async fn enqueue(&self, items: Vec<NewInbound>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut inner = self.lock()?;
+        let mut out = Vec::with_capacity(items.len());
+        for n in items {
+            let queued = inner.inbox_of.get(&n.conversation_id).is_some_and(|seqs| {
+                seqs.iter()
+                    .any(|s| inner.inbox.get(s).is_some_and(|q| q.key == n.key))
+            });
+            let processed = matches!(n.item, InboundItem::Message(_))
+                && inner
+                    .messages
+                    .contains_key(&(n.conversation_id.clone(), n.key.clone()));
+            if queued || processed {
+                out.push(Enqueued::Duplicate);
+                continue;
+            }
+            inner.inbox_seq += 1;
+            let seq = inner.inbox_seq;
+            inner
+                .inbox_of
+                .entry(n.conversation_id.clone())
+                .or_default()
+                .insert(seq);
+            inner.inbox.insert(
+                seq,
+                QueuedInbound {
+                    seq,
+                    conversation_id: n.conversation_id,
+                    key: n.key,
+                    item: n.item,
+                    received_at: n.received_at,
+                    due_at: n.due_at,
+                },
+            );
+            out.push(Enqueued::Queued(seq));
+        }
+        Ok(out)
+    }
+
+    async fn queued(&self, conversation_id: &str) -> Result<Vec<QueuedInbound>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .inbox_of
+            .get(conversation_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| inner.inbox.get(s).cloned())
+            .collect())
+    }
+
+    async fn due_work(&self, now: Timestamp, limit: usize) -> Result<Vec<DueWork>, StoreError> {
+        let inner = self.lock()?;
+        let mut due: HashMap<String, Timestamp> = HashMap::new();
+        let mut add = |conv: &str, at: Timestamp| {
+            let slot = due.entry(conv.to_owned()).or_insert(at);
+            if at < *slot {
+                *slot = at;
+            }
+        };
+        for (conv, seqs) in &inner.inbox_of {
+            let items: Vec<&QueuedInbound> =
+                seqs.iter().filter_map(|s| inner.inbox.get(s)).collect();
+            if let Some(first) = items
+                .iter()
+                .filter(|q| matches!(q.item, InboundItem::Status(_)))
+                .map(|q| q.received_at)
+                .min()
+            {
+                add(conv, first);
+            }
+            let blocked = inner.effect_of.keys().any(|id| {
+                inner
+                    .executions
+                    .get(id)
+                    .is_some_and(|e| e.conversation_id == *conv)
+            });
+            let messages = items
+                .iter()
+                .filter(|q| matches!(q.item, InboundItem::Message(_)));
+            if !blocked
+                && let Some(latest) = messages.clone().map(|q| q.due_at).max()
+                && latest <= now
+                && let Some(first) = messages.map(|q| q.received_at).min()
+            {
+                add(conv, first);
+            }
+        }
+        for (at, id) in inner.effects.iter().take_while(|(at, _)| *at <= now) {
+            if let Some(e) = inner.executions.get(id) {
+                add(&e.conversation_id, *at);
+            }
+        }
+        for (at, id) in inner.timers.iter().take_while(|(at, _)| *at <= now) {
+            if let Some(e) = inner.executions.get(id) {
+                add(&e.conversation_id, *at);
+            }
+        }
+        let mut out: Vec<DueWork> = due
+            .into_iter()
+            .filter(|(conv, _)| {
+                inner
+                    .leases
+                    .get(conv)
+                    .is_none_or(|(_, expires)| *expires <= now)
+            })
+            .map(|(conversation_id, due_at)| DueWork {
+                conversation_id,
+                due_at,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.due_at, &a.conversation_id).cmp(&(b.due_at, &b.conversation_id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(match query {
+            OutboxQuery::Id(id) => inner.outbox.get(id).cloned().into_iter().collect(),
+            OutboxQuery::WhatsappId(w) => inner
+                .by_whatsapp_id
+                .get(w)
+                .and_then(|id| inner.outbox.get(id))
+                .cloned()
+                .into_iter()
+                .collect(),
+            OutboxQuery::Execution(e) => inner
+                .outbox_of
+                .get(e)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| inner.outbox.get(id).cloned())
+                .collect(),
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let free = inner
+            .leases
+            .get(conversation_id)
+            .is_none_or(|(o, expires)| o == owner || *expires <= now);
+        if free {
+            inner.leases.insert(
+                conversation_id.to_owned(),
+                (owner.to_owned(), Timestamp(now.0.saturating_add(ttl_ms))),
+            );
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner
+            .leases
+            .get(conversation_id)
+            .is_some_and(|(o, _)| o == owner)
+        {
+            inner.leases.remove(conversation_id);
+        }
+        Ok(())
+    }
+}
+
+/// When an execution's pending effect is due (`pending_effect.due_at`). `None` without one,
+/// or when the execution is no longer running.
+pub fn effect_due(e: &Execution) -> Option<Timestamp> {
+    let p = e.pending_effect.as_ref()?;
+    (e.status == Status::Running).then_some(p.due_at)
 }
 
 /// `true` when an execution matches a filter (paging aside).

@@ -109,6 +109,7 @@ async fn a_timer_of_an_earlier_activation_is_ignored() {
             events: Vec::new(),
             message_ids: Vec::new(),
             idempotency: None,
+            ..TurnCommit::default()
         })
         .await
         .unwrap();

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use switchboard_runtime::adapters::{AdapterError, ChatResponse, HttpResponse, ToolSpec};
+use switchboard_runtime::config::Delays;
 use switchboard_runtime::failure::{FailureKind, UnknownFailureKind};
 use switchboard_runtime::offline::{
     CannedResponse, MapSecrets, OfflineAdapters, ScriptedFunctions,
@@ -413,6 +414,8 @@ pub async fn run_script_with(
     let mut config = EngineConfig {
         default_phone_number_id: "15550001111".into(),
         max_steps_per_turn: script.max_steps_per_turn,
+        // Scripts run on a manual clock: a delay moves it and the turn goes on.
+        delays: Delays::Sleep,
         ..EngineConfig::default()
     };
     let mut adapters = offline.adapters();

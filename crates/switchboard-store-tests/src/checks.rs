@@ -8,13 +8,18 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use switchboard_runtime::StoreError;
+use switchboard_runtime::adapters::{OutboundBody, OutboundMessage, ProjectEvent};
 use switchboard_runtime::event::{Event, EventType};
+use switchboard_runtime::request::InboundMessage;
 use switchboard_runtime::state::{
-    AgentState, ChatMessage, Contact, Conversation, Direction, Execution, HistoryMessage,
-    LastResume, Object, Status, Timer, ToolCall, TriggerType, WaitingReason,
+    AgentState, ChatMessage, Contact, Conversation, Direction, EffectKind, Execution,
+    HistoryMessage, LastResume, Object, PendingEffect, Status, Timer, ToolCall, TriggerType,
+    WaitingReason,
 };
 use switchboard_runtime::store::{
-    DueTimer, ExecutionFilter, ExecutionStore, MESSAGE_ID_RETENTION_MS, TurnCommit,
+    DeliveryStatus, DueTimer, Effect, Enqueued, ExecutionFilter, ExecutionStore, InboundItem,
+    MESSAGE_ID_RETENTION_MS, NewInbound, OutboxQuery, OutboxRecord, OutboxState, StatusRecord,
+    TurnCommit,
 };
 use switchboard_runtime::time::Timestamp;
 
@@ -151,6 +156,15 @@ pub fn execution(id: &str, conversation_id: &str) -> Execution {
         pending_status: Some(Status::Handoff),
         secrets_used: vec!["API_KEY".into()],
         event_seq: 42,
+        pending_effect: Some(PendingEffect {
+            outbox_id: format!("{id}.3"),
+            node_id: "notify".into(),
+            kind: EffectKind::AgentMessage,
+            action: "send_media".into(),
+            due_at: Timestamp(T0.0 + 60_000),
+            tool_call_id: Some("call_ü".into()),
+        }),
+        effects: 3,
         version: 0,
     }
 }
@@ -524,6 +538,7 @@ pub(crate) async fn stale_commit_changes_nothing(store: Arc<dyn ExecutionStore>)
                 .collect(),
             message_ids: vec![("c1".into(), "m1".into(), T0)],
             idempotency: Some(("k1".into(), json!({"execution_id": "ex_a"}), T0)),
+            ..TurnCommit::default()
         },
         "setup",
     )
@@ -565,6 +580,7 @@ pub(crate) async fn stale_commit_changes_nothing(store: Arc<dyn ExecutionStore>)
                 ("c2".into(), "m3".into(), T0),
             ],
             idempotency: Some(("k2".into(), json!({"execution_id": "ex_new"}), T0)),
+            ..TurnCommit::default()
         }
     };
     type Spoil = fn(&mut TurnCommit);
@@ -1306,6 +1322,7 @@ pub(crate) async fn concurrent_commits(store: Arc<dyn ExecutionStore>) {
                     events: vec![ev],
                     message_ids: vec![("c1".into(), format!("m-{round}-{contender}"), T0)],
                     idempotency: Some((format!("k-{round}-{contender}"), json!(contender), T0)),
+                    ..TurnCommit::default()
                 };
                 barrier.wait().await;
                 store.commit(commit).await
@@ -1421,4 +1438,494 @@ pub(crate) async fn concurrent_commits(store: Arc<dyn ExecutionStore>) {
         assert_eq!(e.version, 1);
         assert_eq!(e.vars.get("winner"), Some(&json!(winners[0])));
     }
+}
+
+// --- the inbox, the outbox, due work and leases ---------------------------------------------
+
+fn inbound_message(conv: &str, id: &str, received_ms: i64, due_ms: i64) -> NewInbound {
+    NewInbound {
+        conversation_id: conv.to_owned(),
+        key: id.to_owned(),
+        item: InboundItem::Message(InboundMessage {
+            id: id.to_owned(),
+            phone_number_id: "pn".into(),
+            from: "+14155550100".into(),
+            profile_name: Some("Zoë".into()),
+            kind: "text".into(),
+            text: format!("text of {id} ✓"),
+            reply: None,
+            timestamp: Some(Timestamp(T0.0 + received_ms)),
+        }),
+        received_at: Timestamp(T0.0 + received_ms),
+        due_at: Timestamp(T0.0 + due_ms),
+    }
+}
+
+fn inbound_status(conv: &str, message_id: &str, status: &str, at_ms: i64) -> NewInbound {
+    NewInbound {
+        conversation_id: conv.to_owned(),
+        key: format!("{message_id}:{status}"),
+        item: InboundItem::Status(DeliveryStatus {
+            message_id: message_id.to_owned(),
+            status: status.to_owned(),
+            at: Timestamp(T0.0 + at_ms),
+            recipient_id: "14155550100".into(),
+            phone_number_id: "pn".into(),
+            outbox_id: Some("ex_1.1".into()),
+            errors: vec![json!({"code": 131047, "title": "Re-engagement message"})],
+        }),
+        received_at: Timestamp(T0.0 + at_ms),
+        due_at: Timestamp(T0.0 + at_ms),
+    }
+}
+
+async fn queued_keys(s: &dyn ExecutionStore, conv: &str) -> Vec<String> {
+    ok(s.queued(conv).await, "queued")
+        .into_iter()
+        .map(|q| q.key)
+        .collect()
+}
+
+/// The inbox: items queued in arrival order per conversation, deduplicated by key (and, for
+/// messages, against processed message ids), removed by the commit that consumes them — and
+/// only if that commit succeeds.
+pub(crate) async fn inbox(store: Arc<dyn ExecutionStore>) {
+    let s = store.as_ref();
+    assert!(queued_keys(s, "c1").await.is_empty(), "empty inbox");
+    // A processed message id is never queued again.
+    commit(
+        s,
+        TurnCommit {
+            message_ids: vec![("c1".into(), "m0".into(), T0)],
+            ..TurnCommit::default()
+        },
+        "record m0",
+    )
+    .await;
+    let first = ok(
+        s.enqueue(vec![
+            inbound_message("c1", "m1", 1, 1),
+            inbound_message("c2", "m1", 2, 2),
+            inbound_message("c1", "m0", 3, 3),
+            inbound_message("c1", "m2", 4, 4),
+            inbound_message("c1", "m1", 5, 5),
+            inbound_status("c1", "wamid.1", "delivered", 6),
+        ])
+        .await,
+        "enqueue",
+    );
+    assert_eq!(first.len(), 6, "one answer per item");
+    let seqs: Vec<u64> = first
+        .iter()
+        .filter_map(|e| match e {
+            Enqueued::Queued(s) => Some(*s),
+            Enqueued::Duplicate => None,
+        })
+        .collect();
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| matches!(e, Enqueued::Queued(_)))
+            .collect::<Vec<_>>(),
+        [true, true, false, true, false, true],
+        "m0 was processed and m1 is already queued for c1 (another conversation may reuse an id): {first:?}"
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers grow in arrival order: {seqs:?}"
+    );
+    // A later call deduplicates against what is queued too.
+    let again = ok(
+        s.enqueue(vec![
+            inbound_message("c1", "m2", 7, 7),
+            inbound_status("c1", "wamid.1", "delivered", 8),
+            inbound_status("c1", "wamid.1", "read", 9),
+        ])
+        .await,
+        "enqueue again",
+    );
+    assert!(
+        matches!(
+            again[..],
+            [
+                Enqueued::Duplicate,
+                Enqueued::Duplicate,
+                Enqueued::Queued(_)
+            ]
+        ),
+        "{again:?}"
+    );
+    let queued = ok(s.queued("c1").await, "queued c1");
+    assert_eq!(
+        queued.iter().map(|q| q.key.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2", "wamid.1:delivered", "wamid.1:read"],
+        "arrival order"
+    );
+    let first_item = &queued[0];
+    assert_eq!(first_item.conversation_id, "c1");
+    assert_eq!(first_item.received_at, Timestamp(T0.0 + 1));
+    assert_eq!(first_item.due_at, Timestamp(T0.0 + 1));
+    assert_eq!(
+        &first_item.item,
+        &inbound_message("c1", "m1", 1, 1).item,
+        "items round-trip"
+    );
+    assert_eq!(
+        &queued[2].item,
+        &inbound_status("c1", "wamid.1", "delivered", 6).item,
+        "statuses round-trip"
+    );
+    // A failing commit consumes nothing.
+    let conv = conversation("c1");
+    commit(
+        s,
+        TurnCommit {
+            conversations: vec![conv.clone()],
+            ..TurnCommit::default()
+        },
+        "create c1",
+    )
+    .await;
+    conflict(
+        s.commit(TurnCommit {
+            conversations: vec![conv.clone()],
+            consumed: vec![queued[0].seq, queued[1].seq],
+            ..TurnCommit::default()
+        })
+        .await,
+        "stale commit consuming items",
+    );
+    assert_eq!(queued_keys(s, "c1").await.len(), 4, "nothing consumed");
+    commit(
+        s,
+        TurnCommit {
+            conversations: vec![with_version(&conv, |c| c.version = 1)],
+            consumed: vec![queued[0].seq, queued[2].seq],
+            ..TurnCommit::default()
+        },
+        "consume m1 and a status",
+    )
+    .await;
+    assert_eq!(
+        queued_keys(s, "c1").await,
+        ["m2", "wamid.1:read"],
+        "consumed items are gone, the rest keep their order"
+    );
+    assert_eq!(
+        queued_keys(s, "c2").await,
+        ["m1"],
+        "other conversations untouched"
+    );
+}
+
+fn record(id: &str, execution_id: &str, state: OutboxState) -> OutboxRecord {
+    OutboxRecord {
+        id: id.to_owned(),
+        conversation_id: "c1".into(),
+        execution_id: execution_id.to_owned(),
+        node_id: "ask".into(),
+        effect: Effect::Message(OutboundMessage {
+            from: "pn".into(),
+            to: "+14155550100".into(),
+            execution_id: execution_id.to_owned(),
+            node_id: "ask".into(),
+            body: OutboundBody::Text {
+                text: "Hola, ¿qué tal? ✓".into(),
+            },
+            reference: None,
+        }),
+        state,
+        not_before: None,
+        statuses: Vec::new(),
+        created_at: T0,
+    }
+}
+
+async fn outbox_ids(s: &dyn ExecutionStore, q: OutboxQuery) -> Vec<String> {
+    ok(s.outbox(&q).await, "outbox")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The outbox: records written by commits (replaced by id), found by id, by execution in
+/// creation order and by WhatsApp id once sent; a conflicting commit writes none.
+pub(crate) async fn outbox(store: Arc<dyn ExecutionStore>) {
+    let s = store.as_ref();
+    assert!(
+        outbox_ids(s, OutboxQuery::Id("ex_1.1".into()))
+            .await
+            .is_empty()
+    );
+    let sending = record("ex_1.1", "ex_1", OutboxState::Sending { since: T0 });
+    let mut scheduled = record("ex_1.2", "ex_1", OutboxState::Scheduled);
+    scheduled.not_before = Some(Timestamp(T0.0 + 4_000));
+    scheduled.effect = Effect::ProjectEvent(ProjectEvent {
+        event_name: "order_paid".into(),
+        properties: json!({"total": 12.5}),
+        occurred_at: "2026-01-05T10:00:00Z".into(),
+        execution_id: "ex_1".into(),
+        flow_id: "f".into(),
+    });
+    commit(
+        s,
+        TurnCommit {
+            outbox: vec![
+                sending.clone(),
+                scheduled.clone(),
+                record("ex_2.1", "ex_2", OutboxState::Scheduled),
+            ],
+            ..TurnCommit::default()
+        },
+        "write records",
+    )
+    .await;
+    let got = ok(s.outbox(&OutboxQuery::Id("ex_1.1".into())).await, "by id");
+    stored(got.into_iter().next(), &sending, "record ex_1.1");
+    let got = ok(s.outbox(&OutboxQuery::Id("ex_1.2".into())).await, "by id");
+    stored(got.into_iter().next(), &scheduled, "record ex_1.2");
+    assert_eq!(
+        outbox_ids(s, OutboxQuery::Execution("ex_1".into())).await,
+        ["ex_1.1", "ex_1.2"],
+        "an execution's records in creation order"
+    );
+    assert!(
+        outbox_ids(s, OutboxQuery::WhatsappId("wamid.A".into()))
+            .await
+            .is_empty(),
+        "not sent yet"
+    );
+    // Replaced by id: sent, with statuses; the creation order stays.
+    let mut sent = record(
+        "ex_1.1",
+        "ex_1",
+        OutboxState::Sent {
+            at: Timestamp(T0.0 + 10),
+            whatsapp_id: Some("wamid.A".into()),
+        },
+    );
+    sent.statuses.push(StatusRecord {
+        status: "delivered".into(),
+        at: Timestamp(T0.0 + 20),
+        errors: Vec::new(),
+    });
+    commit(
+        s,
+        TurnCommit {
+            outbox: vec![sent.clone()],
+            ..TurnCommit::default()
+        },
+        "mark sent",
+    )
+    .await;
+    let got = ok(
+        s.outbox(&OutboxQuery::WhatsappId("wamid.A".into())).await,
+        "by wamid",
+    );
+    stored(got.into_iter().next(), &sent, "record by WhatsApp id");
+    assert_eq!(
+        outbox_ids(s, OutboxQuery::Execution("ex_1".into())).await,
+        ["ex_1.1", "ex_1.2"],
+        "replacing keeps the creation order"
+    );
+    // A conflicting commit writes no record.
+    let conv = conversation("c1");
+    commit(
+        s,
+        TurnCommit {
+            conversations: vec![conv.clone()],
+            ..TurnCommit::default()
+        },
+        "create c1",
+    )
+    .await;
+    conflict(
+        s.commit(TurnCommit {
+            conversations: vec![conv],
+            outbox: vec![record("ex_1.3", "ex_1", OutboxState::Scheduled)],
+            ..TurnCommit::default()
+        })
+        .await,
+        "stale commit with a record",
+    );
+    assert!(
+        outbox_ids(s, OutboxQuery::Id("ex_1.3".into()))
+            .await
+            .is_empty(),
+        "a conflicting commit writes no outbox record"
+    );
+}
+
+/// An execution of `conv` that is `running` with a pending effect due at `due_ms`.
+fn with_effect(id: &str, conv: &str, due_ms: i64) -> Execution {
+    let mut e = execution(id, conv);
+    e.status = Status::Running;
+    e.waiting_reason = None;
+    e.timer = None;
+    e.pending_effect = Some(PendingEffect {
+        outbox_id: format!("{id}.1"),
+        node_id: "ask".into(),
+        kind: EffectKind::Send,
+        action: "send_text".into(),
+        due_at: Timestamp(T0.0 + due_ms),
+        tool_call_id: None,
+    });
+    e
+}
+
+async fn due_conversations(
+    s: &dyn ExecutionStore,
+    now_ms: i64,
+    limit: usize,
+) -> Vec<(String, i64)> {
+    ok(
+        s.due_work(Timestamp(T0.0 + now_ms), limit).await,
+        "due work",
+    )
+    .into_iter()
+    .map(|d| (d.conversation_id, d.due_at.0 - T0.0))
+    .collect()
+}
+
+/// Due work: queued statuses at once, queued messages once the latest is due and no execution
+/// of the conversation has a pending effect, pending effects and wait timeouts when due; leased
+/// conversations left out until the lease expires; earliest first, at most `limit`.
+pub(crate) async fn due_work(store: Arc<dyn ExecutionStore>) {
+    let s = store.as_ref();
+    assert!(
+        due_conversations(s, 1_000_000, 10).await.is_empty(),
+        "nothing due"
+    );
+    ok(
+        s.enqueue(vec![
+            // c-msg: a debounced batch, due when its latest message is (at 300).
+            inbound_message("c-msg", "a", 10, 200),
+            inbound_message("c-msg", "b", 20, 300),
+            // c-status: a status is due at once.
+            inbound_status("c-status", "wamid.9", "read", 50),
+            // c-blocked: its execution has a pending effect due at 900: messages wait.
+            inbound_message("c-blocked", "x", 5, 5),
+        ])
+        .await,
+        "enqueue",
+    );
+    commit(
+        s,
+        TurnCommit {
+            executions: vec![
+                with_effect("ex_blocked", "c-blocked", 900),
+                waiting("ex_timer", Some(400)),
+                with_effect("ex_effect", "c-effect", 100),
+            ],
+            ..TurnCommit::default()
+        },
+        "executions",
+    )
+    .await;
+    assert_eq!(
+        due_conversations(s, 250, 10).await,
+        [("c-status".to_owned(), 50), ("c-effect".to_owned(), 100)],
+        "at 250: the status and the effect; the batch waits for its latest message"
+    );
+    assert_eq!(
+        due_conversations(s, 500, 10).await,
+        [
+            ("c-msg".to_owned(), 10),
+            ("c-status".to_owned(), 50),
+            ("c-effect".to_owned(), 100),
+            ("conv-ex_timer".to_owned(), 400),
+        ],
+        "at 500: the batch, the status, the effect and the timer, earliest first"
+    );
+    assert_eq!(
+        due_conversations(s, 500, 2).await.len(),
+        2,
+        "at most limit conversations"
+    );
+    let due = due_conversations(s, 1_000, 10).await;
+    assert!(
+        due.contains(&("c-blocked".to_owned(), 900)),
+        "at 1000 the blocking effect is due; its waiting message does not count: {due:?}"
+    );
+    // A lease hides its conversation until it expires.
+    assert!(ok(
+        s.acquire_lease("c-msg", "w1", Timestamp(T0.0 + 500), 1_000)
+            .await,
+        "lease"
+    ));
+    let due = due_conversations(s, 600, 10).await;
+    assert!(!due.iter().any(|(c, _)| c == "c-msg"), "leased: {due:?}");
+    let due = due_conversations(s, 1_600, 10).await;
+    assert!(
+        due.iter().any(|(c, _)| c == "c-msg"),
+        "lease expired: {due:?}"
+    );
+    // Settling the effect (the execution no longer pending) unblocks the messages.
+    let blocked = ok(s.execution("ex_blocked").await, "load").expect("stored");
+    let mut settled = blocked.clone();
+    settled.pending_effect = None;
+    settled.status = Status::Waiting;
+    settled.waiting_reason = Some(WaitingReason::WaitForResponse);
+    commit(
+        s,
+        TurnCommit {
+            executions: vec![settled],
+            ..TurnCommit::default()
+        },
+        "settle",
+    )
+    .await;
+    let due = due_conversations(s, 10, 10).await;
+    assert_eq!(
+        due.first(),
+        Some(&("c-blocked".to_owned(), 5)),
+        "once no effect is pending, the waiting message is due: {due:?}"
+    );
+}
+
+/// Leases: one owner at a time; renewable by its owner; taken over once expired; released only
+/// by its owner.
+pub(crate) async fn leases(store: Arc<dyn ExecutionStore>) {
+    let s = store.as_ref();
+    let at = |ms: i64| Timestamp(T0.0 + ms);
+    assert!(ok(s.acquire_lease("c1", "w1", at(0), 1_000).await, "free"));
+    assert!(!ok(
+        s.acquire_lease("c1", "w2", at(10), 1_000).await,
+        "held"
+    ));
+    assert!(ok(
+        s.acquire_lease("c2", "w2", at(10), 1_000).await,
+        "other conversation"
+    ));
+    assert!(ok(
+        s.acquire_lease("c1", "w1", at(900), 1_000).await,
+        "renewed by its owner"
+    ));
+    assert!(
+        !ok(
+            s.acquire_lease("c1", "w2", at(1_500), 1_000).await,
+            "renewal moved the expiry"
+        ),
+        "held until 1900"
+    );
+    assert!(ok(
+        s.acquire_lease("c1", "w2", at(1_900), 1_000).await,
+        "expired: taken over"
+    ));
+    ok(
+        s.release_lease("c1", "w1").await,
+        "release by a former owner",
+    );
+    assert!(
+        !ok(
+            s.acquire_lease("c1", "w1", at(2_000), 1_000).await,
+            "w2 still holds it"
+        ),
+        "a former owner's release changes nothing"
+    );
+    ok(s.release_lease("c1", "w2").await, "release by the owner");
+    assert!(ok(
+        s.acquire_lease("c1", "w3", at(2_000), 1_000).await,
+        "released: free"
+    ));
 }

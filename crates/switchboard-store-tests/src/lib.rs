@@ -52,6 +52,18 @@
 //! * **Races** ([`Check::ConcurrentCommits`]): two tasks committing on the same loaded version:
 //!   exactly one wins, the other gets a conflict and leaves no trace.
 //!
+//! * **Inbox** ([`Check::Inbox`]): items queued in arrival order per conversation, deduplicated
+//!   by key (and, for messages, against processed message ids), removed by the commit that
+//!   consumes them, and only when that commit succeeds.
+//! * **Outbox** ([`Check::Outbox`]): records written and replaced by id by commits, found by id,
+//!   by execution in creation order, and by WhatsApp id once sent; a conflicting commit writes
+//!   none.
+//! * **Due work** ([`Check::DueWork`]): statuses at once, a message batch when its latest
+//!   message is due and no execution of the conversation has a pending effect, pending effects
+//!   and wait timeouts when due; leased conversations left out until the lease expires.
+//! * **Leases** ([`Check::Leases`]): one owner at a time, renewable by its owner, taken over once
+//!   expired, released only by its owner.
+//!
 //! Records appear at most once per commit (the engine never writes one twice in a turn); what
 //! a store does with duplicates inside one commit is not specified.
 
@@ -84,11 +96,19 @@ pub enum Check {
     ExecutionsListing,
     /// Two commits racing on one version: exactly one wins.
     ConcurrentCommits,
+    /// The inbox: arrival order, deduplication, consumption with the commit.
+    Inbox,
+    /// The outbox: records written and replaced by commits, and their queries.
+    Outbox,
+    /// Due work: what is due when, blocked messages, leased conversations.
+    DueWork,
+    /// Leases: one owner at a time, renewal, expiry, release.
+    Leases,
 }
 
 impl Check {
     /// Every check, in the order [`run`] runs them.
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 13] = [
         Check::RoundTrip,
         Check::Versions,
         Check::StaleCommitChangesNothing,
@@ -98,6 +118,10 @@ impl Check {
         Check::Events,
         Check::ExecutionsListing,
         Check::ConcurrentCommits,
+        Check::Inbox,
+        Check::Outbox,
+        Check::DueWork,
+        Check::Leases,
     ];
 
     /// The check's name (`round_trip`, `versions`, …).
@@ -112,6 +136,10 @@ impl Check {
             Check::Events => "events",
             Check::ExecutionsListing => "executions_listing",
             Check::ConcurrentCommits => "concurrent_commits",
+            Check::Inbox => "inbox",
+            Check::Outbox => "outbox",
+            Check::DueWork => "due_work",
+            Check::Leases => "leases",
         }
     }
 
@@ -131,6 +159,10 @@ impl Check {
             Check::Events => tokio::spawn(checks::events(store)),
             Check::ExecutionsListing => tokio::spawn(checks::executions_listing(store)),
             Check::ConcurrentCommits => tokio::spawn(checks::concurrent_commits(store)),
+            Check::Inbox => tokio::spawn(checks::inbox(store)),
+            Check::Outbox => tokio::spawn(checks::outbox(store)),
+            Check::DueWork => tokio::spawn(checks::due_work(store)),
+            Check::Leases => tokio::spawn(checks::leases(store)),
         };
         task.await.map_err(|e| Violation {
             check: self,

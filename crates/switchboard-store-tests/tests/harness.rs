@@ -9,7 +9,8 @@ use switchboard_runtime::StoreError;
 use switchboard_runtime::event::{Event, EventType};
 use switchboard_runtime::state::{Conversation, Execution};
 use switchboard_runtime::store::{
-    DueTimer, ExecutionFilter, ExecutionStore, MemoryStore, TurnCommit,
+    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, MemoryStore, NewInbound,
+    OutboxQuery, OutboxRecord, QueuedInbound, TurnCommit,
 };
 use switchboard_runtime::time::Timestamp;
 use switchboard_store_tests::{Check, run};
@@ -48,6 +49,30 @@ impl ExecutionStore for Forgetful {
     }
     async fn executions(&self, _: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn enqueue(&self, items: Vec<NewInbound>) -> Result<Vec<Enqueued>, StoreError> {
+        Ok(items.iter().map(|_| Enqueued::Queued(1)).collect())
+    }
+    async fn queued(&self, _: &str) -> Result<Vec<QueuedInbound>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn due_work(&self, _: Timestamp, _: usize) -> Result<Vec<DueWork>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn outbox(&self, _: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn acquire_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+        _: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

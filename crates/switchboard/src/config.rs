@@ -67,16 +67,14 @@ use switchboard_runtime::{Adapters, FailureKind, TemplateLimits};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use switchboard_adapters::http::{
-    FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient,
-};
-use switchboard_adapters::js::{JsFunctionInvoker, JsOptions};
-use switchboard_adapters::llm::{LlmConfig, ModelRouter};
-use switchboard_adapters::mcp::{McpClientConfig, RmcpClient};
-use switchboard_adapters::whatsapp::{CloudApiConfig, CloudApiMessenger};
+use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, ReqwestHttpClient};
+use switchboard_js::{JsFunctionInvoker, JsOptions};
+use switchboard_llm::{LlmConfig, ModelRouter};
+use switchboard_mcp::{McpClientConfig, RmcpClient};
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, FunctionCall, FunctionInvoker, LanguageModel,
 };
+use switchboard_whatsapp::{CloudApiConfig, CloudApiMessenger};
 
 /// The contents of `switchboard.toml`.
 #[derive(Debug, Default, Deserialize)]

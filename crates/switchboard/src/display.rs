@@ -220,6 +220,7 @@ mod tests {
             execution_id: "ex_1".into(),
             node_id: "ask".into(),
             body: OutboundBody::Text { text: "hi".into() },
+            reference: None,
         };
         assert_eq!(
             payload(&m),

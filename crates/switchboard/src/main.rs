@@ -12,8 +12,9 @@
 //!   webhooks and the executions API.
 //!
 //! This crate is the edge of the system: it wires concrete adapters (the offline ones of
-//! `switchboard_runtime::offline`, and those of `switchboard-adapters` that a
-//! `switchboard.toml` configures) into the runtime, installs the redacting log subscriber,
+//! `switchboard_runtime::offline`, and those of the adapter crates — `switchboard-http`,
+//! `-llm`, `-whatsapp`, `-js`, `-mcp`, `-sqlite`, `-server` — that a `switchboard.toml` or
+//! the command line asks for) into the runtime, installs the redacting log subscriber,
 //! owns the process (arguments, terminal, exit status), and is the only place besides `xtask`
 //! that uses `anyhow` and `clap`. The logic lives in small modules with unit tests; `main`
 //! only parses and dispatches.

@@ -15,7 +15,7 @@
 //! (with `[http]`/`[mcp]` limits or the defaults), environment secrets, the system clock;
 //! with `--offline`, families the configuration leaves out get their offline fakes; without
 //! it they fail their calls (and a warning says so at start). Ctrl-C or SIGTERM shuts down gracefully (see
-//! [`switchboard_adapters::server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
+//! [`switchboard_server::serve`]). Logs go to stderr (`SWITCHBOARD_LOG`, default
 //! `info`), redacted ([`crate::logging`]).
 
 use std::io::Write;
@@ -25,8 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use switchboard_adapters::SqliteStore;
-use switchboard_adapters::server::{ServerState, serve};
 use switchboard_runtime::adapters::{
     AdapterResult, Messenger, OutboundBody, OutboundMessage, ProjectEvent, ProjectEventSink,
     SendReceipt,
@@ -36,6 +34,8 @@ use switchboard_runtime::inbox::Inbox;
 use switchboard_runtime::state::TriggerType;
 use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
+use switchboard_server::{ServerState, serve};
+use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;
 use crate::config::{Config, DEFAULT_APP_SECRET_ENV, DEFAULT_VERIFY_TOKEN_ENV};

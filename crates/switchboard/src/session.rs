@@ -12,6 +12,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use switchboard_model::Flow;
 use switchboard_runtime::adapters::{Choice, OutboundBody, OutboundMessage};
+use switchboard_runtime::config::Delays;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{
@@ -108,6 +109,8 @@ impl Session {
             .config(EngineConfig {
                 default_phone_number_id: BUSINESS_NUMBER.into(),
                 templates,
+                // The chat runs on a manual clock: a delay moves it and the turn goes on.
+                delays: Delays::Sleep,
                 ..EngineConfig::default()
             })
             .build();

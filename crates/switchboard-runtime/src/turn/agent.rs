@@ -14,12 +14,16 @@ use switchboard_model::config::{Agent, BuiltinTool, DeliveryMode, NodeConfig, Se
 use switchboard_model::is_http_url;
 
 use crate::adapters::{ChatRequest, McpServer, OutboundBody, Purpose, ToolSpec};
+use crate::error::EngineError;
 use crate::event::EventType;
 use crate::failure::{Failure, FailureKind};
 use crate::registry::CompiledFlow;
+use crate::state::EffectKind;
 use crate::state::{AgentState, ChatMessage, Status, ToolCall, WaitingReason};
+use crate::store::Effect;
 use crate::template::Mode;
 
+use super::effect::Outcome;
 use super::{Step, Turn, check_url, excerpt, system_namespace};
 
 impl<'e> Turn<'e> {
@@ -82,71 +86,93 @@ impl<'e> Turn<'e> {
         self.execs[xi].waiting_reason = Some(reason);
     }
 
+    /// An agent's message (assistant text, `send_notification_to_user`, `send_media`):
+    /// checked, committed, then carried out. The inner result is the WhatsApp message id or the
+    /// failure; the outer error means the turn cannot go on.
+    async fn agent_message(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        body: OutboundBody,
+        action: &str,
+        tool_call_id: Option<String>,
+    ) -> Result<Result<String, Failure>, EngineError> {
+        if !self.in_service_window() {
+            return Ok(Err(Failure::new(
+                FailureKind::OutsideServiceWindow,
+                "the contact has not written in the last 24 hours; only templates may be sent",
+            )));
+        }
+        let msg = match self.outbound(xi, node_id, &Sender::default(), body) {
+            Ok(m) => m,
+            Err(f) => return Ok(Err(f)),
+        };
+        let body = msg.body.clone();
+        let outcome = self
+            .carry_out(
+                xi,
+                node_id,
+                EffectKind::AgentMessage,
+                action,
+                Effect::Message(msg),
+                None,
+                tool_call_id,
+            )
+            .await?;
+        Ok(match outcome {
+            Outcome::Done(id) => {
+                let id = id.unwrap_or_default();
+                self.message_sent(xi, node_id, action, &body, &id);
+                Ok(id)
+            }
+            Outcome::Failed(e) => {
+                self.action_failed(xi, node_id, action, &e);
+                Err(e.into())
+            }
+            Outcome::Scheduled => Err(Failure::new(
+                FailureKind::Adapter,
+                "an agent's message cannot be scheduled",
+            )),
+        })
+    }
+
     async fn send_agent_text(
         &mut self,
         xi: usize,
         node_id: &str,
         text: String,
-    ) -> Result<String, Failure> {
+        tool_call_id: Option<String>,
+    ) -> Result<Result<String, Failure>, EngineError> {
         if text.chars().count() > 4096 {
-            return Err(Failure::new(
+            return Ok(Err(Failure::new(
                 FailureKind::InvalidMessage,
                 "the message is longer than 4096 characters",
-            ));
+            )));
         }
-        match self
-            .deliver_message(
-                xi,
-                node_id,
-                &Sender::default(),
-                OutboundBody::Text { text },
-                "send_text",
-                true,
-            )
-            .await
-        {
-            Step::Fail(f) => Err(f),
-            _ => Ok(self
-                .conv
-                .messages
-                .last()
-                .map(|m| m.id.clone())
-                .unwrap_or_default()),
-        }
+        self.agent_message(
+            xi,
+            node_id,
+            OutboundBody::Text { text },
+            "send_text",
+            tool_call_id,
+        )
+        .await
     }
 
     async fn send_agent_media(
         &mut self,
         xi: usize,
         node_id: &str,
-        media_type: String,
-        url: String,
-        caption: Option<String>,
-    ) -> Result<String, Failure> {
-        check_url("media_url", &url)?;
-        match self
-            .deliver_message(
-                xi,
-                node_id,
-                &Sender::default(),
-                OutboundBody::Media {
-                    media_type,
-                    url,
-                    caption,
-                },
-                "send_media",
-                true,
-            )
-            .await
+        media: OutboundBody,
+        tool_call_id: Option<String>,
+    ) -> Result<Result<String, Failure>, EngineError> {
+        if let OutboundBody::Media { url, .. } = &media
+            && let Err(f) = check_url("media_url", url)
         {
-            Step::Fail(f) => Err(f),
-            _ => Ok(self
-                .conv
-                .messages
-                .last()
-                .map(|m| m.id.clone())
-                .unwrap_or_default()),
+            return Ok(Err(f));
         }
+        self.agent_message(xi, node_id, media, "send_media", tool_call_id)
+            .await
     }
 
     /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
@@ -215,6 +241,8 @@ enum ToolOutcome {
     Complete,
     Handoff(Option<String>),
     EnterWaiting,
+    /// The turn cannot go on (a checkpoint commit failed).
+    Abort(EngineError),
 }
 
 async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: usize) -> Step {
@@ -286,9 +314,12 @@ async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: 
         }
         if !text.trim().is_empty()
             && Turn::delivery_mode(flow, ni) == DeliveryMode::AutoSendAssistantText
-            && let Err(f) = turn.send_agent_text(xi, &node_id, text.clone()).await
         {
-            return Step::Fail(f);
+            match turn.send_agent_text(xi, &node_id, text.clone(), None).await {
+                Err(e) => return Step::Abort(e),
+                Ok(Err(f)) => return Step::Fail(f),
+                Ok(Ok(_)) => {}
+            }
         }
         if resp.tool_calls.is_empty() {
             turn.set_waiting(xi, WaitingReason::Agent);
@@ -310,6 +341,7 @@ async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: 
                     (json!({"ok": true, "reason": reason}), Some("handoff"))
                 }
                 ToolOutcome::EnterWaiting => (json!({"ok": true}), Some("enter_waiting")),
+                ToolOutcome::Abort(e) => return Step::Abort(e),
             };
             let mut shown = result.clone();
             turn.redact(&turn.execs[xi].secrets_used.clone(), &mut shown);
@@ -587,9 +619,13 @@ async fn run_tool(
             }
             BuiltinTool::EnterWaiting => ToolOutcome::EnterWaiting,
             BuiltinTool::SendNotificationToUser => match str_arg(&args, "message") {
-                Some(m) => match turn.send_agent_text(xi, node_id, m.to_owned()).await {
-                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
-                    Err(f) => err(f.message),
+                Some(m) => match turn
+                    .send_agent_text(xi, node_id, m.to_owned(), Some(call.id.clone()))
+                    .await
+                {
+                    Ok(Ok(id)) => ToolOutcome::Result(json!({"message_id": id})),
+                    Ok(Err(f)) => err(f.message),
+                    Err(e) => ToolOutcome::Abort(e),
                 },
                 None => err("`message` is required"),
             },
@@ -603,12 +639,18 @@ async fn run_tool(
                     return err("`media_type` must be image, video, audio or document");
                 }
                 let caption = str_arg(&args, "caption").map(str::to_owned);
+                let media = OutboundBody::Media {
+                    media_type: kind.to_owned(),
+                    url: url.to_owned(),
+                    caption,
+                };
                 match turn
-                    .send_agent_media(xi, node_id, kind.to_owned(), url.to_owned(), caption)
+                    .send_agent_media(xi, node_id, media, Some(call.id.clone()))
                     .await
                 {
-                    Ok(id) => ToolOutcome::Result(json!({"message_id": id})),
-                    Err(f) => err(f.message),
+                    Ok(Ok(id)) => ToolOutcome::Result(json!({"message_id": id})),
+                    Ok(Err(f)) => err(f.message),
+                    Err(e) => ToolOutcome::Abort(e),
                 }
             }
             BuiltinTool::GetExecutionMetadata => {

@@ -4,9 +4,12 @@ use serde_json::{Map, Value, json};
 
 use crate::adapters::ProjectEvent;
 use crate::event::EventType;
+use crate::state::EffectKind;
+use crate::store::Effect;
 use crate::template::Mode;
 use crate::time::Timestamp;
 
+use super::effect::Outcome;
 use super::{Step, Turn, excerpt};
 
 impl Turn<'_> {
@@ -73,10 +76,37 @@ impl Turn<'_> {
             execution_id: self.execs[xi].id.clone(),
             flow_id: self.execs[xi].flow_id.clone(),
         };
-        if let Err(e) = self.ctx.adapters.project_events.emit(ev).await {
+        match self
+            .carry_out(
+                xi,
+                node_id,
+                EffectKind::Emit,
+                "emit_event",
+                Effect::ProjectEvent(ev.clone()),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(outcome) => self.emit_outcome(xi, node_id, &ev, outcome),
+            Err(e) => Step::Abort(e),
+        }
+    }
+
+    /// An `emit_event` node's step once its event was handed over (or refused): a refusal is
+    /// recorded and the execution goes on (runtime-semantics Open 7).
+    pub(super) fn emit_outcome(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        ev: &ProjectEvent,
+        outcome: Outcome,
+    ) -> Step {
+        if let Outcome::Failed(e) = outcome {
             self.action_failed(xi, node_id, "emit_event", &e);
             return Step::Next;
         }
+        let name = ev.event_name.clone();
         match self.execs[xi].emitted.iter_mut().find(|(n, _)| *n == name) {
             Some((_, n)) => *n += 1,
             None => self.execs[xi].emitted.push((name.clone(), 1)),
@@ -86,7 +116,7 @@ impl Turn<'_> {
             EventType::ProjectEventEmitted,
             Some(node_id),
             None,
-            json!({"event_name": name, "properties": props_red, "occurred_at": occurred_at}),
+            json!({"event_name": name, "properties": ev.properties, "occurred_at": ev.occurred_at}),
         );
         Step::Next
     }

@@ -7,6 +7,9 @@
 mod agent;
 mod call;
 mod decide;
+mod effect;
+
+pub use effect::Resumed;
 mod emit;
 mod function;
 mod redact;
@@ -29,7 +32,7 @@ use crate::event::{Event, EventType};
 use crate::failure::{Failure, FailureKind};
 use crate::registry::CompiledFlow;
 use crate::state::{Conversation, Execution, LastResume, Status, Timer, WaitingReason};
-use crate::store::TurnCommit;
+use crate::store::{OutboxRecord, TurnCommit};
 use crate::template::Mode;
 use crate::time::Timestamp;
 
@@ -45,6 +48,8 @@ pub(crate) enum Step {
     End(&'static str),
     /// The node failed.
     Fail(Failure),
+    /// The turn cannot go on (a checkpoint commit failed): nothing more is done or committed.
+    Abort(EngineError),
     /// A child execution was started and is running/waiting; the parent waits.
     Child(usize),
 }
@@ -75,6 +80,17 @@ pub(crate) struct Turn<'e> {
     calling: Vec<usize>,
     /// The id the next `start` uses (a child's id is known before it runs).
     next_id: Option<String>,
+    /// Outbox records to write with the next commit.
+    outbox: Vec<OutboxRecord>,
+    /// Inbox items consumed by this turn, removed with the next commit.
+    pub consumed: Vec<u64>,
+}
+
+async fn store_commit(ctx: &EngineContext, commit: TurnCommit) -> Result<(), EngineError> {
+    ctx.store.commit(commit).await.map_err(|e| match e {
+        StoreError::Conflict(m) => EngineError::Conflict(m),
+        other => EngineError::Store(other),
+    })
 }
 
 /// `system` (derived from the execution, never stored separately).
@@ -126,6 +142,8 @@ impl<'e> Turn<'e> {
             steps: 0,
             calling: Vec::new(),
             next_id: None,
+            outbox: Vec::new(),
+            consumed: Vec::new(),
         }
     }
 
@@ -146,11 +164,46 @@ impl<'e> Turn<'e> {
             events: self.events,
             message_ids: self.message_ids,
             idempotency: self.idempotency,
+            outbox: self.outbox,
+            consumed: self.consumed,
         };
-        self.ctx.store.commit(commit).await.map_err(|e| match e {
-            StoreError::Conflict(m) => EngineError::Conflict(m),
-            other => EngineError::Store(other),
-        })
+        store_commit(self.ctx, commit).await
+    }
+
+    /// Commits the turn so far and goes on (before an effect leaves the process). What is
+    /// committed is redacted; the turn keeps working on its own values.
+    pub(super) async fn checkpoint(&mut self) -> Result<(), EngineError> {
+        let mut copy = Turn {
+            ctx: self.ctx,
+            now: self.now,
+            conv: self.conv.clone(),
+            execs: self.execs.clone(),
+            events: std::mem::take(&mut self.events),
+            message_ids: std::mem::take(&mut self.message_ids),
+            idempotency: self.idempotency.take(),
+            steps: 0,
+            calling: Vec::new(),
+            next_id: None,
+            outbox: std::mem::take(&mut self.outbox),
+            consumed: std::mem::take(&mut self.consumed),
+        };
+        copy.redact_all();
+        copy.log();
+        let commit = TurnCommit {
+            conversations: vec![copy.conv],
+            executions: copy.execs,
+            events: copy.events,
+            message_ids: copy.message_ids,
+            idempotency: copy.idempotency,
+            outbox: copy.outbox,
+            consumed: copy.consumed,
+        };
+        store_commit(self.ctx, commit).await?;
+        self.conv.version += 1;
+        for e in &mut self.execs {
+            e.version += 1;
+        }
+        Ok(())
     }
 
     /// The turn's log records; called after [`Turn::redact_all`], so they carry only redacted
@@ -180,6 +233,11 @@ impl<'e> Turn<'e> {
                 "turn committed"
             );
         }
+    }
+
+    /// The index of an execution in the turn, loading it when the turn does not hold it yet.
+    pub async fn load(&mut self, id: &str) -> Result<usize, EngineError> {
+        self.exec_index(id).await
     }
 
     async fn exec_index(&mut self, id: &str) -> Result<usize, EngineError> {
@@ -380,6 +438,7 @@ impl<'e> Turn<'e> {
                 }
             }
             Step::Stop => Ok(None),
+            Step::Abort(e) => Err(e),
             Step::End(reason) => {
                 self.end(xi, reason).await?;
                 Ok(None)

@@ -9,23 +9,20 @@ use crate::adapters::{
     Choice, Cta, FlowParameters, Interactive, InteractiveHeader, ListSection, OutboundBody,
     OutboundMessage,
 };
+use crate::config::Delays;
 use crate::failure::{Failure, FailureKind};
-use crate::state::{Direction, HistoryMessage};
+use crate::state::EffectKind;
+use crate::store::Effect;
 use crate::template::Mode;
+use crate::time::Timestamp;
 
 use super::{Step, Turn, check_url, set_path};
 
 impl Turn<'_> {
     // --- sending -----------------------------------------------------------------------------
 
-    fn in_service_window(&self) -> bool {
-        !self.ctx.config.enforce_service_window
-            || self
-                .conv
-                .last_inbound_at
-                .is_some_and(|t| self.now.0 - t.0 < 24 * 3600 * 1000)
-    }
-
+    /// Sends a message from a node: committed first, then handed to the messenger (or, with
+    /// `not_before` in the future, scheduled: the turn stops there).
     pub(super) async fn deliver_message(
         &mut self,
         xi: usize,
@@ -33,19 +30,52 @@ impl Turn<'_> {
         sender: &Sender,
         body: OutboundBody,
         action: &str,
-        window: bool,
+        not_before: Option<Timestamp>,
     ) -> Step {
-        if window && !self.in_service_window() {
+        // Checked here for the turn as it runs, and again when the message is carried out (a
+        // scheduled or resumed send may find the window closed by then).
+        let windowed = !matches!(body, OutboundBody::Template { .. });
+        if windowed && not_before.is_none() && !self.in_service_window() {
             return Step::Fail(Failure::new(
                 FailureKind::OutsideServiceWindow,
                 "the contact has not written in the last 24 hours; only templates may be sent",
             ));
         }
+        let msg = match self.outbound(xi, node_id, sender, body) {
+            Ok(m) => m,
+            Err(f) => return Step::Fail(f),
+        };
+        let body = msg.body.clone();
+        match self
+            .carry_out(
+                xi,
+                node_id,
+                EffectKind::Send,
+                action,
+                Effect::Message(msg),
+                not_before,
+                None,
+            )
+            .await
+        {
+            Ok(outcome) => self.send_outcome(xi, node_id, action, &body, outcome),
+            Err(e) => Step::Abort(e),
+        }
+    }
+
+    /// The message a node sends: sender `phone_number_id`, else `whatsapp_config_id`, else the
+    /// conversation's number; recipient `to_phone_number`, else the contact.
+    pub(super) fn outbound(
+        &mut self,
+        xi: usize,
+        node_id: &str,
+        sender: &Sender,
+        body: OutboundBody,
+    ) -> Result<OutboundMessage, Failure> {
         let to = match &sender.to_phone_number {
-            Some(t) => match self.render_text(xi, node_id, "to_phone_number", t, Mode::Text) {
-                Ok(s) if !s.is_empty() => s,
-                Ok(_) => self.conv.phone_number.clone(),
-                Err(f) => return Step::Fail(f),
+            Some(t) => match self.render_text(xi, node_id, "to_phone_number", t, Mode::Text)? {
+                s if !s.is_empty() => s,
+                _ => self.conv.phone_number.clone(),
             },
             None => self.conv.phone_number.clone(),
         };
@@ -54,53 +84,14 @@ impl Turn<'_> {
             .clone()
             .or_else(|| sender.whatsapp_config_id.clone())
             .unwrap_or_else(|| self.conv.phone_number_id.clone());
-        let text = match &body {
-            OutboundBody::Text { text } => text.clone(),
-            OutboundBody::Interactive(i) => i.body.clone(),
-            OutboundBody::Template { template_id, .. } => format!("[template {template_id}]"),
-            OutboundBody::Media { caption, url, .. } => {
-                caption.clone().unwrap_or_else(|| url.clone())
-            }
-        };
-        let kind = match &body {
-            OutboundBody::Text { .. } => "text",
-            OutboundBody::Interactive(_) => "interactive",
-            OutboundBody::Template { .. } => "template",
-            OutboundBody::Media { media_type, .. } => media_type.as_str(),
-        }
-        .to_owned();
-        let msg = OutboundMessage {
+        Ok(OutboundMessage {
             from,
             to,
             execution_id: self.execs[xi].id.clone(),
             node_id: node_id.to_owned(),
             body,
-        };
-        match self.ctx.adapters.messenger.send(msg).await {
-            Ok(receipt) => {
-                self.conv.record(
-                    HistoryMessage {
-                        id: receipt.message_id.clone(),
-                        direction: Direction::Outbound,
-                        kind,
-                        text,
-                        at: self.now,
-                    },
-                    self.ctx.config.history_window,
-                );
-                self.performed(
-                    xi,
-                    node_id,
-                    action,
-                    json!({"message_id": receipt.message_id}),
-                );
-                Step::Next
-            }
-            Err(e) => {
-                self.action_failed(xi, node_id, action, &e);
-                Step::Fail(e.into())
-            }
-        }
+            reference: None,
+        })
     }
 
     pub(super) async fn send_text(
@@ -132,14 +123,21 @@ impl Turn<'_> {
                 "the message is empty",
             ));
         }
+        let mut not_before = None;
         if let Some(d) = c.delay_seconds.filter(|d| *d > 0.0) {
-            self.ctx
-                .adapters
-                .clock
-                .sleep(Duration::from_secs_f64(d.min(3600.0)))
-                .await;
-            // Time moved on: what follows (events, the service window, timers) happens later.
-            self.now = self.ctx.adapters.clock.now();
+            let d = d.min(3600.0);
+            match self.ctx.config.delays {
+                Delays::Sleep => {
+                    self.ctx
+                        .adapters
+                        .clock
+                        .sleep(Duration::from_secs_f64(d))
+                        .await;
+                    // Time moved on: what follows (events, the window, timers) happens later.
+                    self.now = self.ctx.adapters.clock.now();
+                }
+                Delays::Schedule => not_before = Some(self.now.plus_seconds(d)),
+            }
         }
         self.deliver_message(
             xi,
@@ -147,7 +145,7 @@ impl Turn<'_> {
             &c.sender,
             OutboundBody::Text { text },
             "send_text",
-            true,
+            not_before,
         )
         .await
     }
@@ -197,7 +195,7 @@ impl Turn<'_> {
             template_id: c.template_id.clone().unwrap_or_default(),
             parameters: stringify_leaves(params),
         };
-        self.deliver_message(xi, node_id, &c.sender, body, "send_template", false)
+        self.deliver_message(xi, node_id, &c.sender, body, "send_template", None)
             .await
     }
 
@@ -219,7 +217,7 @@ impl Turn<'_> {
                     &c.sender,
                     OutboundBody::Interactive(i),
                     "send_interactive",
-                    true,
+                    None,
                 )
                 .await
             }

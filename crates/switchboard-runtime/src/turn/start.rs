@@ -114,6 +114,8 @@ impl Turn<'_> {
             pending_status: None,
             secrets_used: Vec::new(),
             event_seq: 0,
+            pending_effect: None,
+            effects: 0,
             version: 0,
         };
         self.execs.push(exec);
