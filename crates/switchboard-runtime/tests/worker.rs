@@ -22,8 +22,7 @@ use switchboard_runtime::store::{
 };
 use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{
-    Delays, Engine, EngineConfig, FlowDefinition, InboundMessage, Resumed, Status, Timestamp,
-    Trigger,
+    Engine, EngineConfig, FlowDefinition, InboundMessage, Resumed, Status, Timestamp, Trigger,
 };
 
 const PN: &str = "pn";
@@ -139,11 +138,15 @@ impl Messenger for CheckingMessenger {
         let mut problems = self.problems.lock().unwrap();
         match record.first().map(|r| &r.state) {
             Some(OutboxState::Sending { .. }) => {}
-            other => problems.push(format!("record {reference:?} not committed as sending: {other:?}")),
+            other => problems.push(format!(
+                "record {reference:?} not committed as sending: {other:?}"
+            )),
         }
         match exec.and_then(|e| e.pending_effect) {
             Some(p) if p.outbox_id == reference => {}
-            other => problems.push(format!("execution not committed with the effect: {other:?}")),
+            other => problems.push(format!(
+                "execution not committed with the effect: {other:?}"
+            )),
         }
         Ok(SendReceipt {
             message_id: format!("wamid.{n}"),
@@ -169,7 +172,11 @@ async fn every_message_is_committed_before_it_is_sent_and_recorded_after() {
         .await
         .unwrap();
     assert_eq!(messenger.checked.load(Ordering::SeqCst), 2);
-    assert!(messenger.problems.lock().unwrap().is_empty(), "{:?}", messenger.problems);
+    assert!(
+        messenger.problems.lock().unwrap().is_empty(),
+        "{:?}",
+        messenger.problems
+    );
     let records = s
         .store
         .outbox(&OutboxQuery::Execution("ex_1".into()))
@@ -280,11 +287,7 @@ async fn a_delivery_status_settles_an_interrupted_send_without_resending() {
         .unwrap()
         .messages;
     assert!(history.iter().any(|m| m.id == "wamid.hello"), "{history:?}");
-    let events = w
-        .engine()
-        .list_events("ex_1", None, 100, 0)
-        .await
-        .unwrap();
+    let events = w.engine().list_events("ex_1", None, 100, 0).await.unwrap();
     assert!(
         events
             .iter()
@@ -330,9 +333,13 @@ async fn a_delay_is_a_due_time_in_the_store_that_survives_a_restart() {
     w.run_until_idle().await.unwrap();
     assert_eq!(texts(&before.sent()), ["first"], "the delayed one waits");
     // A message during the delay waits for the turn to finish.
-    w.accept(vec![InboundItem::Message(msg("m2", "+14155550100", "early"))])
-        .await
-        .unwrap();
+    w.accept(vec![InboundItem::Message(msg(
+        "m2",
+        "+14155550100",
+        "early",
+    ))])
+    .await
+    .unwrap();
     s.clock.advance(Duration::from_secs(2));
     w.run_until_idle().await.unwrap();
     assert_eq!(before.sent().len(), 1, "still waiting at 2 s");
@@ -382,9 +389,13 @@ async fn queued_messages_run_in_order_deduplicated_and_debounced() {
         .await
         .unwrap();
     assert!(matches!(first[2], Enqueued::Duplicate), "{first:?}");
-    w.accept(vec![InboundItem::Message(msg("m3", "+14155550100", "three"))])
-        .await
-        .unwrap();
+    w.accept(vec![InboundItem::Message(msg(
+        "m3",
+        "+14155550100",
+        "three",
+    ))])
+    .await
+    .unwrap();
     w.run_until_idle().await.unwrap();
     assert_eq!(
         texts(&recorder.sent()),
@@ -416,7 +427,11 @@ async fn queued_messages_run_in_order_deduplicated_and_debounced() {
         s.clock.advance(Duration::from_secs(2));
         w.run_until_idle().await.unwrap();
     }
-    assert_eq!(recorder.sent().len(), 1, "the window restarts with each message");
+    assert_eq!(
+        recorder.sent().len(),
+        1,
+        "the window restarts with each message"
+    );
     s.clock.advance(Duration::from_secs(2));
     w.run_until_idle().await.unwrap();
     assert_eq!(texts(&recorder.sent()), ["hello", "echo one\ntwo"]);
@@ -454,7 +469,11 @@ impl LanguageModel for SlowModel {
 async fn conversations_run_concurrently() {
     let flow = Flow::new("slow")
         .node(Node::start("start"))
-        .node(Node::send_text("answer", "x").with_ai_field("message", "Answer {{last_user_input}}").with("provider_model_name", "m"))
+        .node(
+            Node::send_text("answer", "x")
+                .with_ai_field("message", "Answer {{last_user_input}}")
+                .with("provider_model_name", "m"),
+        )
         .edge("start", "answer");
     let s = Setup::new();
     let recorder = Arc::new(RecordingMessenger::default());
@@ -504,7 +523,10 @@ async fn conversations_run_concurrently() {
     .await
     .unwrap();
     while recorder.sent().len() < 10 {
-        assert!(started.elapsed() < Duration::from_secs(10), "replies never came");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replies never came"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
