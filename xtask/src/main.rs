@@ -8,11 +8,14 @@
 //!   (bench_loop) through `switchboard-bench`.
 //! * `cargo xtask layering` checks every crate's dependencies against the architecture's layers
 //!   (exit 1 on a violation).
+//! * `cargo xtask fuzz <load|check|template|script|webhook|all> [seconds] [--quick]` builds the cargo-fuzz
+//!   targets of `fuzz/` and runs one or each (exit 1 on a finding, saved as a regression input).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod flowgen;
+mod fuzz;
 mod layering;
 
 use std::path::PathBuf;
@@ -25,7 +28,8 @@ const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
   cargo xtask bench validate [--sizes N...] [--runs R]
   cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
-  cargo xtask layering";
+  cargo xtask layering
+  cargo xtask fuzz <load|check|template|script|webhook|all> [seconds] [--quick]";
 
 fn main() -> ExitCode {
     match real_main() {
@@ -45,6 +49,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
         Some("layering") => {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
             Ok(if layering::main(&root)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Some("fuzz") => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            Ok(if fuzz::main(&root, &args[1..])? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
