@@ -4,7 +4,7 @@
 //! A webhook hands its items to [`Worker::accept`], which writes them to the store's inbox in one
 //! transaction (deduplicated by message id) and returns: the webhook can be answered at once,
 //! and nothing accepted is lost if the process dies. [`Worker::run`] then finds conversations
-//! with due work ([`ExecutionStore::due_work`]) and processes each under two locks — a
+//! with due work ([`ExecutionStore::due_work`](crate::store::ExecutionStore::due_work)) and processes each under two locks — a
 //! per-conversation mutex in this process and a lease in the store for the others — with a
 //! bound on how many conversations run at once. For one conversation it:
 //!

@@ -27,7 +27,7 @@ pub(super) enum Outcome {
     Scheduled,
 }
 
-/// What [`Turn::resume_effect`] did.
+/// What resuming a pending effect did (`Engine::resume_pending`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resumed {
     /// No pending effect.
