@@ -1,6 +1,8 @@
 //! Engine settings: deployment configuration that is not a flow's own (history window, limits
 //! overriding every flow's settings, the business number, the service window check, how sends
-//! are delayed and when an interrupted send is tried again).
+//! are delayed and when an interrupted send is tried again, the bounds on template evaluation).
+
+use crate::template::TemplateLimits;
 
 /// How `send_text`'s `delay_seconds` waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct EngineConfig {
     /// A send interrupted by a crash (committed as being sent, outcome unknown) is tried again
     /// after this many milliseconds unless a delivery status names it first (default 60 000).
     pub resend_after_ms: i64,
+    /// Bounds on every template evaluation: fuel, rendered size, recursion.
+    pub templates: TemplateLimits,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             enforce_service_window: true,
             delays: Delays::default(),
             resend_after_ms: 60_000,
+            templates: TemplateLimits::default(),
         }
     }
 }

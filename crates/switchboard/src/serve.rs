@@ -192,6 +192,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
                 .map(|s| seconds("[server] resend_after_seconds", s))
                 .transpose()?
                 .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            templates: config.template_limits()?,
             ..EngineConfig::default()
         })
         .clock(Arc::new(SystemClock))

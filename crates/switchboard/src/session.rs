@@ -17,7 +17,7 @@ use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{
     Dispatch, Engine, EngineConfig, Event, EventType, Execution, FlowDefinition, InboundMessage,
-    Reply, Status, Trigger, WaitingReason,
+    Reply, Status, TemplateLimits, Trigger, WaitingReason,
 };
 
 use crate::display;
@@ -99,13 +99,16 @@ impl Session {
             offline.functions = Arc::new(functions);
         }
         let mut adapters = offline.adapters();
+        let mut templates = TemplateLimits::default();
         if let Some(config) = &options.config {
             config.apply(&mut adapters)?;
+            templates = config.template_limits()?;
         }
         let engine = Engine::builder(Arc::new(MemoryStore::new()))
             .adapters(adapters)
             .config(EngineConfig {
                 default_phone_number_id: BUSINESS_NUMBER.into(),
+                templates,
                 // The chat runs on a manual clock: a delay moves it and the turn goes on.
                 delays: Delays::Sleep,
                 ..EngineConfig::default()
