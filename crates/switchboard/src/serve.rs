@@ -31,7 +31,6 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::adapters::{EnvSecrets, Family, SystemClock, UniqueIds};
 use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::ExecutionStore;
 use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
 use switchboard_server::{ApiAccess, Limits, ServerState, serve};

@@ -137,7 +137,17 @@ async fn three_processes(kill_twice: bool) {
     let total = 200 * 10;
     let driver = tokio::spawn({
         let (load, targets) = (load.clone(), targets.clone());
-        async move { drive(&load, SECRET, targets, 50, 10, Arc::new(AtomicBool::new(false))).await }
+        async move {
+            drive(
+                &load,
+                SECRET,
+                targets,
+                50,
+                10,
+                Arc::new(AtomicBool::new(false)),
+            )
+            .await
+        }
     });
     if kill_twice {
         for fraction in [0.3, 0.6] {
@@ -171,7 +181,10 @@ async fn three_processes(kill_twice: bool) {
     );
     verdict(&load, &graph, &setup.dir.join("serve.log"));
     for s in servers {
-        assert!(s.terminate(Duration::from_secs(15)), "a clean exit on SIGTERM");
+        assert!(
+            s.terminate(Duration::from_secs(15)),
+            "a clean exit on SIGTERM"
+        );
     }
     setup.cleanup().await;
 }

@@ -2,7 +2,12 @@
 //! create schemas in). Without it the tests say they were skipped — unless
 //! `SWITCHBOARD_REQUIRE_POSTGRES=1` (CI sets it), in which case they fail.
 
-#![allow(dead_code, clippy::print_stderr)]
+#![allow(
+    dead_code,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
