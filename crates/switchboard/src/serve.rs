@@ -508,7 +508,7 @@ fn routes_help(addr: &str, verify_env: &str, api_tokens: Option<&[String]>, flow
              try:\n  curl \"http://{host}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${verify_env}&hub.challenge=42\"\n  \
              curl -H \"Authorization: Bearer ${token}\" -H 'content-type: application/json' \\\n    \
              -d '{{\"flow\": \"{flow}\", \"phone_number\": \"+14155550100\"}}' http://{host}/v1/executions\n  \
-             (an API start that sends free text fails with outside_service_window unless the contact wrote in the last 24 hours: start such flows with a template; see docs/serving.md)\n"
+             (a start whose flow sends free text to a contact who has not written in the last 24 hours fails: GET /v1/executions/ID shows error_details.kind outside_service_window; open such flows with a template, see docs/serving.md)\n"
         )),
         None => s.push_str(&format!(
             "  /v1/...  the executions API: off (add an [api] section)\n\

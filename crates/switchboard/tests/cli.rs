@@ -977,3 +977,60 @@ fn the_example_project_runs_offline() {
         "{r:?}"
     );
 }
+
+/// docs/tutorial.md shows what its commands print: run them and find their output in the page.
+#[test]
+fn the_tutorial_commands_print_what_it_shows() {
+    let tutorial = std::fs::read_to_string(root().join("docs/tutorial.md")).unwrap();
+    let shown = |out: &str| {
+        assert!(
+            tutorial.contains(out),
+            "docs/tutorial.md does not show:\n{out}"
+        );
+    };
+    // The files the page shows are the files of examples/tutorial.
+    for file in [
+        "examples/tutorial/coffee.yaml",
+        "examples/tutorial/tests/coffee.yaml",
+    ] {
+        shown(&std::fs::read_to_string(root().join(file)).unwrap());
+    }
+    shown(
+        std::fs::read_to_string(root().join("examples/tutorial/answers/price.json"))
+            .unwrap()
+            .trim(),
+    );
+    let r = check(&["validate", "examples/tutorial/coffee.yaml"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    shown(&r.stdout);
+    let r = check(
+        &[
+            "chat",
+            "examples/tutorial/coffee.yaml",
+            "--script",
+            "-",
+            "--functions",
+            "examples/tutorial/answers",
+        ],
+        "hi\n#button latte\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stderr, "-- waiting\n-- ended (leaf)\n");
+    shown(&r.stdout);
+    // Typed instead of tapped, the offline model routes by words.
+    let typed = check(
+        &[
+            "chat",
+            "examples/tutorial/coffee.yaml",
+            "--script",
+            "-",
+            "--functions",
+            "examples/tutorial/answers",
+        ],
+        "hi\nsomething with milk please\n",
+    );
+    assert_eq!(typed.stdout, r.stdout, "{typed:?}");
+    let r = check(&["test", "examples/tutorial/tests"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    shown(&r.stdout);
+}
