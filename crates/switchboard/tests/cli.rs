@@ -904,13 +904,13 @@ fn chat_script_refuses_an_unknown_button() {
 /// A configuration whose model is unreachable (a closed port on loopback).
 fn broken_llm_config(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
     let path = dir.join("switchboard.toml");
     std::fs::write(
         &path,
         "[[llm.providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_retries = 0\n\n[[llm.routes]]\nmatch = \"*\"\nprovider = \"local\"\n",
     )
-    .unwrap();
+    .expect("the configuration is written");
     path
 }
 
