@@ -5,7 +5,8 @@
 //! build; the median and the minimum are printed, with the per-node cost to show how it scales.
 //! The diagnostics must match the benchmark README's expectation where the catalogues agree: no
 //! error. (Kapso's SDK also warns about the final handoff having no outgoing edge; Switchboard's
-//! `dead-end` rule exempts handoff nodes, so that node has no diagnostic.) The warnings found are
+//! `dead-end` rule only reports final nodes whose work is lost, and a handoff is a normal end, so that
+//! node has no diagnostic.) The warnings found are
 //! printed by rule.
 
 use std::time::{Duration, Instant};

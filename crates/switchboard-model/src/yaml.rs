@@ -57,7 +57,13 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
         match event {
             Ok((Event::StreamEnd, _)) => break,
             Ok((event, span)) => reader.event(event, span)?,
-            Err(e) => return Err(reader.scan_error(&e)),
+            Err(e) => {
+                let mut err = reader.scan_error(&e);
+                if let Some(at) = err.pos.offset() {
+                    err.pos = Pos::new(past_last_content(text, at));
+                }
+                return Err(err);
+            }
         }
     }
     match reader.root {
@@ -95,6 +101,28 @@ pub fn to_string(value: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Reader
 // ---------------------------------------------------------------------------------------------
+
+/// Where to show an error the scanner found at byte `at`: `at` itself, unless only blank lines
+/// (or the end of the file) lie between the last content and `at` — the scanner reads ahead to
+/// find that something is missing — in which case just after that content, so the caret points
+/// at the line where the missing `]`, `}` or quote belongs, not at a blank line.
+fn past_last_content(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    let Some(before) = text.get(..at) else {
+        return at;
+    };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    if !text[line_start..line_end].trim().is_empty() {
+        return at;
+    }
+    let content = before.trim_end();
+    if content.is_empty() {
+        at
+    } else {
+        content.len()
+    }
+}
 
 fn err_at(byte: usize, msg: impl Into<String>) -> SyntaxError {
     SyntaxError {
@@ -1005,6 +1033,17 @@ mod tests {
         Value::from(text)
     }
 
+    #[test]
+    fn errors_found_after_blank_lines_point_at_the_content() {
+        // The scanner reports the missing `]` at the end of the stream, three blank lines on.
+        let text = "name: x\nnodes: [1, 2\n\n\n";
+        let e = err(text);
+        assert_eq!(e.pos.offset(), Some("name: x\nnodes: [1, 2".len()), "{e:?}");
+        // A position on a line with content stays where it is.
+        assert_eq!(past_last_content("a: [1\nb: 2\n", 6), 6);
+        assert_eq!(past_last_content("\n\n", 1), 1);
+    }
+
     /// Reads `text`, writes it back and checks that the written text reads back equal.
     fn round_trip(text: &str) -> Value {
         let v = parse(text).unwrap();
@@ -1297,7 +1336,12 @@ mod tests {
                 .char_indices()
                 .nth(char_index)
                 .map_or(text.len(), |(b, _)| b);
-            assert_eq!(e.pos, Pos::new(byte), "{text:?}");
+            // (An error past the last content is shown just after it, at the end of its line.)
+            assert_eq!(e.pos, Pos::new(past_last_content(text, byte)), "{text:?}");
+            assert!(
+                byte != text.len() || e.pos == Pos::new(text.len() - 1),
+                "{text:?}"
+            );
             assert!(e.message.chars().next().unwrap().is_lowercase(), "{e:?}");
         }
         // Windows line endings.

@@ -69,22 +69,51 @@ pub(crate) fn check(cx: &mut Ctx, analysis: &Analysis) {
             );
             continue;
         }
-        let kind = node.kind();
-        if !matches!(kind, Some(NodeKind::Handoff | NodeKind::Agent) | None)
-            && !cx.out_edges[i].iter().any(|&k| !flow.edges[k].is_error())
+        if !cx.out_edges[i].iter().any(|&k| !flow.edges[k].is_error())
+            && let Some((what, help)) = thrown_away(node.config())
         {
             cx.at_node(
                 rules::DEAD_END,
                 i,
                 "/id",
-                format!("node `{}` has no outgoing edge: the execution ends after it", node.id()),
-                "fine for a last message; otherwise add an edge to the next step (or end with a handoff)",
+                format!(
+                    "node `{}` has no outgoing edge: the execution ends right after it, so {what}",
+                    node.id()
+                ),
+                help,
             );
         }
     }
 
     loops(cx, &g, &reachable);
     dataflow(cx, &g, &reachable, start, analysis);
+}
+
+/// For a node whose work is lost when the execution ends right after it (validation-rules
+/// §9, `dead-end`), what is lost and the fix; `None` for nodes that are normal last steps —
+/// messages, `handoff`, `agent`, `call`, `emit_event`, and functions or webhooks that save
+/// nothing.
+fn thrown_away(config: &NodeConfig) -> Option<(&'static str, &'static str)> {
+    let saves = |to: &Option<String>| to.as_deref().is_some_and(|s| !s.trim().is_empty());
+    match config {
+        NodeConfig::WaitForResponse(_) => Some((
+            "it waits for a reply that nothing reads",
+            "add an edge from it to the step that uses the reply, or remove it",
+        )),
+        NodeConfig::SetVariable(_) => Some((
+            "the variable it sets is never read",
+            "add an edge from it to the step that uses the variable, or remove it",
+        )),
+        NodeConfig::Function(f) if saves(&f.save_response_to) => Some((
+            "the response it saves is never read",
+            "add an edge to the step that uses the response, or drop `save_response_to`",
+        )),
+        NodeConfig::Webhook(w) if saves(&w.save_response_to) => Some((
+            "the response it saves is never read",
+            "add an edge to the step that uses the response, or drop `save_response_to`",
+        )),
+        _ => None,
+    }
 }
 
 fn loops(cx: &mut Ctx, g: &DiGraph<usize, bool>, reachable: &[bool]) {

@@ -115,6 +115,6 @@ rules! {
     INVALID_EVENT_PROPERTIES = "invalid-event-properties", Error, "more than 25 keys; more than 8 KiB as JSON; an empty key or one longer than 64; a non-scalar or non-finite value; a string value over 1024 bytes";
     EMIT_EVENT_BUDGET = "emit-event-budget", Warning, "more than 10 emit_event nodes, more than 3 with the same event_name, or an emit_event node on a cycle (limits: 10 emits per execution, 3 per name)";
     UNREACHABLE_NODE = "unreachable-node", Warning, "a node not reachable from start (§9.1)";
-    DEAD_END = "dead-end", Warning, "a reachable node other than handoff and agent with no outgoing non-error edge: the execution ends after it";
+    DEAD_END = "dead-end", Warning, "a reachable node with no outgoing non-error edge whose work is thrown away when the execution ends right after it: a wait_for_response, a set_variable, or a function/webhook with save_response_to (final messages, handoff, agent, call, emit_event are normal ends)";
     LOOP_WITHOUT_WAIT = "loop-without-wait", Error, "a cycle without a wait_for_response or agent node: error when it has no exit and no call node, warning otherwise (§9.2)";
 }

@@ -136,10 +136,10 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
             if mode == Mode::Interactive {
                 writeln!(
                     out,
-                    "Chatting with {} as {}. Type a message; a number taps a choice; \
-                     /vars, /events, /quit.",
+                    "Chatting with {} as {}. Type a message; {}.",
                     args.flow.display(),
-                    phone
+                    phone,
+                    input::HELP
                 )?;
             }
             let reader = tokio::io::BufReader::new(tokio::io::stdin());
@@ -195,11 +195,41 @@ pub async fn run<R: AsyncBufRead + Unpin>(
                 }
                 continue;
             }
+            Line::Command(Command::Help) => {
+                writeln!(out, "Type a message; {}.", input::HELP)?;
+                continue;
+            }
+            Line::Command(c @ (Command::Resume | Command::Restart)) => {
+                let done = if c == Command::Resume {
+                    session.resume().await
+                } else {
+                    session.restart().await
+                };
+                match done {
+                    Ok(outcome) => {
+                        show(&outcome, ChoiceLabel::Number, out, None)?;
+                        write_notes(&outcome, status)?;
+                    }
+                    Err(e) => writeln!(out, "error: {e:#}")?,
+                }
+                continue;
+            }
             Line::Text(t) => {
                 let numbered = match mode {
                     Mode::Interactive => t.parse::<usize>().ok(),
                     _ => None,
                 };
+                let count = session.choice_count();
+                match numbered {
+                    Some(k) if count > 0 && (k == 0 || k > count) => {
+                        writeln!(
+                            out,
+                            "error: there is no choice {k}: the last message offers 1 to {count} (not sent)"
+                        )?;
+                        continue;
+                    }
+                    _ => {}
+                }
                 match numbered.and_then(|k| session.numbered_choice(k)) {
                     Some(r) => {
                         let rec = json!({"id": r.id, "title": r.title});
@@ -209,15 +239,22 @@ pub async fn run<R: AsyncBufRead + Unpin>(
                     None => (Action::Text(t.clone()), ("user", json!(t))),
                 }
             }
-            Line::Button(id) => {
-                let r = session.reply_by_id("button_reply", &id);
+            Line::Button(ref id) | Line::List(ref id) => {
+                let kind = if matches!(line, Line::List(_)) {
+                    "list_reply"
+                } else {
+                    "button_reply"
+                };
+                let r = match session.checked_reply(kind, id) {
+                    Ok(r) => r,
+                    Err(e) if mode == Mode::Interactive => {
+                        writeln!(out, "error: {e}")?;
+                        continue;
+                    }
+                    Err(e) => bail!("line {n}: {e}"),
+                };
                 let rec = json!({"id": r.id, "title": r.title});
-                (Action::Reply(r), ("button", rec))
-            }
-            Line::List(id) => {
-                let r = session.reply_by_id("list_reply", &id);
-                let rec = json!({"id": r.id, "title": r.title});
-                (Action::Reply(r), ("list", rec))
+                (Action::Reply(r), (reply_key(kind), rec))
             }
             Line::Clock(s) => (Action::Clock(s), ("clock", json!(s))),
         };
@@ -230,12 +267,22 @@ pub async fn run<R: AsyncBufRead + Unpin>(
             Err(e) => return Err(e.context(format!("line {n}"))),
         };
         match mode {
-            Mode::Interactive => show(&outcome, ChoiceLabel::Number, out, None)?,
-            Mode::Script => show(&outcome, ChoiceLabel::Id, out, Some(status))?,
+            Mode::Interactive => {
+                show(&outcome, ChoiceLabel::Number, out, None)?;
+                write_notes(&outcome, status)?;
+                if let Some(hint) = hint(&outcome) {
+                    writeln!(out, "{hint}")?;
+                }
+            }
+            Mode::Script => {
+                show(&outcome, ChoiceLabel::Id, out, Some(&mut *status))?;
+                write_notes(&outcome, status)?;
+            }
             Mode::Json => {
                 for line in &outcome.status {
                     writeln!(status, "{line}")?;
                 }
+                write_notes(&outcome, status)?;
                 let mut turn = Map::new();
                 turn.insert(record.0.into(), record.1);
                 turn.insert(
@@ -258,6 +305,30 @@ pub async fn run<R: AsyncBufRead + Unpin>(
     }
     out.flush()?;
     Ok(0)
+}
+
+/// What can be done next, after a turn that left the execution handed off or failed (at the
+/// prompt only: scripts keep their output to the bot's lines and status lines).
+fn hint(outcome: &Outcome) -> Option<&'static str> {
+    let last = outcome.status.last()?;
+    if last == "-- handoff" || last.starts_with("-- ignored") {
+        Some(
+            "-- a human has the conversation now, so the flow will not answer: \
+             /resume hands it back to the flow, /restart starts over, /quit leaves",
+        )
+    } else if last.starts_with("-- failed") {
+        Some("-- your next message starts a new execution (or type /restart first)")
+    } else {
+        None
+    }
+}
+
+/// Writes a turn's `-- note:` lines (to stderr in every mode).
+fn write_notes(outcome: &Outcome, w: &mut dyn Write) -> std::io::Result<()> {
+    for n in &outcome.notes {
+        writeln!(w, "{n}")?;
+    }
+    w.flush()
 }
 
 fn reply_key(kind: &str) -> &'static str {

@@ -2,7 +2,8 @@
 //!
 //! * `#button <id>` / `#list <id>`: tap a reply button / pick a list row by id;
 //! * `#clock <seconds>`: advance the manual clock and fire due timers (wait timeouts);
-//! * `/vars`, `/events`, `/quit`: interactive commands;
+//! * `/vars`, `/events`, `/resume`, `/restart`, `/help`, `/quit`: interactive commands (an
+//!   unknown `/word` is an error there, not a message);
 //! * a blank line: nothing; anything else: a text message from the user.
 
 /// One parsed line.
@@ -18,7 +19,8 @@ pub enum Line {
     List(String),
     /// `#clock <seconds>`.
     Clock(f64),
-    /// `/vars`, `/events`, `/quit` (interactive only; sent as text in scripts).
+    /// `/vars`, `/events`, `/resume`, `/restart`, `/help`, `/quit` (interactive only; sent as
+    /// text in scripts).
     Command(Command),
 }
 
@@ -29,11 +31,22 @@ pub enum Command {
     Vars,
     /// Print the execution's events, one line each.
     Events,
+    /// Hand a handed-off execution back to the flow (operator resume).
+    Resume,
+    /// End the current execution: the next message starts a new one.
+    Restart,
+    /// Print the commands and directives.
+    Help,
     /// Leave.
     Quit,
 }
 
-/// Parses a line. `commands`: recognise `/vars`, `/events` and `/quit`.
+/// The commands and directives, one line, for the prompt's banner and `/help`.
+pub const HELP: &str = "a number taps a choice; #button ID, #list ID, #clock SECONDS; \
+/vars, /events, /resume, /restart, /help, /quit";
+
+/// Parses a line. `commands`: recognise the interactive commands; then any other `/word` is an
+/// error (`/` followed by letters only: `/ 2` or `/2` are text).
 ///
 /// A `#` followed by a lowercase word is a directive: an unknown one is an error, so a typo in a
 /// script does not quietly become a user message. `#1` or `# hello` are text.
@@ -47,8 +60,19 @@ pub fn parse(line: &str, commands: bool) -> Result<Line, String> {
         match trimmed {
             "/vars" => return Ok(Line::Command(Command::Vars)),
             "/events" => return Ok(Line::Command(Command::Events)),
+            "/resume" => return Ok(Line::Command(Command::Resume)),
+            "/restart" => return Ok(Line::Command(Command::Restart)),
+            "/help" | "/?" => return Ok(Line::Command(Command::Help)),
             "/quit" | "/exit" => return Ok(Line::Command(Command::Quit)),
             _ => {}
+        }
+        if let Some(word) = trimmed.strip_prefix('/')
+            && !word.is_empty()
+            && word.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return Err(format!(
+                "unknown command `/{word}` (known: /vars, /events, /resume, /restart, /help, /quit)"
+            ));
         }
     }
     if let Some(rest) = trimmed.strip_prefix('#') {
@@ -108,5 +132,17 @@ mod tests {
         assert_eq!(parse("/events", true), Ok(Line::Command(Command::Events)));
         assert_eq!(parse("/quit", true), Ok(Line::Command(Command::Quit)));
         assert_eq!(parse("/vars", false), Ok(Line::Text("/vars".into())));
+        assert_eq!(parse("/resume", true), Ok(Line::Command(Command::Resume)));
+        assert_eq!(parse("/restart", true), Ok(Line::Command(Command::Restart)));
+        assert_eq!(parse("/help", true), Ok(Line::Command(Command::Help)));
+    }
+
+    #[test]
+    fn unknown_commands_are_errors_only_at_the_prompt() {
+        let e = parse("/varz", true).unwrap_err();
+        assert!(e.contains("unknown command `/varz`"), "{e}");
+        assert_eq!(parse("/varz", false), Ok(Line::Text("/varz".into())));
+        assert_eq!(parse("/2", true), Ok(Line::Text("/2".into())));
+        assert_eq!(parse("a/b", true), Ok(Line::Text("a/b".into())));
     }
 }

@@ -1,5 +1,31 @@
 //! `switchboard`: the command line of the Switchboard flow engine.
 //!
+//! # The crates
+//!
+//! `cargo doc --open` lands here. The libraries, each usable alone:
+//!
+//! * [`switchboard_model`](../switchboard_model/index.html): flow files — lossless JSON/YAML
+//!   loading and writing, typed node configs, a builder;
+//! * [`switchboard_validator`](../switchboard_validator/index.html): every validation rule, with
+//!   positions and help; human and JSON reports;
+//! * [`switchboard_runtime`](../switchboard_runtime/index.html): the engine — executions, adapter
+//!   traits, the inbox, the in-memory store, offline adapters;
+//! * [`switchboard_script`](../switchboard_script/index.html): conversation scripts and their runner;
+//! * [`switchboard_http`](../switchboard_http/index.html): webhook HTTP client, HTTP functions;
+//! * [`switchboard_llm`](../switchboard_llm/index.html): OpenAI-compatible and Anthropic models, the
+//!   model router;
+//! * [`switchboard_whatsapp`](../switchboard_whatsapp/index.html): the WhatsApp Cloud API;
+//! * [`switchboard_js`](../switchboard_js/index.html): local JavaScript functions (QuickJS);
+//! * [`switchboard_mcp`](../switchboard_mcp/index.html): agent MCP tools;
+//! * [`switchboard_sqlite`](../switchboard_sqlite/index.html) and
+//!   [`switchboard_postgres`](../switchboard_postgres/index.html): durable execution stores;
+//! * [`switchboard_server`](../switchboard_server/index.html): WhatsApp webhooks and the executions
+//!   API (axum);
+//! * [`switchboard_store_tests`](../switchboard_store_tests/index.html): the store conformance
+//!   suite, and [`switchboard_bench`](../switchboard_bench/index.html): the runtime benchmark.
+//!
+//! # The command line
+//!
 //! * `switchboard validate [--format human|json] [--registries FILE] PATH...` checks flow files
 //!   (exactly `cargo xtask validate`: exit 0 no errors, 1 errors, 2 usage, I/O or not a flow);
 //! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]

@@ -102,6 +102,12 @@ pub async fn main(args: &Args, out: &mut dyn Write) -> anyhow::Result<u8> {
             Ok(transcript) => {
                 passed += 1;
                 writeln!(out, "ok {}", f.display())?;
+                // Adapters that fell back or failed while the flow went on: on stderr, so
+                // the `ok`/`FAIL` lines stay as they are.
+                let mut err = std::io::stderr().lock();
+                for note in crate::session::transcript_notes(&transcript) {
+                    writeln!(err, "{}: {note}", f.display())?;
+                }
                 if args.print {
                     writeln!(out, "{}", serde_json::to_string_pretty(&transcript)?)?;
                 }

@@ -241,10 +241,21 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     }
     let mut secret_names = config.secret_variables();
     let mut ids = Vec::new();
+    let mut paths: Vec<PathBuf> = Vec::new();
     for path in flow_files(&args.flows)? {
         let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
             bail!("{}: the file name is not UTF-8", path.display());
         };
+        // A flow's id is its file stem: `a.json` and `a.yaml` would be one flow twice.
+        if let Some(k) = ids.iter().position(|x: &String| x == id) {
+            bail!(
+                "two flow files have the id `{id}`: {} and {} (a flow's id is its file name \
+                 without the extension): rename or remove one",
+                paths[k].display(),
+                path.display()
+            );
+        }
+        paths.push(path.clone());
         let flow = match load_flow(&path)? {
             Ok(flow) => flow,
             Err(report) => bail!("{} has errors:\n{report}", path.display()),
@@ -431,6 +442,21 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     let addr = listener.local_addr()?;
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
+    // Routes and a first request to try, on stderr: stdout carries only the address line.
+    write!(
+        err,
+        "{}",
+        routes_help(
+            &addr.to_string(),
+            &token_env,
+            prepared
+                .config
+                .api
+                .as_ref()
+                .map(|a| a.token_envs.as_slice()),
+            &prepared.inbound
+        )
+    )?;
     let store = StoreSpec::parse(&args.store)?.describe();
     tracing::info!(%addr, inbound = %prepared.inbound, %store, "serving");
     let server = prepared.config.server.clone().unwrap_or_default();
@@ -466,13 +492,84 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     Ok(0)
 }
 
+/// What `serve` answers and a first `curl` to try each part, printed at start.
+fn routes_help(addr: &str, verify_env: &str, api_tokens: Option<&[String]>, flow: &str) -> String {
+    let host = match addr.strip_prefix("0.0.0.0:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => addr.to_owned(),
+    };
+    let mut s = format!(
+        "routes:\n  GET  /webhooks/whatsapp  Meta's subscription handshake (hub.verify_token = ${verify_env})\n  \
+         POST /webhooks/whatsapp  WhatsApp messages and statuses (signed with the app secret)\n"
+    );
+    match api_tokens.and_then(|t| t.first()) {
+        Some(token) => s.push_str(&format!(
+            "  POST /v1/executions, GET /v1/executions[/ID[/events|/messages]], POST /v1/executions/ID/{{resume,status,jump}}, GET /v1/events/ID  the executions API (Authorization: Bearer ${token})\n\
+             try:\n  curl \"http://{host}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${verify_env}&hub.challenge=42\"\n  \
+             curl -H \"Authorization: Bearer ${token}\" -H 'content-type: application/json' \\\n    \
+             -d '{{\"flow\": \"{flow}\", \"phone_number\": \"+14155550100\"}}' http://{host}/v1/executions\n  \
+             (a start whose flow sends free text to a contact who has not written in the last 24 hours fails: GET /v1/executions/ID shows error_details.kind outside_service_window; open such flows with a template, see docs/serving.md)\n"
+        )),
+        None => s.push_str(&format!(
+            "  /v1/...  the executions API: off (add an [api] section)\n\
+             try:\n  curl \"http://{host}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${verify_env}&hub.challenge=42\"\n"
+        )),
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn routes_help_shows_a_first_request_for_each_part() {
+        let on = routes_help(
+            "0.0.0.0:8080",
+            "WHATSAPP_VERIFY_TOKEN",
+            Some(&["SWITCHBOARD_API_TOKEN".to_owned()]),
+            "support",
+        );
+        assert!(on.contains("curl \"http://127.0.0.1:8080/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=$WHATSAPP_VERIFY_TOKEN&hub.challenge=42\""), "{on}");
+        assert!(
+            on.contains("Authorization: Bearer $SWITCHBOARD_API_TOKEN"),
+            "{on}"
+        );
+        assert!(on.contains("\"flow\": \"support\""), "{on}");
+        assert!(on.contains("http://127.0.0.1:8080/v1/executions"), "{on}");
+        assert!(on.contains("outside_service_window"), "{on}");
+        let off = routes_help("127.0.0.1:9000", "V", None, "support");
+        assert!(off.contains("/v1/...  the executions API: off"), "{off}");
+        assert!(!off.contains("Bearer"), "{off}");
+    }
     use super::*;
+
+    /// The valid fixtures in a directory of their own, each file under a distinct stem (a file
+    /// whose stem is taken, as `all_sdk_nodes.yaml` next to `all_sdk_nodes.json`, is copied as
+    /// `all_sdk_nodes_yaml.yaml`): serve refuses two files with one flow id.
+    fn valid_flows_dir(name: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut stems = std::collections::HashSet::new();
+        for path in flow_files(&src).unwrap() {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let ext = path.extension().unwrap().to_string_lossy().into_owned();
+            let stem = if stems.insert(stem.clone()) {
+                stem
+            } else {
+                format!("{stem}_{ext}")
+            };
+            assert!(stems.insert(format!("{stem}.")), "{stem}");
+            std::fs::copy(&path, dir.join(format!("{stem}.{ext}"))).unwrap();
+        }
+        dir
+    }
 
     #[test]
     fn every_valid_flow_registers() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
+        let dir = valid_flows_dir("every");
         let args = Args {
             flows: dir.clone(),
             listen: "127.0.0.1:0".into(),
@@ -496,7 +593,7 @@ mod tests {
 
     #[test]
     fn without_a_messenger_serve_refuses_unless_offline() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
+        let dir = valid_flows_dir("messenger");
         let args = Args {
             flows: dir,
             listen: "127.0.0.1:0".into(),

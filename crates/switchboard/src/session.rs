@@ -68,6 +68,8 @@ pub struct Outcome {
     pub outbound: Vec<OutboundMessage>,
     /// Status lines (`-- waiting`, `-- ended (leaf)`, …), without a newline.
     pub status: Vec<String>,
+    /// `-- note:` lines: adapters that fell back or failed while the flow went on.
+    pub notes: Vec<String>,
 }
 
 /// The choices offered by the last interactive message.
@@ -86,6 +88,8 @@ pub struct Session {
     main: Option<String>,
     offered: Option<Offered>,
     last_state: Option<(String, Status, Option<WaitingReason>)>,
+    /// Events already looked at for notes: `(execution id, seq)` of the last seen per execution.
+    noted: std::collections::HashMap<String, u64>,
 }
 
 impl Session {
@@ -136,6 +140,7 @@ impl Session {
             main: None,
             offered: None,
             last_state: None,
+            noted: std::collections::HashMap::new(),
         })
     }
 
@@ -148,6 +153,126 @@ impl Session {
             id: c.id.clone(),
             title: c.title.clone(),
         })
+    }
+
+    /// How many choices the last interactive message offered (0 when it offered none, or the
+    /// last message was not interactive).
+    pub fn choice_count(&self) -> usize {
+        self.offered.as_ref().map_or(0, |o| o.choices.len())
+    }
+
+    /// A reply for `#button ID` (`kind` `button_reply`) or `#list ID` (`list_reply`), checked
+    /// against the last interactive message: an error names the ids it offers.
+    pub fn checked_reply(&self, kind: &str, id: &str) -> Result<Reply, String> {
+        let (what, directive) = if kind == "list_reply" {
+            ("list row", "#list")
+        } else {
+            ("button", "#button")
+        };
+        let Some(offered) = &self.offered else {
+            return Err(format!(
+                "no {what} `{id}` to tap: the last message offers no choices (not sent)"
+            ));
+        };
+        if !offered.choices.iter().any(|c| c.id == id) {
+            let ids: Vec<&str> = offered.choices.iter().map(|c| c.id.as_str()).collect();
+            return Err(format!(
+                "no {what} `{id}` in the last message: it offers {} (not sent)",
+                ids.join(", ")
+            ));
+        }
+        if offered.kind != kind {
+            let other = if offered.kind == "list_reply" {
+                "#list"
+            } else {
+                "#button"
+            };
+            return Err(format!(
+                "`{id}` is not a {what}: use `{other} {id}` instead of `{directive}` (not sent)"
+            ));
+        }
+        Ok(self.reply_by_id(kind, id))
+    }
+
+    /// `/resume`: hands a handed-off execution back to the flow (operator resume: it waits
+    /// for the next message).
+    pub async fn resume(&mut self) -> anyhow::Result<Outcome> {
+        let Some(e) = self.execution().await? else {
+            anyhow::bail!("nothing to resume: no execution has started");
+        };
+        if e.status != Status::Handoff {
+            anyhow::bail!(
+                "nothing to resume: the execution is {}, not handed off",
+                e.status.as_str()
+            );
+        }
+        self.engine
+            .update_status(&e.id, Status::Waiting)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let status = self.status_change().await?.into_iter().collect();
+        Ok(Outcome {
+            outbound: self.offline.messenger.take(),
+            status,
+            notes: self.notes().await?,
+        })
+    }
+
+    /// `/restart`: ends the current execution if it is still active, so that the next
+    /// message starts a new one.
+    pub async fn restart(&mut self) -> anyhow::Result<Outcome> {
+        let mut status = Vec::new();
+        if let Some(e) = self.execution().await?
+            && matches!(
+                e.status,
+                Status::Running | Status::Waiting | Status::Handoff
+            )
+        {
+            self.engine
+                .update_status(&e.id, Status::Ended)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            status.extend(self.status_change().await?);
+        }
+        self.main = None;
+        self.offered = None;
+        self.last_state = None;
+        status.push("-- restarted: your next message starts a new execution".to_owned());
+        Ok(Outcome {
+            outbound: self.offline.messenger.take(),
+            status,
+            notes: Vec::new(),
+        })
+    }
+
+    /// `-- note:` lines for the events since the last call that show an adapter falling back
+    /// or failing without failing the execution (see [`note_for`]).
+    pub async fn notes(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut notes = Vec::new();
+        let events = self.all_events().await?;
+        let failed: std::collections::HashSet<&str> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::ExecutionFailed)
+            .map(|e| e.execution_id.as_str())
+            .collect();
+        for e in &events {
+            let seen = self.noted.get(&e.execution_id).copied().unwrap_or(0);
+            if e.seq <= seen {
+                continue;
+            }
+            // An execution that failed says so on its `-- failed` line already.
+            if failed.contains(e.execution_id.as_str()) && e.event_type == EventType::ActionFailed {
+                continue;
+            }
+            if let Some(n) = note_for(e.event_type.as_str(), e.node_id.as_deref(), &e.payload) {
+                notes.push(n);
+            }
+        }
+        for e in &events {
+            let seen = self.noted.entry(e.execution_id.clone()).or_insert(0);
+            *seen = (*seen).max(e.seq);
+        }
+        Ok(notes)
     }
 
     /// A reply with this id; its title comes from the last interactive message's choices (the
@@ -197,7 +322,12 @@ impl Session {
             };
         }
         status.extend(self.status_change().await?);
-        Ok(Outcome { outbound, status })
+        let notes = self.notes().await?;
+        Ok(Outcome {
+            outbound,
+            status,
+            notes,
+        })
     }
 
     fn inbound(&mut self, kind: &str, text: &str, reply: Option<Reply>) -> InboundMessage {
@@ -330,6 +460,84 @@ pub fn flow_id(path: &Path) -> String {
         .to_owned()
 }
 
+/// A `-- note:` line for an event that shows an adapter falling back or failing while the
+/// execution goes on: an AI decide that fell back to its first condition (the model failed or
+/// answered no condition), or an action that failed and was handled (an `error` edge). `None`
+/// for every other event.
+pub fn note_for(event_type: &str, node: Option<&str>, payload: &Value) -> Option<String> {
+    let node = node
+        .or_else(|| payload.get("node_id").and_then(Value::as_str))
+        .unwrap_or("?");
+    let text = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("");
+    match event_type {
+        "decision_evaluated" if payload.get("fallback") == Some(&Value::Bool(true)) => {
+            let chosen = text("chosen_label");
+            Some(match text("reason") {
+                "adapter_error" => format!(
+                    "-- note: decide `{node}`: the model call failed, so it took the first condition `{chosen}` (adapter_error; SWITCHBOARD_LOG=warn shows the error)"
+                ),
+                "no_match" => format!(
+                    "-- note: decide `{node}`: the model answered `{}`, which names no condition, so it took the first condition `{chosen}` (no_match)",
+                    text("response").trim()
+                ),
+                other => format!(
+                    "-- note: decide `{node}`: fell back to the first condition `{chosen}` ({other})"
+                ),
+            })
+        }
+        "action_failed" => {
+            let error = payload.get("error");
+            let field = |k: &str| {
+                error
+                    .and_then(|e| e.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            };
+            let action = text("action");
+            Some(format!(
+                "-- note: node `{node}`: {action} failed: {}: {} (the flow goes on)",
+                field("kind"),
+                field("message")
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Notes for the event lines of a conversation-script transcript
+/// (`<seq> <type> [<node>] <payload JSON>`), in order.
+pub fn transcript_notes(transcript: &Value) -> Vec<String> {
+    let mut notes = Vec::new();
+    let executions = transcript
+        .get("executions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for x in executions {
+        let lines = x.get("events").and_then(Value::as_array);
+        let failed = lines.is_some_and(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .any(|s| s.split(' ').nth(1) == Some("execution_failed"))
+        });
+        for line in lines.into_iter().flatten().filter_map(Value::as_str) {
+            let Some(brace) = line.find('{') else {
+                continue;
+            };
+            let mut head = line[..brace].split_whitespace().skip(1);
+            let (Some(event_type), node) = (head.next(), head.next()) else {
+                continue;
+            };
+            if failed && event_type == "action_failed" {
+                continue;
+            }
+            let payload: Value = serde_json::from_str(&line[brace..]).unwrap_or(Value::Null);
+            notes.extend(note_for(event_type, node, &payload));
+        }
+    }
+    notes
+}
+
 /// `-- failed: <kind>: <message>`.
 fn failure_line(details: Option<&Value>) -> String {
     let field = |k: &str| {
@@ -423,6 +631,36 @@ mod tests {
             "-- failed: not_found: function `x` is not registered"
         );
         assert_eq!(failure_line(None), "-- failed");
+    }
+
+    #[test]
+    fn notes_for_fallbacks_and_handled_failures_only() {
+        let fell = json!({"node_id": "route", "chosen_label": "a", "fallback": true, "reason": "adapter_error"});
+        let note = note_for("decision_evaluated", Some("route"), &fell).unwrap();
+        assert!(
+            note.starts_with("-- note: decide `route`: the model call failed"),
+            "{note}"
+        );
+        let chose = json!({"node_id": "route", "chosen_label": "a", "fallback": false});
+        assert_eq!(note_for("decision_evaluated", Some("route"), &chose), None);
+        assert_eq!(note_for("step_entered", Some("x"), &json!({})), None);
+        let transcript = json!({"executions": [
+            {"events": [
+                "3 decision_evaluated route {\"chosen_label\":\"a\",\"fallback\":true,\"reason\":\"no_match\",\"response\":\"maybe\"}",
+                "4 action_failed lookup {\"action\":\"function\",\"error\":{\"kind\":\"timeout\",\"message\":\"took too long\"}}"
+            ]},
+            {"events": [
+                "2 action_failed lookup {\"action\":\"function\",\"error\":{\"kind\":\"timeout\",\"message\":\"x\"}}",
+                "3 execution_failed {\"error\":{\"kind\":\"timeout\"}}"
+            ]}
+        ]});
+        assert_eq!(
+            transcript_notes(&transcript),
+            [
+                "-- note: decide `route`: the model answered `maybe`, which names no condition, so it took the first condition `a` (no_match)",
+                "-- note: node `lookup`: function failed: timeout: took too long (the flow goes on)",
+            ]
+        );
     }
 
     #[test]

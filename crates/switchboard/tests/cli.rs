@@ -88,7 +88,7 @@ fn validate_clean_flows_exits_0() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(
         r.stdout
-            .ends_with("checked 3 files: 0 errors, 3 warnings\n"),
+            .ends_with("checked 3 files: 0 errors, 0 warnings\n"),
         "{r:?}"
     );
 }
@@ -803,4 +803,234 @@ fn chat_fails_hostile_templates_quickly_and_in_bounded_memory() {
         run.stdout
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `switchboard ARGS` at a pseudo-terminal (util-linux `script`), typing `typed`: chat is
+/// interactive there (prompt, numbered choices, commands). Returns what the terminal showed,
+/// without carriage returns.
+fn at_terminal(args: &[&str], typed: &str) -> String {
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let command = std::iter::once(bin)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs (it gives chat a terminal)");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(typed.as_bytes()).expect("typed");
+    drop(input);
+    let started = Instant::now();
+    while child.try_wait().expect("waits").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("chat at a terminal did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn chat_at_a_terminal_answers_mistakes_and_handoff() {
+    let shown = at_terminal(
+        &["chat", "fixtures/flows/valid/support_triage.json"],
+        "hello\n3\n/varz\n#button nope\n#bogus x\n1\nanything\n/resume\n/restart\nhi\n/quit\n",
+    );
+    for expected in [
+        // No name: the greeting still reads well.
+        "bot: Hi there, how can we help?\n  [1] Sales\n  [2] Support\n",
+        "error: there is no choice 3: the last message offers 1 to 2 (not sent)\n",
+        "error: unknown command `/varz` (known: /vars, /events, /resume, /restart, /help, /quit)\n",
+        "error: no button `nope` in the last message: it offers sales, support (not sent)\n",
+        "error: unknown directive `#bogus`",
+        "-- handoff\n-- a human has the conversation now, so the flow will not answer: /resume hands it back to the flow, /restart starts over, /quit leaves\n",
+        "-- ignored: the conversation is handed off to a human\n-- a human has the conversation now",
+        "-- waiting (handoff_resumed)\n",
+        "-- restarted: your next message starts a new execution\n",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} not in:\n{shown}");
+    }
+    // The mistakes were not sent: one greeting before the handoff, one after the restart.
+    assert_eq!(shown.matches("bot: Hi there").count(), 2, "{shown}");
+}
+
+#[test]
+fn chat_at_a_terminal_after_a_failure_says_what_happens_next() {
+    let shown = at_terminal(
+        &["chat", "fixtures/flows/valid/support_triage.json"],
+        "hello\n2\n/quit\n",
+    );
+    assert!(
+        shown.contains(
+            "-- failed: not_found: function `order-lookup` is not registered\n\
+             -- your next message starts a new execution (or type /restart first)\n"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn chat_script_refuses_an_unknown_button() {
+    let r = check(
+        &[
+            "chat",
+            "fixtures/flows/valid/support_triage.json",
+            "--script",
+            "-",
+        ],
+        "hello\n#button nope\n",
+    );
+    assert_ne!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("line 2: no button `nope` in the last message: it offers sales, support"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.stdout,
+        "bot: Hi there, how can we help?\n  [sales] Sales\n  [support] Support\n"
+    );
+}
+
+/// A configuration whose model is unreachable (a closed port on loopback).
+fn broken_llm_config(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("switchboard.toml");
+    std::fs::write(
+        &path,
+        "[[llm.providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_retries = 0\n\n[[llm.routes]]\nmatch = \"*\"\nprovider = \"local\"\n",
+    )
+    .expect("the configuration is written");
+    path
+}
+
+#[test]
+fn chat_and_test_note_a_broken_model() {
+    let config = broken_llm_config("broken-llm");
+    let config = config.to_str().unwrap();
+    let r = check(
+        &[
+            "chat",
+            "examples/support-bot/flows/support.json",
+            "--config",
+            config,
+            "--script",
+            "-",
+        ],
+        "hi\nwhere is my parcel?\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "-- note: decide `route`: the model call failed, so it took the first condition `order` (adapter_error"
+        ),
+        "{r:?}"
+    );
+    let r = check(
+        &["test", "--config", config, "examples/support-bot/tests"],
+        "",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "ok examples/support-bot/tests/support.yaml\n1 passed, 0 failed\n"
+    );
+    assert!(
+        r.stderr
+            .contains("examples/support-bot/tests/support.yaml: -- note: decide `route`"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn the_example_project_runs_offline() {
+    let r = check(&["validate", "examples/support-bot/flows"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout, "examples/support-bot/flows/support.json: ok\n");
+    let r = check(&["test", "examples/support-bot/tests"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let r = check(
+        &[
+            "chat",
+            "examples/support-bot/flows/support.json",
+            "--script",
+            "-",
+            "--functions",
+            "examples/support-bot/tests/answers",
+        ],
+        "hi\n#button order\nA-1001\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout
+            .ends_with("bot: What is your order number?\nbot: Order A-1001 is on its way: it arrives tomorrow.\n"),
+        "{r:?}"
+    );
+}
+
+/// docs/tutorial.md shows what its commands print: run them and find their output in the page.
+#[test]
+fn the_tutorial_commands_print_what_it_shows() {
+    let tutorial = std::fs::read_to_string(root().join("docs/tutorial.md")).unwrap();
+    let shown = |out: &str| {
+        assert!(
+            tutorial.contains(out),
+            "docs/tutorial.md does not show:\n{out}"
+        );
+    };
+    // The files the page shows are the files of examples/tutorial.
+    for file in [
+        "examples/tutorial/coffee.yaml",
+        "examples/tutorial/tests/coffee.yaml",
+    ] {
+        shown(&std::fs::read_to_string(root().join(file)).unwrap());
+    }
+    shown(
+        std::fs::read_to_string(root().join("examples/tutorial/answers/price.json"))
+            .unwrap()
+            .trim(),
+    );
+    let r = check(&["validate", "examples/tutorial/coffee.yaml"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    shown(&r.stdout);
+    let r = check(
+        &[
+            "chat",
+            "examples/tutorial/coffee.yaml",
+            "--script",
+            "-",
+            "--functions",
+            "examples/tutorial/answers",
+        ],
+        "hi\n#button latte\n",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stderr, "-- waiting\n-- ended (leaf)\n");
+    shown(&r.stdout);
+    // Typed instead of tapped, the offline model routes by words.
+    let typed = check(
+        &[
+            "chat",
+            "examples/tutorial/coffee.yaml",
+            "--script",
+            "-",
+            "--functions",
+            "examples/tutorial/answers",
+        ],
+        "hi\nsomething with milk please\n",
+    );
+    assert_eq!(typed.stdout, r.stdout, "{typed:?}");
+    let r = check(&["test", "examples/tutorial/tests"], "");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    shown(&r.stdout);
 }

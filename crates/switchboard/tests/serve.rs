@@ -159,6 +159,28 @@ fn serve_without_a_messenger_refuses_to_start() {
     assert!(out.stdout.is_empty(), "nothing was served: {out:?}");
 }
 
+/// Two files with one stem (`all_sdk_nodes.json` and `.yaml`) would be one flow id twice:
+/// `serve` refuses to start and names both files.
+#[test]
+fn serve_refuses_two_flow_files_with_one_id() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--offline", "--flows"])
+        .arg(root.join("fixtures/flows/valid"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("two flow files have the id `all_sdk_nodes`")
+            && stderr.contains("all_sdk_nodes.json")
+            && stderr.contains("all_sdk_nodes.yaml"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing was served: {out:?}");
+}
+
 fn sign(secret: &str, body: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -399,11 +421,21 @@ edges:
         ),
     )
     .unwrap();
+    // The checks below read executions through the API, which is served only with [api].
+    let config = dir.join("switchboard.toml");
+    std::fs::write(&config, "[api]\ntoken_envs = [\"SB_API_TOKEN\"]\n").unwrap();
     let (server, addr) = start(
-        &["--flows".as_ref(), dir.as_os_str(), "--offline".as_ref()],
+        &[
+            "--flows".as_ref(),
+            dir.as_os_str(),
+            "--offline".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
         &[
             ("WHATSAPP_APP_SECRET", APP_SECRET),
             ("WHATSAPP_VERIFY_TOKEN", "tok"),
+            ("SB_API_TOKEN", API_TOKEN),
         ],
     );
     let pid = server.0.id();
@@ -451,12 +483,24 @@ edges:
     );
     eprintln!("hostile turn: {took:?}, other contact: {other_took:?}, peak memory +{grown:?} KiB");
 
-    // The other contact was greeted and is waiting for the answer.
-    let waiting = json_body(&request(
-        &addr,
-        "GET /v1/executions?conversation_id=15550001111:14155550199",
-        "",
-    ));
+    // The other contact was greeted and is waiting for the answer (the webhook is acknowledged
+    // once stored; the turns run right after, in the worker).
+    let mut waiting = serde_json::Value::Null;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        waiting = json_body(&request(
+            &addr,
+            "GET /v1/executions?conversation_id=15550001111:14155550199",
+            "",
+        ));
+        let failed = json_body(&request(&addr, "GET /v1/executions?status=failed", ""));
+        if waiting["data"][0]["status"] == "waiting"
+            && failed["data"].as_array().is_some_and(|d| !d.is_empty())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(waiting["data"][0]["status"], "waiting", "{waiting}");
     assert_eq!(waiting["data"][0]["current_node_id"], "wait", "{waiting}");
     // The hostile execution failed on the second template, after the first took its error edge.

@@ -151,12 +151,16 @@ impl Turn<'_> {
                         ),
                     }
                 }
-                Err(_) => (
-                    first.clone(),
-                    true,
-                    Some("adapter_error".to_owned()),
-                    json!({"model": model, "prompt": prompt}),
-                ),
+                Err(e) => {
+                    // The event records only `adapter_error`; the log says why.
+                    tracing::warn!(node_id = %node_id, model = %model, error = %e, "AI decide: the model call failed; taking the first condition");
+                    (
+                        first.clone(),
+                        true,
+                        Some("adapter_error".to_owned()),
+                        json!({"model": model, "prompt": prompt}),
+                    )
+                }
             }
         };
         let mut payload = json!({"node_id": node_id, "decision_type": mode, "chosen_label": chosen, "fallback": fallback});
