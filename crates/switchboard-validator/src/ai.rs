@@ -94,6 +94,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             NodeConfig::SendTemplate(c) => c.sender.model.is_set(),
             NodeConfig::SendInteractive(c) => c.sender.model.is_set(),
             NodeConfig::Webhook(c) => c.model.is_set(),
+            NodeConfig::Pipedream(c) => c.model.is_set(),
             // Agents and AI decides are checked with their own configuration.
             NodeConfig::Agent(_) | NodeConfig::Decide(_) => true,
             NodeConfig::Start
@@ -183,6 +184,7 @@ fn allowed(kind: NodeKind, path: &str) -> bool {
             path == "url"
                 || (path.contains('.') && matches!(head, "headers" | "body_template" | "body"))
         }
+        NodeKind::Pipedream => path.contains('.') && head == "configured_props",
         NodeKind::Start
         | NodeKind::WaitForResponse
         | NodeKind::Decide

@@ -50,6 +50,7 @@ impl<'e> Turn<'e> {
             | NodeConfig::Call(_)
             | NodeConfig::Handoff(_)
             | NodeConfig::EmitEvent(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => String::new(),
         };
         // A prompt that does not render is a node failure (`template_error`, §3.1), never the

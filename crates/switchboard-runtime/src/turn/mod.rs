@@ -461,6 +461,7 @@ impl<'e> Turn<'e> {
                             | NodeKind::SendTemplate
                             | NodeKind::SendInteractive
                             | NodeKind::Agent
+                            | NodeKind::Pipedream
                     )
                 );
                 if catchable {
@@ -681,6 +682,7 @@ impl<'e> Turn<'e> {
                 | NodeConfig::Agent(_)
                 | NodeConfig::Handoff(_)
                 | NodeConfig::EmitEvent(_)
+                | NodeConfig::Pipedream(_)
                 | NodeConfig::Unknown => "subworkflow_error".to_owned(),
             };
             let value = json!({
@@ -837,6 +839,15 @@ impl<'e> Turn<'e> {
                 Step::Stop
             }
             NodeConfig::EmitEvent(c) => self.emit_event(xi, &node_id, c).await,
+            // Loaded and validated (`unsupported-node-type`), never run: its `error` edge, or
+            // the execution's failure, applies (kapso-project §3).
+            NodeConfig::Pipedream(c) => Step::Fail(Failure::new(
+                FailureKind::UnsupportedNode,
+                format!(
+                    "node type `pipedream` ({}) is not run by Switchboard",
+                    c.app_slug.as_deref().unwrap_or("no app")
+                ),
+            )),
             NodeConfig::Unknown => Step::Fail(Failure::new(
                 FailureKind::InvalidRequest,
                 "unknown node type",

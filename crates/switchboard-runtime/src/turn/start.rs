@@ -511,7 +511,8 @@ impl Turn<'_> {
                         | NodeKind::SetVariable
                         | NodeKind::Call
                         | NodeKind::Handoff
-                        | NodeKind::EmitEvent,
+                        | NodeKind::EmitEvent
+                        | NodeKind::Pipedream,
                     )
                     | None => WaitingReason::HandoffResumed,
                 };
