@@ -487,15 +487,25 @@ fn request_body_is_a_third_spelling_of_the_webhook_body() {
     let NodeConfig::Webhook(w) = l.flow.nodes[0].config() else {
         panic!()
     };
-    assert!(matches!(&w.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1))));
+    assert!(
+        matches!(&w.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1)))
+    );
     let NodeConfig::Webhook(v) = l.flow.nodes[1].config() else {
         panic!()
     };
     // The canonical key wins; the differing alias is reported.
-    assert!(matches!(&v.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1))));
+    assert!(
+        matches!(&v.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1)))
+    );
     let kinds: Vec<_> = l.issues.iter().map(|i| &i.kind).collect();
     assert!(
-        matches!(kinds.as_slice(), [IssueKind::ConflictingAlias { canonical: "body_template", alias: "request_body" }]),
+        matches!(
+            kinds.as_slice(),
+            [IssueKind::ConflictingAlias {
+                canonical: "body_template",
+                alias: "request_body"
+            }]
+        ),
         "{kinds:?}"
     );
 }

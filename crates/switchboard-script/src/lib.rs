@@ -504,6 +504,7 @@ pub async fn run_script_with(
             text: text.to_owned(),
             reply,
             timestamp: None,
+            interactive: None,
         };
         let mut batch = Vec::new();
         if let Some(text) = &turn.user {

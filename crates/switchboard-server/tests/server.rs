@@ -1031,7 +1031,11 @@ async fn text_scripts_play_the_same_through_signed_webhooks() {
     }
     assert_eq!(
         compared,
-        ["echo.yaml", "interactive_messages.yaml"],
+        [
+            "echo.yaml",
+            "interactive_messages.yaml",
+            "pipedream_unsupported.yaml"
+        ],
         "the scripts made only of user messages"
     );
 }

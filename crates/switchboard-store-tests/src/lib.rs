@@ -63,6 +63,14 @@
 //!   and wait timeouts when due; leased conversations left out until the lease expires.
 //! * **Leases** ([`Check::Leases`]): one owner at a time, renewable by its owner, taken over once
 //!   expired, released only by its owner.
+//! * **Key-value** ([`Check::KeyValue`], `env.KV` of local functions): get, put (replacing),
+//!   delete and list by prefix (byte order, bounded by `limit`) per namespace, namespaces apart;
+//!   unicode and empty values kept exactly; limits refused with
+//!   [`StoreError::Limit`](switchboard_runtime::StoreError::Limit) changing nothing (an empty
+//!   key, a key over [`KV_MAX_KEY_BYTES`](switchboard_runtime::store::KV_MAX_KEY_BYTES), a
+//!   value over [`KV_MAX_VALUE_BYTES`](switchboard_runtime::store::KV_MAX_VALUE_BYTES), a new
+//!   key in a namespace of [`KV_MAX_KEYS`](switchboard_runtime::store::KV_MAX_KEYS), where
+//!   replacing a key still works); concurrent puts of distinct keys all land.
 //!
 //! Records appear at most once per commit (the engine never writes one twice in a turn); what
 //! a store does with duplicates inside one commit is not specified.
@@ -104,11 +112,13 @@ pub enum Check {
     DueWork,
     /// Leases: one owner at a time, renewal, expiry, release.
     Leases,
+    /// Key-value namespaces: get, put, delete, list by prefix, limits.
+    KeyValue,
 }
 
 impl Check {
     /// Every check, in the order [`run`] runs them.
-    pub const ALL: [Check; 13] = [
+    pub const ALL: [Check; 14] = [
         Check::RoundTrip,
         Check::Versions,
         Check::StaleCommitChangesNothing,
@@ -122,6 +132,7 @@ impl Check {
         Check::Outbox,
         Check::DueWork,
         Check::Leases,
+        Check::KeyValue,
     ];
 
     /// The check's name (`round_trip`, `versions`, …).
@@ -140,6 +151,7 @@ impl Check {
             Check::Outbox => "outbox",
             Check::DueWork => "due_work",
             Check::Leases => "leases",
+            Check::KeyValue => "key_value",
         }
     }
 
@@ -163,6 +175,7 @@ impl Check {
             Check::Outbox => tokio::spawn(checks::outbox(store)),
             Check::DueWork => tokio::spawn(checks::due_work(store)),
             Check::Leases => tokio::spawn(checks::leases(store)),
+            Check::KeyValue => tokio::spawn(checks::key_value(store)),
         };
         task.await.map_err(|e| Violation {
             check: self,

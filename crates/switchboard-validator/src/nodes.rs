@@ -380,7 +380,11 @@ fn required(cx: &mut Ctx, i: usize, map: &Map, suffix: &str, keys: &[&str]) {
                 format!(
                     "{what} for a {} node{}",
                     cx.node(i).node_type().unwrap_or("?"),
-                    if blank { " (it holds only whitespace)" } else { "" }
+                    if blank {
+                        " (it holds only whitespace)"
+                    } else {
+                        ""
+                    }
                 ),
                 format!("set `{key}` to a non-empty value"),
             );

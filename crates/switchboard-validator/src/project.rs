@@ -174,8 +174,12 @@ impl WorkflowFile {
 /// `^[a-z0-9]+(?:-[a-z0-9]+)*$`: a Kapso slug.
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && s.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// A diagnostic at `pointer` of a project file whose root value is `root`.
@@ -234,13 +238,22 @@ pub fn read_workflow_file(text: &str, folder: &str) -> (Option<WorkflowFile>, Ve
             Some(&root),
             rules::INVALID_WORKFLOW_FILE,
             "",
-            format!("`workflow.yaml` must be a mapping, found {}", article(root.type_name())),
+            format!(
+                "`workflow.yaml` must be a mapping, found {}",
+                article(root.type_name())
+            ),
             "write `name`, `slug`, `status`, `definition` and `triggers` as keys of one mapping",
         ));
         return (None, out);
     };
     let bad = |out: &mut Vec<Diagnostic>, pointer: &str, message: String, help: &str| {
-        out.push(at(Some(&root), rules::INVALID_WORKFLOW_FILE, pointer, message, help));
+        out.push(at(
+            Some(&root),
+            rules::INVALID_WORKFLOW_FILE,
+            pointer,
+            message,
+            help,
+        ));
     };
     for key in map.keys() {
         if !WORKFLOW_KEYS.contains(&key) {
@@ -275,7 +288,10 @@ pub fn read_workflow_file(text: &str, folder: &str) -> (Option<WorkflowFile>, Ve
             bad(
                 &mut out,
                 "/slug",
-                format!("slug `{}` is not kebab-case (lowercase letters and digits joined by `-`)", crate::util::excerpt(s)),
+                format!(
+                    "slug `{}` is not kebab-case (lowercase letters and digits joined by `-`)",
+                    crate::util::excerpt(s)
+                ),
                 "use lowercase letters, digits and single hyphens, e.g. `order-status`",
             );
             slug = None;
@@ -296,7 +312,10 @@ pub fn read_workflow_file(text: &str, folder: &str) -> (Option<WorkflowFile>, Ve
                 bad(
                     &mut out,
                     "/status",
-                    format!("status `{}` is not `draft`, `active` or `paused`", crate::util::excerpt(&s)),
+                    format!(
+                        "status `{}` is not `draft`, `active` or `paused`",
+                        crate::util::excerpt(&s)
+                    ),
                     "use `draft` (the default), `active` or `paused`",
                 );
                 WorkflowStatus::Draft
@@ -319,7 +338,10 @@ pub fn read_workflow_file(text: &str, folder: &str) -> (Option<WorkflowFile>, Ve
         Some(v) => bad(
             &mut out,
             "/triggers",
-            format!("`triggers` must be a list, found {}", article(v.type_name())),
+            format!(
+                "`triggers` must be a list, found {}",
+                article(v.type_name())
+            ),
             "write `triggers:` as a list of `{triggerType: …}` mappings",
         ),
     }
@@ -335,16 +357,30 @@ pub fn read_workflow_file(text: &str, folder: &str) -> (Option<WorkflowFile>, Ve
 }
 
 /// Checks one trigger; returns it when it is well formed enough to act on.
-fn trigger(root: &Value, k: usize, item: &Value, out: &mut Vec<Diagnostic>) -> Option<WorkflowTrigger> {
+fn trigger(
+    root: &Value,
+    k: usize,
+    item: &Value,
+    out: &mut Vec<Diagnostic>,
+) -> Option<WorkflowTrigger> {
     let base = format!("/triggers/{k}");
     let invalid = |out: &mut Vec<Diagnostic>, suffix: &str, message: String, help: &str| {
-        out.push(at(Some(root), rules::INVALID_TRIGGER, &format!("{base}{suffix}"), message, help));
+        out.push(at(
+            Some(root),
+            rules::INVALID_TRIGGER,
+            &format!("{base}{suffix}"),
+            message,
+            help,
+        ));
     };
     let Value::Object(m) = item else {
         invalid(
             out,
             "",
-            format!("trigger {k} must be a mapping, found {}", article(item.type_name())),
+            format!(
+                "trigger {k} must be a mapping, found {}",
+                article(item.type_name())
+            ),
             "write the trigger as `{triggerType: inbound_message, phoneNumberId: \"…\"}`",
         );
         return None;
@@ -368,7 +404,10 @@ fn trigger(root: &Value, k: usize, item: &Value, out: &mut Vec<Diagnostic>) -> O
                 Some(root),
                 rules::INVALID_WORKFLOW_FILE,
                 &format!("{base}/active"),
-                format!("`active` must be a boolean, found {}", article(v.type_name())),
+                format!(
+                    "`active` must be a boolean, found {}",
+                    article(v.type_name())
+                ),
                 "write `active: true` or `active: false`",
             ));
             true
@@ -400,7 +439,10 @@ fn trigger(root: &Value, k: usize, item: &Value, out: &mut Vec<Diagnostic>) -> O
             invalid(
                 out,
                 "/triggerType",
-                format!("`triggerType` must be a string, found {}", article(v.type_name())),
+                format!(
+                    "`triggerType` must be a string, found {}",
+                    article(v.type_name())
+                ),
                 "use `inbound_message`, `api_call`, `whatsapp_event` or `project_event`",
             );
             return None;
@@ -415,7 +457,10 @@ fn trigger(root: &Value, k: usize, item: &Value, out: &mut Vec<Diagnostic>) -> O
             invalid(
                 out,
                 "/phoneNumberId",
-                format!("`phoneNumberId` must be a string, found {}", article(v.type_name())),
+                format!(
+                    "`phoneNumberId` must be a string, found {}",
+                    article(v.type_name())
+                ),
                 "quote the number: `phoneNumberId: \"1116152648243594\"`",
             );
             return None;
@@ -450,7 +495,11 @@ fn trigger(root: &Value, k: usize, item: &Value, out: &mut Vec<Diagnostic>) -> O
                     return None;
                 }
                 _ => {
-                    let suffix = if m.contains_key("event") { "/event" } else { "" };
+                    let suffix = if m.contains_key("event") {
+                        "/event"
+                    } else {
+                        ""
+                    };
                     invalid(
                         out,
                         suffix,
@@ -483,16 +532,30 @@ fn unsupported(root: &Value, base: &str, kind: TriggerKind, out: &mut Vec<Diagno
         Some(root),
         rules::UNSUPPORTED_TRIGGER,
         &format!("{base}/triggerType"),
-        format!("`{}` triggers are accepted but not run by Switchboard yet", kind.as_str()),
+        format!(
+            "`{}` triggers are accepted but not run by Switchboard yet",
+            kind.as_str()
+        ),
         "start this workflow with an `inbound_message` trigger or through the executions API",
     ));
 }
 
 /// Checks a `project_event` trigger's `triggerableAttributes`; `false` when it is unusable.
-fn project_event_filter(root: &Value, base: &str, attrs: Option<&Value>, out: &mut Vec<Diagnostic>) -> bool {
+fn project_event_filter(
+    root: &Value,
+    base: &str,
+    attrs: Option<&Value>,
+    out: &mut Vec<Diagnostic>,
+) -> bool {
     let ptr = format!("{base}/triggerableAttributes");
     let invalid = |out: &mut Vec<Diagnostic>, pointer: &str, message: String, help: &str| {
-        out.push(at(Some(root), rules::INVALID_TRIGGER, pointer, message, help));
+        out.push(at(
+            Some(root),
+            rules::INVALID_TRIGGER,
+            pointer,
+            message,
+            help,
+        ));
     };
     let m = match attrs {
         Some(Value::Object(m)) => m,
@@ -509,7 +572,10 @@ fn project_event_filter(root: &Value, base: &str, attrs: Option<&Value>, out: &m
             invalid(
                 out,
                 &ptr,
-                format!("`triggerableAttributes` must be a mapping, found {}", article(v.type_name())),
+                format!(
+                    "`triggerableAttributes` must be a mapping, found {}",
+                    article(v.type_name())
+                ),
                 "write `triggerableAttributes: {event_name: …, property_key: …, operator: …, property_value: …}`",
             );
             return false;
@@ -542,7 +608,10 @@ fn project_event_filter(root: &Value, base: &str, attrs: Option<&Value>, out: &m
         invalid(
             out,
             &ptr,
-            format!("the filter of the project_event trigger lacks {}", missing.join(" and ")),
+            format!(
+                "the filter of the project_event trigger lacks {}",
+                missing.join(" and ")
+            ),
             "give all three of `property_key`, `operator` and `property_value`, or none",
         );
         return false;
@@ -556,14 +625,18 @@ fn project_event_filter(root: &Value, base: &str, attrs: Option<&Value>, out: &m
                     invalid(
                         out,
                         &format!("{ptr}/property_value"),
-                        format!("operator `{op}` compares numbers, but `property_value` is not a number"),
+                        format!(
+                            "operator `{op}` compares numbers, but `property_value` is not a number"
+                        ),
                         "write a number (`property_value: 100`), or use `eq`",
                     );
                     return false;
                 }
             }
             Some(other) => {
-                let shown = other.as_str().map_or_else(|| other.type_name().to_owned(), crate::util::excerpt);
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.type_name().to_owned(), crate::util::excerpt);
                 invalid(
                     out,
                     &format!("{ptr}/operator"),
@@ -607,13 +680,19 @@ pub struct FunctionFile {
 pub fn read_function_file(text: &str) -> Result<FunctionFile, String> {
     let root = parse_yaml(text).map_err(|e| format!("not valid YAML: {}", e.message))?;
     let Value::Object(m) = &root else {
-        return Err(format!("must be a mapping, found {}", article(root.type_name())));
+        return Err(format!(
+            "must be a mapping, found {}",
+            article(root.type_name())
+        ));
     };
     let string = |key: &str| -> Result<Option<String>, String> {
         match m.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.to_string())),
-            Some(v) => Err(format!("`{key}` must be a string, found {}", article(v.type_name()))),
+            Some(v) => Err(format!(
+                "`{key}` must be a string, found {}",
+                article(v.type_name())
+            )),
         }
     };
     let mut file = FunctionFile {
@@ -629,7 +708,10 @@ pub fn read_function_file(text: &str) -> Result<FunctionFile, String> {
             let positive = |key: &str| -> Result<Option<f64>, String> {
                 match rc.get(key) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(v) => match v.as_f64().or_else(|| v.as_str().and_then(switchboard_model::parse_decimal)) {
+                    Some(v) => match v
+                        .as_f64()
+                        .or_else(|| v.as_str().and_then(switchboard_model::parse_decimal))
+                    {
                         Some(n) if n.is_finite() && n > 0.0 => Ok(Some(n)),
                         _ => Err(format!("`runtime_config.{key}` must be a positive number")),
                     },
@@ -684,7 +766,11 @@ impl RemoteMap {
             entries
                 .iter()
                 .map(|(slug, e)| {
-                    let text = |k: &str| e.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+                    let text = |k: &str| {
+                        e.get(k)
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
+                    };
                     let entry = RemoteEntry {
                         id: text("id").filter(|s| !s.is_empty()),
                         slug: text("slug"),
@@ -736,13 +822,20 @@ pub fn check_workflows(workflows: &[WorkflowFacts<'_>]) -> Vec<Vec<Diagnostic>> 
     let mut out: Vec<Vec<Diagnostic>> = vec![Vec::new(); workflows.len()];
     for (w, facts) in workflows.iter().enumerate() {
         let file = facts.file;
-        let ptr = if file.names_definition() { "/definition" } else { "" };
+        let ptr = if file.names_definition() {
+            "/definition"
+        } else {
+            ""
+        };
         if !facts.definition_exists {
             out[w].push(at(
                 Some(&file.root),
                 rules::MISSING_DEFINITION,
                 ptr,
-                format!("the definition file `{}` of workflow `{}` does not exist", file.definition, facts.slug),
+                format!(
+                    "the definition file `{}` of workflow `{}` does not exist",
+                    file.definition, facts.slug
+                ),
                 "run `kapso build` to write it from the workflow's source, or fix `definition`",
             ));
         } else if let Some(source) = facts.stale_source {
@@ -755,7 +848,10 @@ pub fn check_workflows(workflows: &[WorkflowFacts<'_>]) -> Vec<Vec<Diagnostic>> 
                 Some(&file.root),
                 rules::STALE_DEFINITION,
                 ptr,
-                format!("`{}` may not match the workflow's source: {why}", file.definition),
+                format!(
+                    "`{}` may not match the workflow's source: {why}",
+                    file.definition
+                ),
                 "run `kapso build` to write the definition from the source again",
             ));
         }
@@ -768,7 +864,9 @@ pub fn check_workflows(workflows: &[WorkflowFacts<'_>]) -> Vec<Vec<Diagnostic>> 
         }
         let mut mine: BTreeSet<&str> = BTreeSet::new();
         for t in &facts.file.triggers {
-            let (TriggerKind::InboundMessage, true, Some(number)) = (t.kind, t.active, t.phone_number_id.as_deref()) else {
+            let (TriggerKind::InboundMessage, true, Some(number)) =
+                (t.kind, t.active, t.phone_number_id.as_deref())
+            else {
                 continue;
             };
             let first = if mine.contains(number) {
@@ -826,7 +924,12 @@ pub fn registries<'a>(
             })
             .unwrap_or_default();
         for key in std::iter::once(w.slug).chain(w.id) {
-            flows.insert(key.to_owned(), FlowEntry { calls: calls.clone() });
+            flows.insert(
+                key.to_owned(),
+                FlowEntry {
+                    calls: calls.clone(),
+                },
+            );
         }
     }
     let mut known = BTreeSet::new();
@@ -847,7 +950,11 @@ mod tests {
     use super::*;
 
     fn rules_of(text: &str, folder: &str) -> Vec<&'static str> {
-        read_workflow_file(text, folder).1.iter().map(|d| d.rule).collect()
+        read_workflow_file(text, folder)
+            .1
+            .iter()
+            .map(|d| d.rule)
+            .collect()
     }
 
     #[test]
@@ -861,33 +968,60 @@ mod tests {
         assert_eq!(file.status, WorkflowStatus::Active);
         assert_eq!(file.slug.as_deref(), Some("medicopay"));
         assert_eq!(file.triggers.len(), 2);
-        assert_eq!(file.triggers[0].phone_number_id.as_deref(), Some("1116152648243594"));
+        assert_eq!(
+            file.triggers[0].phone_number_id.as_deref(),
+            Some("1116152648243594")
+        );
     }
 
     #[test]
     fn every_kind_of_problem_is_reported() {
         assert_eq!(rules_of("- a\n- b\n", "x"), ["invalid-workflow-file"]);
-        assert_eq!(rules_of("name: [unclosed\n", "x"), ["invalid-workflow-file"]);
+        assert_eq!(
+            rules_of("name: [unclosed\n", "x"),
+            ["invalid-workflow-file"]
+        );
         assert_eq!(rules_of("slug: Big_Slug\n", "x"), ["invalid-workflow-file"]);
         assert_eq!(rules_of("slug: other\n", "x"), ["invalid-workflow-file"]);
         assert_eq!(rules_of("colour: red\n", "x"), ["invalid-workflow-file"]);
         assert_eq!(rules_of("name: 3\n", "x"), ["invalid-workflow-file"]);
-        assert_eq!(rules_of("triggers:\n  - {triggerType: sms}\n", "x"), ["invalid-trigger"]);
-        assert_eq!(rules_of("triggers:\n  - {triggerType: whatsapp_event, event: \"\"}\n", "x"), ["invalid-trigger"]);
         assert_eq!(
-            rules_of("triggers:\n  - {triggerType: whatsapp_event, event: whatsapp.message.received}\n", "x"),
+            rules_of("triggers:\n  - {triggerType: sms}\n", "x"),
+            ["invalid-trigger"]
+        );
+        assert_eq!(
+            rules_of(
+                "triggers:\n  - {triggerType: whatsapp_event, event: \"\"}\n",
+                "x"
+            ),
+            ["invalid-trigger"]
+        );
+        assert_eq!(
+            rules_of(
+                "triggers:\n  - {triggerType: whatsapp_event, event: whatsapp.message.received}\n",
+                "x"
+            ),
             ["unsupported-trigger"]
         );
         assert_eq!(
-            rules_of("triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total}\n", "x"),
+            rules_of(
+                "triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total}\n",
+                "x"
+            ),
             ["invalid-trigger"]
         );
         assert_eq!(
-            rules_of("triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total, operator: gte, property_value: \"100\"}\n", "x"),
+            rules_of(
+                "triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total, operator: gte, property_value: \"100\"}\n",
+                "x"
+            ),
             ["invalid-trigger"]
         );
         assert_eq!(
-            rules_of("triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total, operator: gte, property_value: 100}\n", "x"),
+            rules_of(
+                "triggers:\n  - triggerType: project_event\n    triggerableAttributes: {event_name: paid, property_key: total, operator: gte, property_value: 100}\n",
+                "x"
+            ),
             ["unsupported-trigger"]
         );
     }
@@ -903,13 +1037,30 @@ mod tests {
     #[test]
     fn the_first_active_workflow_keeps_a_number() {
         let read = |t: &str, f: &str| read_workflow_file(t, f).0.unwrap();
-        let a = read("slug: a\nstatus: active\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n", "a");
-        let b = read("slug: b\nstatus: active\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n", "b");
-        let c = read("slug: c\nstatus: paused\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n", "c");
-        let facts = |slug, file| WorkflowFacts { slug, file, definition_exists: true, stale_source: None };
+        let a = read(
+            "slug: a\nstatus: active\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n",
+            "a",
+        );
+        let b = read(
+            "slug: b\nstatus: active\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n",
+            "b",
+        );
+        let c = read(
+            "slug: c\nstatus: paused\ntriggers: [{triggerType: inbound_message, phoneNumberId: \"111\"}]\n",
+            "c",
+        );
+        let facts = |slug, file| WorkflowFacts {
+            slug,
+            file,
+            definition_exists: true,
+            stale_source: None,
+        };
         let out = check_workflows(&[facts("a", &a), facts("b", &b), facts("c", &c)]);
         assert!(out[0].is_empty());
-        assert_eq!(out[1].iter().map(|d| d.rule).collect::<Vec<_>>(), ["duplicate-inbound-trigger"]);
+        assert_eq!(
+            out[1].iter().map(|d| d.rule).collect::<Vec<_>>(),
+            ["duplicate-inbound-trigger"]
+        );
         assert!(out[2].is_empty());
     }
 
@@ -919,7 +1070,10 @@ mod tests {
             "workflows": {"support": {"id": "w-1", "generatedSource": {"path": "workflows/support/workflow.js", "hash": "ABC"}}}}"#).unwrap();
         assert_eq!(map.function_id("route"), Some("f-1"));
         assert_eq!(map.workflow_id("support"), Some("w-1"));
-        assert_eq!(map.workflows["support"].generated_hash.as_deref(), Some("abc"));
+        assert_eq!(
+            map.workflows["support"].generated_hash.as_deref(),
+            Some("abc")
+        );
         assert!(RemoteMap::parse("[1]").is_err());
         let f = read_function_file("entrypoint: index.js\nfunction_type: cloudflare_worker\ninvoke_response_mode: passthrough\nname: Route\npublic_endpoint: false\nruntime_config: {timeout: 5, memory: 32}\nslug: route\n").unwrap();
         assert_eq!((f.timeout_seconds, f.memory_mb), (Some(5.0), Some(32.0)));

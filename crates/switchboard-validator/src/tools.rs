@@ -155,7 +155,9 @@ fn agent(cx: &mut Ctx, i: usize, a: &Agent, raw: &Map) {
                     shown(name),
                     char_len(name)
                 ),
-                format!("shorten the server's display name to at most {MCP_SERVER_NAME_MAX} characters"),
+                format!(
+                    "shorten the server's display name to at most {MCP_SERVER_NAME_MAX} characters"
+                ),
             );
         }
     }

@@ -99,7 +99,13 @@ fn every_rule_has_an_invalid_fixture() {
     let mut names = listing(root().join("fixtures/flows/invalid"));
     let projects: Vec<String> = listing(root().join("fixtures/projects"))
         .into_iter()
-        .filter(|n| root().join("fixtures/projects").join(n).join("kapso.yaml").is_file())
+        .filter(|n| {
+            root()
+                .join("fixtures/projects")
+                .join(n)
+                .join("kapso.yaml")
+                .is_file()
+        })
         .collect();
     for p in &projects {
         if let Some(rule) = p.split("__").next().filter(|_| p.contains("__")) {

@@ -21,7 +21,7 @@ mod payload;
 mod signature;
 mod webhook;
 
-pub use client::{CloudApiConfig, CloudApiMessenger};
+pub use client::{CloudApiConfig, CloudApiMessenger, TemplateName};
 pub use payload::{message_payload, template_parameters};
 pub use signature::{verify_signature, verify_subscription};
 pub use webhook::{Status, StatusError, WebhookError, WebhookEvents, parse_webhook};

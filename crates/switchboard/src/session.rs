@@ -208,6 +208,7 @@ impl Session {
             text: text.to_owned(),
             reply,
             timestamp: None,
+            interactive: None,
         }
     }
 

@@ -746,7 +746,7 @@ impl<'e> Turn<'e> {
                     json!({"function": c.function.id.as_ref().or(c.function.slug.as_ref())});
                 self.action(xi, &node_id, "function", request);
                 match self
-                    .call_function(xi, &node_id, &c.function, None, None)
+                    .call_function(xi, &node_id, &c.function, Some(&[]), None)
                     .await
                 {
                     Ok(Value::Object(resp)) => {

@@ -359,7 +359,11 @@ pub fn run(paths: &[PathBuf], options: &Options) -> Run {
                 }
             }
         }
-        reports.push(crate::check_file(&path.display().to_string(), &bytes, &opts));
+        reports.push(crate::check_file(
+            &path.display().to_string(),
+            &bytes,
+            &opts,
+        ));
     }
     Run {
         reports,

@@ -59,7 +59,9 @@ impl Workflow {
 
     /// The well-formed triggers.
     pub fn triggers(&self) -> &[WorkflowTrigger] {
-        self.settings.as_ref().map_or(&[], |s| s.triggers.as_slice())
+        self.settings
+            .as_ref()
+            .map_or(&[], |s| s.triggers.as_slice())
     }
 
     /// Loads the definition: `None` when there is none.
@@ -147,7 +149,10 @@ fn shown(root: &Path, absolute: bool) -> PathBuf {
     if absolute {
         return root.to_path_buf();
     }
-    let Some(cwd) = std::env::current_dir().ok().and_then(|c| c.canonicalize().ok()) else {
+    let Some(cwd) = std::env::current_dir()
+        .ok()
+        .and_then(|c| c.canonicalize().ok())
+    else {
         return root.to_path_buf();
     };
     if let Ok(rel) = root.strip_prefix(&cwd) {
@@ -285,7 +290,10 @@ impl Project {
                     }),
                     Err(_) => FunctionFile::default(),
                 };
-                let named = settings.entrypoint.clone().unwrap_or_else(|| "index.js".into());
+                let named = settings
+                    .entrypoint
+                    .clone()
+                    .unwrap_or_else(|| "index.js".into());
                 let entrypoint = [named.as_str(), "index.js", "index.mjs"]
                     .into_iter()
                     .map(|f| path.join(f))
@@ -299,7 +307,10 @@ impl Project {
                     entrypoint,
                     settings,
                 });
-            } else if let Some(stem) = name.strip_suffix(".js").or_else(|| name.strip_suffix(".mjs")) {
+            } else if let Some(stem) = name
+                .strip_suffix(".js")
+                .or_else(|| name.strip_suffix(".mjs"))
+            {
                 functions.push(Function {
                     id: remote_map.function_id(stem).map(str::to_owned),
                     slug: stem.to_owned(),
@@ -323,7 +334,11 @@ impl Project {
             .iter()
             .find(|w| w.slug == name)
             .or_else(|| self.workflows.iter().find(|w| w.folder == name))
-            .or_else(|| self.workflows.iter().find(|w| w.id.as_deref() == Some(name)))
+            .or_else(|| {
+                self.workflows
+                    .iter()
+                    .find(|w| w.id.as_deref() == Some(name))
+            })
     }
 
     /// The slugs of the workflows, in folder order.
@@ -334,7 +349,11 @@ impl Project {
     /// Validates the project: the `workflow.yaml` and the definition of each workflow whose
     /// folder is in `selection` (every workflow when `None`), with the checks across the
     /// project and the project as the registry of references. Sorted by path.
-    pub fn check(&self, selection: Option<&BTreeSet<String>>, options: &Options) -> Vec<FileReport> {
+    pub fn check(
+        &self,
+        selection: Option<&BTreeSet<String>>,
+        options: &Options,
+    ) -> Vec<FileReport> {
         let with_settings: Vec<(usize, &WorkflowFile)> = self
             .workflows
             .iter()
@@ -391,7 +410,9 @@ impl Project {
             if let Some(bytes) = &w.definition {
                 let mut opts = options.clone();
                 opts.registries = registries.clone();
-                opts.flow_ids = std::iter::once(w.slug.clone()).chain(w.id.clone()).collect();
+                opts.flow_ids = std::iter::once(w.slug.clone())
+                    .chain(w.id.clone())
+                    .collect();
                 reports.push(crate::check_file(
                     &w.definition_path.display().to_string(),
                     bytes,
