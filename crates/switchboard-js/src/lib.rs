@@ -371,25 +371,30 @@ impl JsFunctionInvoker {
         found.sort_by(|a, b| a.1.cmp(&b.1));
         let mut sources = Vec::with_capacity(found.len());
         for (slug, file, path) in found {
-            let size = std::fs::metadata(&path)
-                .map_err(|source| JsError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-            if size > options.max_source_bytes as u64 {
-                return Err(JsError::TooLarge {
-                    path,
-                    size,
-                    limit: options.max_source_bytes,
-                });
-            }
-            let bytes = std::fs::read(&path).map_err(|source| JsError::ReadFile {
-                path: path.clone(),
-                source,
-            })?;
-            let source = String::from_utf8(bytes).map_err(|_| JsError::NotUtf8 { path })?;
+            let source = read_source(&path, options.max_source_bytes)?;
             sources.push((slug, file, source));
+        }
+        JsFunctionInvoker::load(sources, options)
+    }
+
+    /// Functions given as `(slug, file)` pairs — a Kapso project's `functions/<slug>/` with
+    /// the entrypoint its `function.yaml` names — each read and checked as by
+    /// [`JsFunctionInvoker::from_dir`] and named `<slug>/<file name>` in stack traces.
+    pub fn from_files<I, S>(files: I, options: JsOptions) -> Result<JsFunctionInvoker, JsError>
+    where
+        I: IntoIterator<Item = (S, PathBuf)>,
+        S: Into<String>,
+    {
+        let mut sources = Vec::new();
+        for (slug, path) in files {
+            let slug = slug.into();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("index.js")
+                .to_owned();
+            let source = read_source(&path, options.max_source_bytes)?;
+            sources.push((slug.clone(), format!("{slug}/{name}"), source));
         }
         JsFunctionInvoker::load(sources, options)
     }
@@ -517,6 +522,30 @@ impl JsFunctionInvoker {
         });
         by_id.or_else(|| call.function_slug.and_then(|s| self.functions.get(s)))
     }
+}
+
+/// Reads a source file: at most `limit` bytes, UTF-8.
+fn read_source(path: &Path, limit: usize) -> Result<String, JsError> {
+    let size = std::fs::metadata(path)
+        .map_err(|source| JsError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if size > limit as u64 {
+        return Err(JsError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| JsError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| JsError::NotUtf8 {
+        path: path.to_owned(),
+    })
 }
 
 /// Evaluates a function's top level once, in a throwaway context with its own empty KV.

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::request::{conversation_id, normalise_phone};
+use crate::request::{Dispatch, conversation_id, normalise_phone};
 use crate::store::{DeliveryStatus, Enqueued, InboundItem, NewInbound};
 use crate::time::Timestamp;
 use crate::turn::Resumed;
@@ -93,6 +93,8 @@ struct Inner {
     config: WorkerConfig,
     locks: Mutex<FxHashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     in_flight: Mutex<FxHashSet<String>>,
+    /// Business numbers whose messages started nothing (no active trigger), logged once each.
+    unrouted: Mutex<FxHashSet<String>>,
     permits: Arc<Semaphore>,
     wake: Notify,
     stopping: AtomicBool,
@@ -139,6 +141,7 @@ impl Worker {
                 config,
                 locks: Mutex::default(),
                 in_flight: Mutex::default(),
+                unrouted: Mutex::default(),
                 permits: Arc::new(Semaphore::new(concurrency)),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
@@ -413,6 +416,21 @@ impl Worker {
                     &messages[..1]
                 };
                 match engine.handle_queued(batch).await {
+                    Ok(Dispatch::Dropped) => {
+                        // Recorded in the history, started nothing: said once per number.
+                        let number = batch.iter().find_map(|q| match &q.item {
+                            InboundItem::Message(m) => Some(m.phone_number_id.clone()),
+                            InboundItem::Status(_) => None,
+                        });
+                        if let Some(number) = number
+                            && lock(&self.inner.unrouted).insert(number.clone())
+                        {
+                            tracing::info!(
+                                phone_number_id = %number,
+                                "no active inbound trigger on this number: its messages are recorded and start nothing"
+                            );
+                        }
+                    }
                     Ok(_) => {}
                     // Another writer changed the conversation first: its items stay queued and
                     // are taken up again on the next look.

@@ -1,15 +1,18 @@
 //! `switchboard`: the command line of the Switchboard flow engine.
 //!
-//! * `switchboard validate [--format human|json] [--registries FILE] PATH...` checks flow files
-//!   (exactly `cargo xtask validate`: exit 0 no errors, 1 errors, 2 usage, I/O or not a flow);
-//! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
-//!   [--config switchboard.toml]` talks to a flow, interactively or from a script of user turns:
-//!   offline by default, with real language models when a configuration names them;
+//! * `switchboard validate [--format human|json] [--registries FILE] [--config FILE] PATH...`
+//!   checks flow files and Kapso projects (as `cargo xtask validate`: exit 0 no errors, 1
+//!   errors, 2 usage, I/O or not a flow);
+//! * `switchboard chat FLOW|WORKFLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
+//!   [--config switchboard.toml]` talks to a flow or a Kapso project's workflow, interactively
+//!   or from a script of user turns: offline by default (a project's own functions run
+//!   locally), with real adapters where a configuration names them;
 //! * `switchboard test [--print] [--config switchboard.toml] PATH...` runs conversation scripts
 //!   and reports `ok`/`FAIL`;
-//! * `switchboard serve --flows DIR [--listen ADDR] [--store sqlite://PATH|memory]
+//! * `switchboard serve PROJECT_DIR|--flows DIR [--listen ADDR] [--store sqlite://PATH|memory]
 //!   [--config switchboard.toml] [--inbound FLOW] [--phone-number-id ID]` serves WhatsApp
-//!   webhooks and the executions API.
+//!   webhooks and the executions API for a Kapso project (its workflow.yaml triggers) or a
+//!   directory of flows.
 //!
 //! This crate is the edge of the system: it wires concrete adapters (the offline ones of
 //! `switchboard_runtime::offline`, and those of the adapter crates — `switchboard-http`,
@@ -24,6 +27,7 @@ mod config;
 mod display;
 mod input;
 mod logging;
+mod project;
 mod scripts;
 mod serve;
 mod session;
@@ -44,22 +48,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate flow files and directories (exit 0: no errors, 1: errors, 2: unreadable).
+    /// Validate flow files, directories and Kapso projects (exit 0: no errors, 1: errors, 2:
+    /// unreadable).
     Validate(validate::Args),
-    /// Chat with a flow offline: interactively, or from a script of user turns.
+    /// Chat with a flow or a Kapso project's workflow offline: interactively, or from a script.
     #[command(after_help = CHAT_HELP)]
     Chat(chat::Args),
     /// Run conversation scripts (files, or directories of *.yaml/*.yml).
     Test(scripts::Args),
-    /// Serve WhatsApp webhooks and the executions API over a directory of flows.
+    /// Serve WhatsApp webhooks and the executions API for a Kapso project or a directory of
+    /// flows.
     #[command(after_help = SERVE_HELP)]
     Serve(serve::Args),
 }
 
 const SERVE_HELP: &str = "\
-Every flow file of DIR is registered under its file stem with an api_call trigger; --inbound FLOW
-(default: the only flow, else the first by file name) also gets the inbound trigger on the business
-number (--phone-number-id, else [whatsapp] phone_number_id).
+A Kapso project (PROJECT_DIR, holding kapso.yaml): every workflow is registered by slug (and Kapso
+uuid) and can be started through the API; a message on a number starts the active workflow whose
+active inbound_message trigger names it (draft and paused workflows are not started by messages);
+the project's functions run locally, with its .env. A directory of flows (--flows DIR): every
+flow file is registered under its file stem with an api_call trigger; --inbound FLOW (default: the
+only flow, else the first by file name) also gets the inbound trigger on the business number
+(--phone-number-id, else [whatsapp] phone_number_id).
 With [whatsapp] in --config, replies go to the WhatsApp Cloud API (token from the variable it names,
 default WHATSAPP_ACCESS_TOKEN); without it they are logged and dropped. Webhook signatures use
 WHATSAPP_APP_SECRET and the handshake WHATSAPP_VERIFY_TOKEN (names changeable in [whatsapp]; unset:
