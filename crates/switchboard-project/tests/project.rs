@@ -150,3 +150,128 @@ async fn an_order_runs_through_the_projects_workflows_and_functions() {
     let ex = store.execution("ex_1").await.unwrap().unwrap();
     assert_eq!(ex.vars["menu_choice"], json!("order"));
 }
+
+/// A temporary project: `files` as (path, text).
+struct TempProject(PathBuf);
+
+impl TempProject {
+    fn new(name: &str, files: &[(&str, &str)]) -> TempProject {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-project-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        TempProject(dir)
+    }
+}
+
+impl Drop for TempProject {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kapso_uuids_reach_workflows_and_functions_through_the_remote_map() {
+    // Platform exports name a called workflow and a function only by uuid: the remote map
+    // turns them into the project's slugs, for the validator and for the engine alike.
+    let p = TempProject::new(
+        "uuids",
+        &[
+            ("kapso.yaml", "version: 1\n"),
+            (
+                ".kapso/remote-map.json",
+                r#"{"version": 1,
+                  "workflows": {"main": {"id": "w-main-uuid", "slug": "main"}, "helper": {"id": "w-helper-uuid", "slug": "helper"}},
+                  "functions": {"stamp": {"id": "f-stamp-uuid", "slug": "stamp"}}}"#,
+            ),
+            (
+                "workflows/main/workflow.yaml",
+                "definition: definition.json\nname: Main\nslug: main\nstatus: active\ntriggers:\n  - {triggerType: inbound_message, phoneNumberId: \"111\"}\n",
+            ),
+            (
+                "workflows/main/definition.json",
+                r#"{"nodes": [{"id": "start", "data": {"node_type": "start", "config": {}}},
+                   {"id": "go", "data": {"node_type": "call", "config": {"workflow_id": "w-helper-uuid", "workflow_name": "Helper"}}},
+                   {"id": "done", "data": {"node_type": "send_text", "config": {"message": "stamped {{stamp}}"}}}],
+                  "edges": [{"source": "start", "target": "go"}, {"source": "go", "target": "done"}]}"#,
+            ),
+            (
+                "workflows/helper/workflow.yaml",
+                "name: Helper\nslug: helper\nstatus: active\n",
+            ),
+            (
+                "workflows/helper/definition.json",
+                r#"{"nodes": [{"id": "start", "data": {"node_type": "start", "config": {}}},
+                   {"id": "fn", "data": {"node_type": "function", "config": {"function_id": "f-stamp-uuid", "function_name": "Stamp"}}}],
+                  "edges": [{"source": "start", "target": "fn"}]}"#,
+            ),
+            (
+                "functions/stamp/function.yaml",
+                "entrypoint: main.js\nfunction_type: cloudflare_worker\nname: Stamp\nruntime_config: {timeout: 5}\nslug: stamp\n",
+            ),
+            (
+                "functions/stamp/main.js",
+                "export default { async fetch(request) { const b = await request.json(); return Response.json({ vars: { stamp: b.flow_info.id + ':' + JSON.stringify(b.available_edges) } }); } };\n",
+            ),
+        ],
+    );
+    let project = Project::load(&p.0).unwrap();
+    let reports = project.check(None, &switchboard_validator::Options::default());
+    let errors: Vec<_> = reports
+        .iter()
+        .flat_map(|r| r.diagnostics.iter())
+        .filter(|d| d.severity == switchboard_validator::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let store = Arc::new(MemoryStore::new());
+    let functions = switchboard_project::functions(&project, FunctionOptions::default())
+        .unwrap()
+        .unwrap();
+    let offline = OfflineAdapters::default();
+    let mut adapters = offline.adapters();
+    adapters.functions = Arc::new(functions);
+    let engine = Engine::builder(store.clone())
+        .adapters(adapters)
+        .config(EngineConfig {
+            default_phone_number_id: "111".into(),
+            ..EngineConfig::default()
+        })
+        .build();
+    switchboard_project::register(&engine, &project).unwrap();
+    for t in switchboard_project::inbound_triggers(&project) {
+        engine.add_trigger(t).unwrap();
+    }
+    let mut m = message("wamid.0", "hi", None);
+    m.phone_number_id = "111".into();
+    engine.handle_inbound(vec![m]).await.unwrap();
+    let sent: Vec<String> = offline
+        .messenger
+        .take()
+        .iter()
+        .map(|m| format!("{:?}", m.body))
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("stamped helper:[]"), "{sent:?}");
+
+    // Without the remote map, the uuids resolve to nothing: the validator says so.
+    std::fs::remove_file(p.0.join(".kapso/remote-map.json")).unwrap();
+    let project = Project::load(&p.0).unwrap();
+    let unresolved: Vec<String> = project
+        .check(None, &switchboard_validator::Options::default())
+        .iter()
+        .flat_map(|r| r.diagnostics.iter())
+        .filter(|d| d.rule == "unresolved-reference")
+        .map(|d| d.message.clone())
+        .collect();
+    assert_eq!(
+        unresolved,
+        [
+            "function `f-stamp-uuid` does not exist",
+            "flow `w-helper-uuid` does not exist"
+        ]
+    );
+}

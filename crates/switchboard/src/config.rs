@@ -80,6 +80,7 @@ use switchboard_llm::{LlmConfig, ModelRouter};
 use switchboard_mcp::{McpClientConfig, RmcpClient};
 use switchboard_runtime::Adapters;
 use switchboard_runtime::adapters::{FunctionInvoker, LanguageModel};
+use switchboard_runtime::store::ExecutionStore;
 use switchboard_whatsapp::{CloudApiConfig, CloudApiMessenger};
 
 /// The contents of `switchboard.toml`.
@@ -425,6 +426,16 @@ impl Config {
         &self,
         http: &ReqwestHttpClient,
     ) -> anyhow::Result<Option<Arc<dyn FunctionInvoker>>> {
+        self.function_invoker_with(http, None)
+    }
+
+    /// [`Config::function_invoker`], with the local functions' `env.KV` in `kv_store` (the
+    /// engine's store: it then survives restarts) instead of in memory.
+    pub fn function_invoker_with(
+        &self,
+        http: &ReqwestHttpClient,
+        kv_store: Option<Arc<dyn ExecutionStore>>,
+    ) -> anyhow::Result<Option<Arc<dyn FunctionInvoker>>> {
         let Some(f) = &self.functions else {
             return Ok(None);
         };
@@ -447,6 +458,7 @@ impl Config {
             let mut options = JsOptions {
                 ids: f.ids.clone(),
                 http: Some(Arc::new(http.clone())),
+                kv_store,
                 ..JsOptions::default()
             };
             if let Some(t) = timeout {

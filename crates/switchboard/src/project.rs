@@ -108,7 +108,7 @@ pub fn functions(
         project,
         FunctionOptions {
             env,
-            kv_store: Some(store),
+            kv_store: Some(store.clone()),
             http: fetch,
             timeout: defaults.timeout,
             memory_limit: defaults.memory_limit,
@@ -116,7 +116,7 @@ pub fn functions(
     )?;
     let mut chain: Vec<Arc<dyn FunctionInvoker>> = Vec::new();
     if let Some(configured) = config
-        .map(|c| c.function_invoker(http))
+        .map(|c| c.function_invoker_with(http, Some(store.clone())))
         .transpose()?
         .flatten()
     {

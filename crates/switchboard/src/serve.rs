@@ -281,7 +281,8 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
             secret_values = values;
             functions
         }
-        None => config.function_invoker(&http)?,
+        // Local functions of [functions] dir keep env.KV in the store too.
+        None => config.function_invoker_with(&http, Some(store.clone()))?,
     };
     if let Some(functions) = functions {
         builder = builder.functions(functions);
