@@ -87,7 +87,9 @@ Lines (typed or scripted):
   #clock <seconds>  let time pass on the manual clock and fire due wait timeouts
 At a terminal also: a choice's number taps it; /vars, /events, /quit.
 Status changes print as `-- waiting`, `-- ended (<reason>)`, `-- handoff`, `-- failed: <kind>: <message>`
-(on stderr in script mode). A flow with error diagnostics is refused (exit 1).";
+(on stderr in script mode). A flow with error diagnostics is refused (exit 1).
+FLOW may be a workflow of a Kapso project: its folder, or inside the project its slug; every workflow
+is registered and the project's functions run locally (with its .env), no configuration needed.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
