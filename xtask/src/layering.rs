@@ -129,6 +129,11 @@ pub const RULES: &[Rule] = &[
         heavy: &["tokio", "petgraph", "minijinja", "rusqlite"],
     },
     Rule {
+        krate: "switchboard-postgres",
+        workspace: &[MODEL, VALIDATOR, RUNTIME],
+        heavy: &["tokio", "petgraph", "minijinja", "tokio-postgres"],
+    },
+    Rule {
         krate: "switchboard-server",
         workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP, "switchboard-whatsapp"],
         heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper", "axum"],
@@ -147,6 +152,7 @@ pub const RULES: &[Rule] = &[
             "switchboard-js",
             "switchboard-mcp",
             "switchboard-sqlite",
+            "switchboard-postgres",
             "switchboard-server",
         ],
         heavy: &[
@@ -157,6 +163,7 @@ pub const RULES: &[Rule] = &[
             "reqwest",
             "hyper",
             "rusqlite",
+            "tokio-postgres",
             "axum",
             "rquickjs",
             "rmcp",

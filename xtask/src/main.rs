@@ -10,11 +10,14 @@
 //!   drives a release `switchboard serve` over loopback (`switchboard-bench serve`).
 //! * `cargo xtask layering` checks every crate's dependencies against the architecture's layers
 //!   (exit 1 on a violation).
+//! * `cargo xtask fuzz <load|check|template|script|webhook|all> [seconds] [--quick]` builds the cargo-fuzz
+//!   targets of `fuzz/` and runs one or each (exit 1 on a finding, saved as a regression input).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod flowgen;
+mod fuzz;
 mod layering;
 
 use std::path::PathBuf;
@@ -28,7 +31,8 @@ const USAGE: &str = "usage:
   cargo xtask bench validate [--sizes N...] [--runs R]
   cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
   cargo xtask bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…]
-  cargo xtask layering";
+  cargo xtask layering
+  cargo xtask fuzz <load|check|template|script|webhook|all> [seconds] [--quick]";
 
 fn main() -> ExitCode {
     match real_main() {
@@ -48,6 +52,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
         Some("layering") => {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
             Ok(if layering::main(&root)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Some("fuzz") => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            Ok(if fuzz::main(&root, &args[1..])? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -306,14 +306,24 @@ impl Drop for ServeProcess {
 }
 
 /// The `switchboard.toml` of a harness `serve`: the fake Graph API as `[whatsapp]` (token in
-/// `SB_HARNESS_WA_TOKEN`), and `[server]` settings.
+/// `SB_HARNESS_WA_TOKEN`), `[server]` settings, and any further TOML (`extra`).
 pub fn serve_config(dir: &Path, graph: &FakeGraph, server: &str) -> anyhow::Result<PathBuf> {
+    serve_config_with(dir, graph, server, "")
+}
+
+/// [`serve_config`] with more sections (`extra`, TOML).
+pub fn serve_config_with(
+    dir: &Path,
+    graph: &FakeGraph,
+    server: &str,
+    extra: &str,
+) -> anyhow::Result<PathBuf> {
     let path = dir.join("switchboard.toml");
     std::fs::write(
         &path,
         format!(
             "[whatsapp]\nphone_number_id = \"{PHONE_NUMBER_ID}\"\naccess_token_env = \"SB_HARNESS_WA_TOKEN\"\n\
-             base_url = \"{}\"\ntimeout_seconds = 5\nmax_retries = 1\n\n[server]\n{server}\n",
+             base_url = \"{}\"\ntimeout_seconds = 5\nmax_retries = 1\n\n[server]\n{server}\n\n{extra}\n",
             graph.base_url
         ),
     )?;
@@ -467,9 +477,11 @@ pub async fn drive_paced(
                             if stop.load(Ordering::SeqCst) {
                                 return;
                             }
+                            // Messages of one contact are spread over the targets, as a
+                            // load balancer would.
                             let target = {
                                 let t = lock(&targets);
-                                t.get((c + attempt) % t.len().max(1)).cloned()
+                                t.get((c * 7 + m * 13 + attempt) % t.len().max(1)).cloned()
                             };
                             attempt += 1;
                             let Some(target) = target else {

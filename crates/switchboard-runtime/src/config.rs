@@ -1,7 +1,9 @@
 //! Engine settings: deployment configuration that is not a flow's own (history window, model
 //! map, limits
 //! overriding every flow's settings, the business number, the service window check, how sends
-//! are delayed and when an interrupted send is tried again).
+//! are delayed and when an interrupted send is tried again, the bounds on template evaluation).
+
+use crate::template::TemplateLimits;
 
 /// How `send_text`'s `delay_seconds` waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct EngineConfig {
     /// A send interrupted by a crash (committed as being sent, outcome unknown) is tried again
     /// after this many milliseconds unless a delivery status names it first (default 60 000).
     pub resend_after_ms: i64,
+    /// Bounds on every template evaluation: fuel, rendered size, recursion.
+    pub templates: TemplateLimits,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +61,7 @@ impl Default for EngineConfig {
             delays: Delays::default(),
             resend_after_ms: 60_000,
             model_ids: std::collections::BTreeMap::new(),
+            templates: TemplateLimits::default(),
         }
     }
 }

@@ -230,8 +230,8 @@ impl EngineBuilder {
                 registry: FlowRegistry::default(),
                 adapters,
                 store: self.store,
+                renderer: Renderer::with_limits(self.config.templates),
                 config: self.config,
-                renderer: Renderer::new(),
             }),
             unconfigured: unconfigured.into(),
         }

@@ -42,5 +42,6 @@ pub use request::{
     Dispatch, ExecutionSummary, InboundMessage, Reply, ResumeRequest, StartRequest, normalise_phone,
 };
 pub use state::{Conversation, Execution, Status, WaitingReason};
+pub use template::TemplateLimits;
 pub use time::Timestamp;
 pub use turn::Resumed;

@@ -5,6 +5,11 @@
 //! Most templates only interpolate paths (`Hi {{ vars.name }}`); those are compiled once into
 //! literal and path parts and rendered without the Jinja engine, with exactly the same output.
 //! Everything else goes through minijinja with a formatter implementing the §3.1 value rules.
+//!
+//! Every evaluation is bounded ([`TemplateLimits`]): minijinja's fuel (instructions, and the data
+//! a template creates), the size of what one field renders to, and the recursion depth. A
+//! template that exceeds one fails with `template_error` naming the limit, so a flow cannot hold
+//! a turn for hours or exhaust the memory of the process.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -76,6 +81,68 @@ impl<'a> System<'a> {
     }
 }
 
+/// Bounds on every template evaluation (`[templates]` in `switchboard.toml`).
+///
+/// Exceeding one is a `template_error` that names it; the node fails (its `error` edge, else the
+/// execution fails) and nothing else is affected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TemplateLimits {
+    /// minijinja fuel per render: every instruction costs one, and the data a template creates
+    /// or processes (output, captured blocks, strings and lists built by operators and filters)
+    /// about one per 64 bytes. It bounds both the time and the memory of a render (default
+    /// [`TemplateLimits::DEFAULT_FUEL`]: about 10 ms and at most about 32 MB).
+    pub fuel: u64,
+    /// The largest text one field renders to, in bytes (default 1 MiB). For a JSON-valued field
+    /// (webhook bodies, `set_variable` values, template parameters, …) it bounds the rendered
+    /// leaves together, typed `{{ … }}` values counted as compact JSON. No single value written
+    /// by `{{ … }}` or `tojson` may be larger either.
+    pub max_output_bytes: usize,
+    /// How deeply loops, conditions, macro calls and includes may nest while rendering (default
+    /// and maximum 500, minijinja's own limit; larger values are taken as 500).
+    pub recursion_limit: usize,
+}
+
+impl TemplateLimits {
+    /// The default fuel.
+    pub const DEFAULT_FUEL: u64 = 500_000;
+    /// The default output size: 1 MiB.
+    pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
+    /// The default (and largest) recursion limit.
+    pub const MAX_RECURSION_LIMIT: usize = 500;
+}
+
+impl Default for TemplateLimits {
+    fn default() -> Self {
+        TemplateLimits {
+            fuel: TemplateLimits::DEFAULT_FUEL,
+            max_output_bytes: TemplateLimits::DEFAULT_MAX_OUTPUT_BYTES,
+            recursion_limit: TemplateLimits::MAX_RECURSION_LIMIT,
+        }
+    }
+}
+
+/// Values nested deeper than this are not written out (writing them recurses).
+const MAX_VALUE_DEPTH: usize = 128;
+
+/// Stack per unit of fuel for a Jinja render. A template can nest a list about one level per
+/// three units of fuel (`{% set ns.l = [ns.l] %}` in a loop), and minijinja drops, compares and
+/// prints such a value recursively, using up to about a kilobyte of stack per level in a debug
+/// build; the stack of a tokio worker (2 MiB) is far too small for the thousands of levels the
+/// default fuel allows. The stack is mapped for each render and only the pages touched are used.
+const STACK_PER_FUEL: u64 = 512;
+
+/// The largest `tojson` indentation.
+const MAX_JSON_INDENT: usize = 64;
+
+/// Which limit a render exceeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Limit {
+    Fuel,
+    Output,
+    Recursion,
+    Depth,
+}
+
 /// Why rendering failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {message}")]
@@ -134,6 +201,9 @@ enum Compiled {
 pub struct Renderer {
     env: minijinja::Environment<'static>,
     cache: Mutex<FxHashMap<Box<str>, Arc<Compiled>>>,
+    limits: TemplateLimits,
+    /// The stack a Jinja render runs on ([`STACK_PER_FUEL`]).
+    stack: usize,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -152,6 +222,26 @@ struct RenderState {
     missed: Vec<String>,
     written_undefined: Vec<String>,
     url: bool,
+    /// A limit the formatter or a filter refused to exceed.
+    hit: Option<Limit>,
+}
+
+fn note_limit(limit: Limit) {
+    RENDER.with(|r| {
+        r.borrow_mut().hit.get_or_insert(limit);
+    });
+}
+
+/// The error a formatter or filter returns when it refuses to exceed a limit.
+fn limit_refusal(limit: Limit) -> minijinja::Error {
+    note_limit(limit);
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        match limit {
+            Limit::Depth => "value nested too deeply to write",
+            _ => "value too large to write",
+        },
+    )
 }
 
 impl Default for Renderer {
@@ -161,12 +251,63 @@ impl Default for Renderer {
 }
 
 impl Renderer {
-    /// A renderer with the §3.1 formatter and chainable undefined values.
+    /// A renderer with the §3.1 formatter, chainable undefined values and the default
+    /// [`TemplateLimits`].
     pub fn new() -> Renderer {
+        Renderer::with_limits(TemplateLimits::default())
+    }
+
+    /// A renderer bounded by `limits` (a zero fuel or output size is taken as 1, a recursion
+    /// limit above 500 as 500).
+    pub fn with_limits(limits: TemplateLimits) -> Renderer {
+        let limits = TemplateLimits {
+            fuel: limits.fuel.max(1),
+            max_output_bytes: limits.max_output_bytes.max(1),
+            recursion_limit: limits
+                .recursion_limit
+                .min(TemplateLimits::MAX_RECURSION_LIMIT),
+        };
+        let max_output = limits.max_output_bytes;
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_formatter(|out, _state, value| {
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(limits.recursion_limit);
+        // minijinja's `tojson` builds its indentation before fuel can refuse it, and pays for
+        // the text only once it is built: bound both first.
+        env.add_filter(
+            "tojson",
+            move |state: &minijinja::State,
+                  value: &minijinja::Value,
+                  indent: Option<minijinja::Value>,
+                  kwargs: minijinja::value::Kwargs|
+                  -> Result<minijinja::Value, minijinja::Error> {
+                let asked = match &indent {
+                    Some(v) => Some(v.clone()),
+                    None => kwargs.peek::<Option<minijinja::Value>>("indent")?,
+                };
+                let width = match asked {
+                    None => 0,
+                    Some(v) if v.kind() == minijinja::value::ValueKind::Bool => {
+                        usize::from(v.is_true()) * 2
+                    }
+                    Some(v) => usize::try_from(v)?,
+                };
+                if width > MAX_JSON_INDENT {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("tojson indentation {width} is larger than {MAX_JSON_INDENT}"),
+                    ));
+                }
+                written_size(value, width, max_output).map_err(limit_refusal)?;
+                let text = minijinja::filters::tojson(value, indent, kwargs)?;
+                // What minijinja's own `tojson` charges: 16 units (a quarter fuel) per byte.
+                let len = text.as_str().map_or(0, str::len) as u64;
+                state.consume_fuel(len / 4)?;
+                Ok(text)
+            },
+        );
+        env.set_formatter(move |out, _state, value| {
             if value.is_undefined() {
                 RENDER.with(|r| {
                     let mut r = r.borrow_mut();
@@ -174,6 +315,11 @@ impl Renderer {
                     r.written_undefined.push(path);
                 });
                 return Ok(());
+            }
+            // A list or map may share one big list many times or nest very deeply: measure it
+            // (within the output size) before writing it out.
+            if is_container(value) {
+                written_size(value, 0, max_output).map_err(limit_refusal)?;
             }
             let text = format_jinja_value(value);
             let url = RENDER.with(|r| r.borrow().url);
@@ -184,9 +330,66 @@ impl Renderer {
             }
             Ok(())
         });
+        let stack = limits
+            .fuel
+            .saturating_mul(STACK_PER_FUEL)
+            .clamp(16 << 20, 4 << 30);
         Renderer {
             env,
             cache: Mutex::default(),
+            limits,
+            stack: usize::try_from(stack).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The limits this renderer applies.
+    pub fn limits(&self) -> &TemplateLimits {
+        &self.limits
+    }
+
+    fn limit_error(&self, limit: Limit) -> TemplateError {
+        let l = &self.limits;
+        TemplateError {
+            kind: FailureKind::TemplateError,
+            message: match limit {
+                Limit::Fuel => format!(
+                    "template ran out of fuel: it needs more work or memory than \
+                     `templates.fuel` = {} allows",
+                    l.fuel
+                ),
+                Limit::Output => format!(
+                    "rendered text is larger than `templates.max_output_bytes` = {} bytes",
+                    l.max_output_bytes
+                ),
+                Limit::Recursion => format!(
+                    "template nests deeper than `templates.recursion_limit` = {}",
+                    l.recursion_limit
+                ),
+                Limit::Depth => {
+                    format!("template writes a value nested deeper than {MAX_VALUE_DEPTH} levels")
+                }
+            },
+        }
+    }
+
+    /// A minijinja error as a [`TemplateError`], naming the limit it hit if any.
+    fn jinja_error(&self, e: &minijinja::Error, hit: Option<Limit>) -> TemplateError {
+        let limit = hit.or(match e.kind() {
+            minijinja::ErrorKind::OutOfFuel => Some(Limit::Fuel),
+            minijinja::ErrorKind::InvalidOperation
+                if e.detail()
+                    .is_some_and(|d| d.contains("recursion limit exceeded")) =>
+            {
+                Some(Limit::Recursion)
+            }
+            _ => None,
+        });
+        match limit {
+            Some(limit) => self.limit_error(limit),
+            None => TemplateError {
+                kind: FailureKind::TemplateError,
+                message: describe(e),
+            },
         }
     }
 
@@ -222,8 +425,12 @@ impl Renderer {
         }
         match &*self.compile(template) {
             Compiled::Simple(parts) => {
+                let max = self.limits.max_output_bytes;
                 let mut out = Rendered::<String>::default();
                 for part in parts {
+                    if out.value.len() > max {
+                        return Err(self.limit_error(Limit::Output));
+                    }
                     match part {
                         Part::Lit(s) => out.value.push_str(s),
                         Part::Secret(name) => {
@@ -235,6 +442,9 @@ impl Renderer {
                         }
                         Part::Path(path) => match lookup(scope, path) {
                             Some(v) if !v.is_null() => {
+                                if json_size(v, max.saturating_sub(out.value.len())).is_none() {
+                                    return Err(self.limit_error(Limit::Output));
+                                }
                                 let text = format_json_value(v);
                                 match mode {
                                     Mode::Text => out.value.push_str(&text),
@@ -247,6 +457,9 @@ impl Renderer {
                             None => out.missing.push(path.join(".")),
                         },
                     }
+                }
+                if out.value.len() > max {
+                    return Err(self.limit_error(Limit::Output));
                 }
                 Ok(out)
             }
@@ -261,11 +474,19 @@ impl Renderer {
                         ..RenderState::default()
                     }
                 });
-                let result = self.env.render_str(source, ctx);
+                let mut out = CappedOutput::new(self.limits.max_output_bytes);
+                // Everything the template builds is created and dropped on the big stack.
+                let result = stacker::grow(self.stack, || {
+                    self.env
+                        .template_from_str(source)
+                        .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop))
+                });
                 let state = RENDER.with(|r| std::mem::take(&mut *r.borrow_mut()));
-                let mut text = result.map_err(|e| TemplateError {
+                let hit = state.hit.or(out.exceeded.then_some(Limit::Output));
+                result.map_err(|e| self.jinja_error(&e, hit))?;
+                let mut text = String::from_utf8(out.buf).map_err(|e| TemplateError {
                     kind: FailureKind::TemplateError,
-                    message: describe(&e),
+                    message: e.to_string(),
                 })?;
                 let mut used = Vec::new();
                 for (i, name) in names.iter().enumerate() {
@@ -274,6 +495,9 @@ impl Renderer {
                         text = text.replace(&token, &secret(secrets, name)?);
                         used.push(name.clone());
                     }
+                }
+                if text.len() > self.limits.max_output_bytes {
+                    return Err(self.limit_error(Limit::Output));
                 }
                 Ok(Rendered {
                     value: text,
@@ -293,8 +517,12 @@ impl Renderer {
         secrets: &dyn Secrets,
     ) -> Result<Rendered<Value>, TemplateError> {
         let mut out = Rendered::<Value>::default();
-        out.value =
-            self.render_value_into(value, scope, secrets, &mut out.missing, &mut out.secrets, 0)?;
+        let mut acc = Accumulated {
+            missing: &mut out.missing,
+            secrets: &mut out.secrets,
+            budget: self.limits.max_output_bytes,
+        };
+        out.value = self.render_value_into(value, scope, secrets, &mut acc, 0)?;
         Ok(out)
     }
 
@@ -303,8 +531,7 @@ impl Renderer {
         value: &Value,
         scope: &Scope,
         secrets: &dyn Secrets,
-        missing: &mut Vec<String>,
-        used: &mut Vec<String>,
+        acc: &mut Accumulated<'_>,
         depth: usize,
     ) -> Result<Value, TemplateError> {
         if depth > 128 {
@@ -312,24 +539,34 @@ impl Renderer {
         }
         Ok(match value {
             Value::String(s) => {
-                if let Some(expr) = single_expression(s) {
+                let rendered = if let Some(expr) = single_expression(s) {
                     let (v, miss) = self.eval(expr, scope)?;
-                    missing.extend(miss);
+                    acc.missing.extend(miss);
                     v
                 } else {
                     let r = self.render_text(s, scope, secrets, Mode::Text)?;
-                    missing.extend(r.missing);
+                    acc.missing.extend(r.missing);
                     for s in r.secrets {
-                        if !used.contains(&s) {
-                            used.push(s);
+                        if !acc.secrets.contains(&s) {
+                            acc.secrets.push(s);
                         }
                     }
                     Value::String(r.value)
+                };
+                // The rendered leaves of one field share one output budget.
+                let size = match &rendered {
+                    Value::String(s) => Some(s.len()).filter(|n| *n <= acc.budget),
+                    other => json_size(other, acc.budget),
+                };
+                match size {
+                    Some(n) => acc.budget -= n,
+                    None => return Err(self.limit_error(Limit::Output)),
                 }
+                rendered
             }
             Value::Array(a) => Value::Array(
                 a.iter()
-                    .map(|v| self.render_value_into(v, scope, secrets, missing, used, depth + 1))
+                    .map(|v| self.render_value_into(v, scope, secrets, acc, depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(m) => {
@@ -337,7 +574,7 @@ impl Renderer {
                 for (k, v) in m {
                     out.insert(
                         k.clone(),
-                        self.render_value_into(v, scope, secrets, missing, used, depth + 1)?,
+                        self.render_value_into(v, scope, secrets, acc, depth + 1)?,
                     );
                 }
                 Value::Object(out)
@@ -363,13 +600,21 @@ impl Renderer {
                 message: describe(&e),
             })?;
         RENDER.with(|r| *r.borrow_mut() = RenderState::default());
-        let v = compiled
-            .eval(minijinja::Value::from_object(Root::new(scope)))
-            .map_err(|e| TemplateError {
-                kind: FailureKind::TemplateError,
-                message: describe(&e),
-            })?;
+        let root = minijinja::Value::from_object(Root::new(scope));
+        stacker::grow(self.stack, || self.eval_compiled(&compiled, root, trimmed))
+    }
+
+    /// Evaluates a compiled expression and converts its value (run on the big stack, so that
+    /// every value it builds is dropped there).
+    fn eval_compiled(
+        &self,
+        compiled: &minijinja::Expression<'_, '_>,
+        root: minijinja::Value,
+        trimmed: &str,
+    ) -> Result<(Value, Vec<String>), TemplateError> {
+        let result = compiled.eval(root);
         let state = RENDER.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        let v = result.map_err(|e| self.jinja_error(&e, state.hit))?;
         if v.is_undefined() {
             let path = state
                 .missed
@@ -378,12 +623,157 @@ impl Renderer {
                 .unwrap_or_else(|| trimmed.to_owned());
             return Ok((Value::Null, vec![path]));
         }
+        match v.as_str() {
+            Some(s) if s.len() > self.limits.max_output_bytes => {
+                return Err(self.limit_error(Limit::Output));
+            }
+            Some(_) => {}
+            None => {
+                written_size(&v, 0, self.limits.max_output_bytes)
+                    .map_err(|limit| self.limit_error(limit))?;
+            }
+        }
         let json = serde_json::to_value(&v).map_err(|e| TemplateError {
             kind: FailureKind::TemplateError,
             message: e.to_string(),
         })?;
         Ok((json, Vec::new()))
     }
+}
+
+/// What the leaves of one JSON-valued field have accumulated while rendering.
+struct Accumulated<'a> {
+    missing: &'a mut Vec<String>,
+    secrets: &'a mut Vec<String>,
+    /// Output bytes left for the field.
+    budget: usize,
+}
+
+/// The rendered text of a Jinja template, refusing to grow past its limit.
+struct CappedOutput {
+    buf: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl CappedOutput {
+    fn new(limit: usize) -> CappedOutput {
+        CappedOutput {
+            buf: Vec::new(),
+            limit,
+            exceeded: false,
+        }
+    }
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len().saturating_add(data.len()) > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn is_container(v: &minijinja::Value) -> bool {
+    use minijinja::value::ValueKind;
+    matches!(
+        v.kind(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain
+    )
+}
+
+/// At least how many bytes writing `v` takes — as text, or as JSON indented by `indent` spaces
+/// per level — if that is at most `limit`. Walks iteratively and stops as soon as the limit is
+/// passed, so a value that shares one big list many times, or nests thousands of levels deep,
+/// cannot make the check itself expensive.
+fn written_size(v: &minijinja::Value, indent: usize, limit: usize) -> Result<usize, Limit> {
+    use minijinja::value::ValueKind;
+    enum Frame {
+        Seq(minijinja::value::ValueIter),
+        Map(minijinja::Value, minijinja::value::ValueIter),
+    }
+    fn open(v: &minijinja::Value) -> Option<Frame> {
+        match v.kind() {
+            ValueKind::Seq | ValueKind::Iterable => v.try_iter().ok().map(Frame::Seq),
+            ValueKind::Map | ValueKind::Plain => {
+                v.try_iter().ok().map(|keys| Frame::Map(v.clone(), keys))
+            }
+            _ => None,
+        }
+    }
+    fn scalar(v: &minijinja::Value) -> usize {
+        match v.kind() {
+            ValueKind::String => v.as_str().map_or(0, str::len) + 2,
+            ValueKind::Bytes => v.as_bytes().map_or(0, <[u8]>::len) + 2,
+            _ => 4,
+        }
+    }
+    let mut total = scalar(v);
+    let mut stack: Vec<Frame> = open(v).into_iter().collect();
+    loop {
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else { break };
+        let item = match top {
+            Frame::Seq(items) => items.next(),
+            Frame::Map(map, keys) => keys.next().map(|k| {
+                total = total.saturating_add(scalar(&k) + 2);
+                map.get_item(&k).unwrap_or_default()
+            }),
+        };
+        let Some(item) = item else {
+            stack.pop();
+            continue;
+        };
+        total = total
+            .saturating_add(scalar(&item))
+            .saturating_add(1 + depth.saturating_mul(indent));
+        if total > limit {
+            return Err(Limit::Output);
+        }
+        if let Some(frame) = open(&item) {
+            if depth >= MAX_VALUE_DEPTH {
+                return Err(Limit::Depth);
+            }
+            stack.push(frame);
+        }
+    }
+    if total > limit {
+        return Err(Limit::Output);
+    }
+    Ok(total)
+}
+
+/// About how many bytes `v` takes as compact JSON, if at most `limit` (iteratively, stopping as
+/// soon as the limit is passed).
+fn json_size(v: &Value, limit: usize) -> Option<usize> {
+    let mut total = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(match v {
+            Value::Null | Value::Bool(true) => 4,
+            Value::Bool(false) => 5,
+            Value::Number(n) => n.to_string().len(),
+            Value::String(s) => s.len() + 2,
+            Value::Array(a) => 2 + a.len(),
+            Value::Object(m) => m.keys().map(|k| k.len() + 4).sum::<usize>() + 2,
+        });
+        if total > limit {
+            return None;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    Some(total)
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -789,6 +1179,359 @@ mod tests {
             .render_text("https://x.io/s?q={{q}}&z=1", &scope, &NoSecrets, Mode::Url)
             .unwrap();
         assert_eq!(r.value, "https://x.io/s?q=a%20b%2Fc%3F%26&z=1");
+    }
+
+    /// The two templates of issue 15: 10^10 loop steps, and about 49 GB of output.
+    const NESTED_LOOPS: &str =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    const HUGE_OUTPUT: &str =
+        "{% set a = range(100000)|join %}{% for i in range(100000) %}{{ a }}{% endfor %}";
+
+    fn render(
+        limits: TemplateLimits,
+        template: &str,
+        vars: Value,
+    ) -> Result<String, TemplateError> {
+        let vars = obj(vars);
+        let e = Map::new();
+        let scope = Scope {
+            vars: &vars,
+            system: &System::ready(Map::new()),
+            context: &e,
+            metadata: &e,
+            args: None,
+        };
+        Renderer::with_limits(limits)
+            .render_text(template, &scope, &NoSecrets, Mode::Text)
+            .map(|r| r.value)
+    }
+
+    fn render_json(
+        limits: TemplateLimits,
+        value: Value,
+        vars: Value,
+    ) -> Result<Value, TemplateError> {
+        let vars = obj(vars);
+        let e = Map::new();
+        let scope = Scope {
+            vars: &vars,
+            system: &System::ready(Map::new()),
+            context: &e,
+            metadata: &e,
+            args: None,
+        };
+        Renderer::with_limits(limits)
+            .render_value(&value, &scope, &NoSecrets)
+            .map(|r| r.value)
+    }
+
+    /// Renders `template` with the default limits and expects a `template_error` mentioning
+    /// `what`, within a second.
+    fn refused(template: &str, vars: Value, what: &str) {
+        let start = std::time::Instant::now();
+        let err = render(TemplateLimits::default(), template, vars).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind, "template_error", "{template}: {err}");
+        assert!(err.message.contains(what), "{template}: {err}");
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "{template}: took {took:?}"
+        );
+    }
+
+    #[test]
+    fn nested_loops_run_out_of_fuel() {
+        refused(NESTED_LOOPS, json!({}), "`templates.fuel` = 500000");
+        // Fuel is per render: the same renderer renders the next template normally.
+        let r = Renderer::new();
+        let e = Map::new();
+        let scope = Scope {
+            vars: &e,
+            system: &System::ready(Map::new()),
+            context: &e,
+            metadata: &e,
+            args: None,
+        };
+        assert!(
+            r.render_text(NESTED_LOOPS, &scope, &NoSecrets, Mode::Text)
+                .is_err()
+        );
+        let ok = r
+            .render_text(
+                "{% for i in range(3) %}{{ i }}{% endfor %}",
+                &scope,
+                &NoSecrets,
+                Mode::Text,
+            )
+            .unwrap();
+        assert_eq!(ok.value, "012");
+    }
+
+    #[test]
+    fn huge_output_stops_at_the_size_cap() {
+        refused(
+            HUGE_OUTPUT,
+            json!({}),
+            "`templates.max_output_bytes` = 1048576 bytes",
+        );
+        // Captured output never reaches the writer: fuel bounds it instead.
+        refused(
+            "{% set a = range(100000)|join %}{% set b %}{% for i in range(100000) %}{{ a }}{% endfor %}{% endset %}{{ b|length }}",
+            json!({}),
+            "templates.",
+        );
+        // Just under the cap is fine, just over is not.
+        let limits = TemplateLimits {
+            max_output_bytes: 10,
+            ..TemplateLimits::default()
+        };
+        assert_eq!(
+            render(
+                limits,
+                "{% for i in range(10) %}{{ i }}{% endfor %}",
+                json!({})
+            )
+            .unwrap(),
+            "0123456789"
+        );
+        let err = render(
+            limits,
+            "{% for i in range(11) %}{{ i % 10 }}{% endfor %}",
+            json!({}),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("max_output_bytes` = 10 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn runaway_recursion_hits_the_recursion_limit() {
+        // On a thread with the stack of a tokio worker (2 MiB), in a debug build.
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let limits = TemplateLimits {
+                    fuel: 10_000_000,
+                    ..TemplateLimits::default()
+                };
+                let err = render(
+                    limits,
+                    "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+                    json!({}),
+                )
+                .unwrap_err();
+                assert!(
+                    err.message.contains("`templates.recursion_limit` = 500"),
+                    "{err}"
+                );
+                let shallow = TemplateLimits {
+                    recursion_limit: 3,
+                    ..TemplateLimits::default()
+                };
+                let err = render(
+                    shallow,
+                    "{% for a in [1] %}{% for b in [1] %}{% for c in [1] %}{% for d in [1] %}x{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
+                    json!({}),
+                )
+                .unwrap_err();
+                assert!(err.message.contains("recursion_limit` = 3"), "{err}");
+            })
+            .unwrap();
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn single_operations_cannot_allocate_past_the_fuel() {
+        for t in [
+            "{{ \"x\" * 100000000 }}",
+            "{{ ((0,) * 100000000)|length }}",
+            "{{ ([0] * 100000000)|list|length }}",
+            "{{ \"a\\nb\"|indent(99999999999) }}",
+            "{{ \"%99999999999s\"|format(1) }}",
+            "{% set ns = namespace(a=\"x\") %}{% for i in range(60) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}",
+        ] {
+            refused(t, json!({}), "templates.");
+        }
+    }
+
+    #[test]
+    fn tojson_indentation_is_bounded() {
+        for t in [
+            "{{ [1]|tojson(indent=99999999999) }}",
+            "{{ [1]|tojson(indent=65) }}",
+            "{{ [1]|tojson(99999) }}",
+        ] {
+            let err = render(TemplateLimits::default(), t, json!({})).unwrap_err();
+            assert!(err.message.contains("larger than 64"), "{t}: {err}");
+        }
+        // Pretty JSON of a deep value grows with depth × indentation: measured before it is built.
+        refused(
+            "{% set x = [[[[[[[[[[range(20000)|list]]]]]]]]]] %}{{ x|tojson(indent=64)|length }}",
+            json!({}),
+            "max_output_bytes",
+        );
+        // What fits is minijinja's own output.
+        assert_eq!(
+            render(
+                TemplateLimits::default(),
+                "{{ {'a': [1, '<']}|tojson(indent=2) }}",
+                json!({})
+            )
+            .unwrap(),
+            "{\n  \"a\": [\n    1,\n    \"\\u003c\"\n  ]\n}"
+        );
+        assert_eq!(
+            render(
+                TemplateLimits::default(),
+                "{{ x|tojson }}|{{ x|tojson(true) }}",
+                json!({"x": [1]})
+            )
+            .unwrap(),
+            "[1]|[\n  1\n]"
+        );
+    }
+
+    #[test]
+    fn shared_and_deep_values_are_measured_before_they_are_written() {
+        // Each level shares the one before ten times: 10^9 numbers once written out.
+        let shared = "{% set a = range(10000)|list %}{% set b = [a,a,a,a,a,a,a,a,a,a] %}\
+                      {% set c = [b,b,b,b,b,b,b,b,b,b] %}{% set d = [c,c,c,c,c,c,c,c,c,c] %}\
+                      {% set e = [d,d,d,d,d,d,d,d,d,d] %}{% set f = [e,e,e,e,e,e,e,e,e,e] %}";
+        refused(
+            &format!("{shared}{{{{ f }}}}"),
+            json!({}),
+            "max_output_bytes",
+        );
+        refused(
+            &format!("{shared}{{{{ f|tojson }}}}"),
+            json!({}),
+            "max_output_bytes",
+        );
+        // 50 000 levels of nesting would overflow the stack of a recursive writer.
+        let deep = "{% set ns = namespace(l=[]) %}{% for i in range(50000) %}{% set ns.l = [ns.l] %}{% endfor %}";
+        refused(
+            &format!("{deep}{{{{ ns.l }}}}"),
+            json!({}),
+            "nested deeper than 128",
+        );
+        refused(
+            &format!("{deep}{{{{ ns.l|tojson }}}}"),
+            json!({}),
+            "nested deeper than 128",
+        );
+        // Building, measuring, comparing and printing such a value through minijinja itself
+        // recurses (and so does dropping it): it all runs on a stack sized for the fuel.
+        let limits = TemplateLimits::default();
+        assert_eq!(
+            render(limits, &format!("{deep}{{{{ ns.l|length }}}}"), json!({})).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            render(limits, &format!("{deep}{{{{ ns.l == ns.l }}}}"), json!({})).unwrap(),
+            "true"
+        );
+        let printed = render(
+            limits,
+            &format!("{deep}{{{{ (ns.l ~ '')|length }}}}"),
+            json!({}),
+        );
+        assert_eq!(printed.unwrap(), "100002");
+        // Ordinary containers are written as before.
+        assert_eq!(
+            render(
+                TemplateLimits::default(),
+                "{{ [1, 'a', {'k': none}] }}",
+                json!({})
+            )
+            .unwrap(),
+            "[1,\"a\",{\"k\":null}]"
+        );
+    }
+
+    #[test]
+    fn the_fast_path_is_capped_and_unchanged_below_the_cap() {
+        let limits = TemplateLimits {
+            max_output_bytes: 12,
+            ..TemplateLimits::default()
+        };
+        let vars = json!({"name": "Ana", "big": "0123456789"});
+        assert_eq!(
+            render(limits, "Hi {{ name }}!", vars.clone()).unwrap(),
+            "Hi Ana!"
+        );
+        assert_eq!(
+            render(limits, "{{ big }}ab", vars.clone()).unwrap(),
+            "0123456789ab"
+        );
+        for t in ["{{ big }}abc", "{{ big }}{{ big }}", "{{ name }}{{ big }}"] {
+            let err = render(limits, t, vars.clone()).unwrap_err();
+            assert!(err.message.contains("max_output_bytes` = 12"), "{t}: {err}");
+        }
+        // The Jinja path gives the same answer for the same text.
+        assert!(render(limits, "{% if true %}{{ big }}abc{% endif %}", vars).is_err());
+    }
+
+    #[test]
+    fn one_json_field_shares_one_output_budget() {
+        let limits = TemplateLimits {
+            max_output_bytes: 30,
+            ..TemplateLimits::default()
+        };
+        let vars = json!({"s": "0123456789", "list": [1, 2, 3]});
+        assert_eq!(
+            render_json(
+                limits,
+                json!({"a": "{{ s }}", "b": ["{{ list }}"]}),
+                vars.clone()
+            )
+            .unwrap(),
+            json!({"a": "0123456789", "b": [[1, 2, 3]]})
+        );
+        // Each leaf fits, together they do not.
+        let err = render_json(
+            limits,
+            json!({"a": "{{ s }}", "b": "{{ s }}", "c": "x{{ s }}"}),
+            vars.clone(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("max_output_bytes` = 30"), "{err}");
+        // A typed expression that builds a big value is refused too.
+        let err = render_json(
+            TemplateLimits::default(),
+            json!({"a": "{{ range(100000)|join * 3 }}"}),
+            vars,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("max_output_bytes` = 1048576"), "{err}");
+    }
+
+    #[test]
+    fn fuel_is_configurable() {
+        let small = TemplateLimits {
+            fuel: 100,
+            ..TemplateLimits::default()
+        };
+        let t = "{% for i in range(200) %}{{ i }}{% endfor %}";
+        let err = render(small, t, json!({})).unwrap_err();
+        assert!(err.message.contains("`templates.fuel` = 100 "), "{err}");
+        assert_eq!(
+            render(TemplateLimits::default(), t, json!({}))
+                .unwrap()
+                .len(),
+            490
+        );
+        // Out-of-range limits are clamped, never a panic.
+        let odd = TemplateLimits {
+            fuel: 0,
+            max_output_bytes: 0,
+            recursion_limit: usize::MAX,
+        };
+        let r = Renderer::with_limits(odd);
+        assert_eq!(r.limits().fuel, 1);
+        assert_eq!(r.limits().max_output_bytes, 1);
+        assert_eq!(r.limits().recursion_limit, 500);
     }
 
     #[test]

@@ -339,11 +339,12 @@ pub struct Expect {
 
 /// Runs a script file: reads it and the flows it names (relative to it).
 pub async fn run_script_file(path: &Path) -> Result<Value, ScriptError> {
-    run_script_file_with(path, &|_| Ok(())).await
+    run_script_file_with(path, &|_, _| Ok(())).await
 }
 
-/// Changes the adapters a script runs on (see [`run_script_with`]).
-pub type Adapt<'a> = &'a dyn Fn(&mut Adapters) -> Result<(), String>;
+/// Changes the adapters a script runs on, and the engine configuration (e.g. the template
+/// limits of a `switchboard.toml`; see [`run_script_with`]).
+pub type Adapt<'a> = &'a dyn Fn(&mut Adapters, &mut EngineConfig) -> Result<(), String>;
 
 /// [`run_script_file`] on adapters that `adapt` changes (e.g. a real language model).
 pub async fn run_script_file_with(path: &Path, adapt: Adapt<'_>) -> Result<Value, ScriptError> {
@@ -397,7 +398,7 @@ pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, PathBuf), ScriptError>
 
 /// Runs a script; `load` returns a file's text and path for a path relative to the script.
 pub async fn run_script(text: &str, load: Loader<'_>) -> Result<Value, ScriptError> {
-    run_script_with(text, load, &|_| Ok(())).await
+    run_script_with(text, load, &|_, _| Ok(())).await
 }
 
 /// [`run_script`] on adapters that `adapt` changes after the script's own answers are set up.
@@ -422,7 +423,7 @@ pub async fn run_script_with(
     };
     setup_adapters(&script, &offline)?;
     let store = Arc::new(MemoryStore::new());
-    let config = EngineConfig {
+    let mut config = EngineConfig {
         default_phone_number_id: "15550001111".into(),
         max_steps_per_turn: script.max_steps_per_turn,
         // Scripts run on a manual clock: a delay moves it and the turn goes on.
@@ -434,7 +435,7 @@ pub async fn run_script_with(
         Some(dir) => Some(open_project(&script, dir, load, &store, &mut adapters)?),
         None => None,
     };
-    adapt(&mut adapters).map_err(ScriptError::Invalid)?;
+    adapt(&mut adapters, &mut config).map_err(ScriptError::Invalid)?;
     let engine = Engine::builder(store.clone())
         .adapters(adapters)
         .config(config)

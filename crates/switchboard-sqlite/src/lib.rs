@@ -174,6 +174,17 @@ CREATE TABLE kv (
 
 type Shared = Arc<Mutex<Connection>>;
 
+/// What [`SqliteStore::prune`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Ended or failed executions.
+    pub executions: u64,
+    /// Their events.
+    pub events: u64,
+    /// Their outbox records.
+    pub outbox: u64,
+}
+
 /// The most commits written in one transaction (group commit).
 const MAX_GROUP: usize = 128;
 
@@ -376,6 +387,63 @@ impl SqliteStore {
         result.await.map_err(|_| {
             StoreError::Backend("the sqlite writer stopped before answering a write".into())
         })?
+    }
+
+    /// Removes executions that ended or failed before `before`, with their events and outbox
+    /// records, `batch` executions per transaction, so live conversations never wait long on
+    /// the write lock. Returns what was removed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database fails (batches already done stay done).
+    pub async fn prune(&self, before: Timestamp, batch: usize) -> Result<Pruned, StoreError> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(500);
+        let mut total = Pruned::default();
+        loop {
+            let done = run(&self.writer, move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(backend)?;
+                let ids: Vec<String> = {
+                    let mut s = tx
+                        .prepare_cached(
+                            "SELECT id FROM executions
+                             WHERE status IN ('ended', 'failed')
+                               AND json_extract(body, '$.ended_at') < ?1
+                             ORDER BY seq LIMIT ?2",
+                        )
+                        .map_err(backend)?;
+                    let rows = s
+                        .query_map(params![before.millis(), batch], |r| r.get(0))
+                        .map_err(backend)?;
+                    rows.collect::<Result<_, _>>().map_err(backend)?
+                };
+                let mut p = Pruned::default();
+                for id in &ids {
+                    p.events += tx
+                        .prepare_cached("DELETE FROM events WHERE execution_id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(backend)? as u64;
+                    p.outbox += tx
+                        .prepare_cached("DELETE FROM outbox WHERE execution_id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(backend)? as u64;
+                    p.executions += tx
+                        .prepare_cached("DELETE FROM executions WHERE id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(backend)? as u64;
+                }
+                tx.commit().map_err(backend)?;
+                Ok(p)
+            })
+            .await?;
+            total.executions += done.executions;
+            total.events += done.events;
+            total.outbox += done.outbox;
+            if (done.executions as i64) < batch {
+                return Ok(total);
+            }
+        }
     }
 
     /// The schema version of the open database.

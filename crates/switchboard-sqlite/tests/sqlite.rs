@@ -290,3 +290,58 @@ fn group_commit_gives_each_commit_its_own_result() {
         }
     });
 }
+
+/// Pruning removes ended and failed executions older than the cutoff, with their events and
+/// outbox records, and nothing else.
+#[tokio::test]
+async fn prune_removes_old_ended_executions_only() {
+    use switchboard_runtime::Status;
+    let dir = common::TempDir::new("prune");
+    let store = SqliteStore::open(dir.file("switchboard.db")).unwrap();
+    let mut old = testing::execution("ex_old", "c1");
+    old.status = Status::Ended;
+    old.ended_at = Some(Timestamp(T0.0 + 1_000));
+    old.pending_effect = None;
+    let mut failed = testing::execution("ex_failed", "c1");
+    failed.status = Status::Failed;
+    failed.ended_at = Some(Timestamp(T0.0 + 2_000));
+    failed.pending_effect = None;
+    let mut recent = testing::execution("ex_recent", "c1");
+    recent.status = Status::Ended;
+    recent.ended_at = Some(Timestamp(T0.0 + 90_000));
+    recent.pending_effect = None;
+    let live = testing::execution("ex_live", "c1");
+    store
+        .commit(TurnCommit {
+            executions: vec![old, failed, recent, live],
+            events: vec![
+                testing::event("ex_old", 1, EventType::ExecutionStarted),
+                testing::event("ex_failed", 1, EventType::ExecutionStarted),
+                testing::event("ex_recent", 1, EventType::ExecutionStarted),
+                testing::event("ex_live", 1, EventType::ExecutionStarted),
+            ],
+            ..TurnCommit::default()
+        })
+        .await
+        .unwrap();
+    let p = store.prune(Timestamp(T0.0 + 60_000), 1).await.unwrap();
+    assert_eq!((p.executions, p.events), (2, 2), "{p:?}");
+    for (id, kept) in [
+        ("ex_old", false),
+        ("ex_failed", false),
+        ("ex_recent", true),
+        ("ex_live", true),
+    ] {
+        assert_eq!(store.execution(id).await.unwrap().is_some(), kept, "{id}");
+        assert_eq!(
+            store.events(id, 0, 10, None).await.unwrap().len(),
+            usize::from(kept),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        store.prune(Timestamp(T0.0 + 60_000), 10).await.unwrap(),
+        Default::default(),
+        "nothing left to prune"
+    );
+}

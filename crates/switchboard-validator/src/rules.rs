@@ -78,6 +78,7 @@ rules! {
     ORPHAN_AI_FIELD_CONFIG = "orphan-ai-field-config", Warning, "an ai_field_config path that does not point at a marker";
     UNSUPPORTED_AI_FIELD = "unsupported-ai-field", Error, "a marker outside the locations of flow-format §6";
     INVALID_TEMPLATE = "invalid-template", Error, "a Jinja syntax error in a templated field, AI prompt or system_prompt";
+    EXPENSIVE_TEMPLATE = "expensive-template", Warning, "a template visibly does more than 10 000 steps at once: nested loops over literal range(n) multiplying past it, or a literal range(n) or repetition * n above it (runtime limits would fail the node)";
     INVALID_SECRET_REFERENCE = "invalid-secret-reference", Error, "${ENV: not followed by a name matching [A-Za-z_][A-Za-z0-9_]* and }";
     SECRET_IN_OUTBOUND_MESSAGE = "secret-in-outbound-message", Warning, "${ENV:…} in a send_* field, an AI prompt or an agent system_prompt (it would reach the user or the model)";
     WRONG_NAMESPACE = "wrong-namespace", Warning, "a bare name that is a context or system key — phone_number, channel, conversation_id, contact (→ context.…); flow_id, workflow_id, flow_name, started_at, trigger_type, tracking_id, execution_id, last_resume, whatsapp_config (→ system.…) — unless it is declared in metadata.input_variables or written by some node";

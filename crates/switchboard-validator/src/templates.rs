@@ -89,7 +89,21 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
                         .entry(f.text.to_owned())
                         .or_insert_with(|| parse(&env, f.text));
                     match parsed {
-                        Ok(names) => names.clone(),
+                        Ok(names) => {
+                            let names = names.clone();
+                            if let Some(found) = expensive(f.text) {
+                                cx.at_config(
+                                    rules::EXPENSIVE_TEMPLATE,
+                                    i,
+                                    &f.ptr,
+                                    found.message(),
+                                    "iterate over the data itself, not over large literal ranges: \
+                                     at run time a template that runs out of fuel or output \
+                                     fails its node with template_error",
+                                );
+                            }
+                            names
+                        }
                         Err(msg) => {
                             let msg = msg.clone();
                             cx.at_config(
@@ -153,6 +167,302 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
         }
     }
     analysis
+}
+
+/// Steps above which a template is reported as `expensive-template`.
+pub(crate) const EXPENSIVE_STEPS: u64 = 10_000;
+
+/// What makes a template visibly expensive.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Expensive {
+    /// Nested loops over literal counts multiply to this many iterations.
+    Loops(u64),
+    /// `range(n)` or `* n` builds a sequence or string of this many items, this many times.
+    Items {
+        what: String,
+        items: u64,
+        times: u64,
+    },
+}
+
+impl Expensive {
+    fn message(&self) -> String {
+        match self {
+            Expensive::Loops(n) => format!(
+                "template runs about {n} loop iterations (nested loops over literal ranges; \
+                 more than {EXPENSIVE_STEPS})"
+            ),
+            Expensive::Items { what, items, times } if *times > 1 => format!(
+                "template builds `{what}` ({items} items) {times} times over (more than \
+                 {EXPENSIVE_STEPS} items)"
+            ),
+            Expensive::Items { what, items, .. } => {
+                format!("template builds `{what}` ({items} items, more than {EXPENSIVE_STEPS})")
+            }
+        }
+    }
+
+    fn steps(&self) -> u64 {
+        match self {
+            Expensive::Loops(n) => *n,
+            Expensive::Items { items, times, .. } => items.saturating_mul(*times),
+        }
+    }
+}
+
+/// A token of a template block or expression, as far as [`expensive`] cares.
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Int(i128),
+    Str,
+    Punct(char),
+    Pow,
+}
+
+/// Splits a template into its blocks (`{% … %}` and `{{ … }}`, tokenized), skipping comments,
+/// raw blocks and literal text. Total: a block left open ends the template.
+fn blocks(text: &str) -> Vec<Vec<Tok>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        let close: &[u8] = match b[i + 1] {
+            b'#' => {
+                i = find(b, i + 2, b"#}").map_or(b.len(), |e| e + 2);
+                continue;
+            }
+            b'%' => b"%}",
+            b'{' => b"}}",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let (mut toks, end) = tokenize(b, i + 2, close);
+        i = end;
+        // Whitespace control: `{%-`, `{%+`, `{{-`.
+        if matches!(toks.first(), Some(Tok::Punct('-' | '+'))) {
+            toks.remove(0);
+        }
+        if matches!(toks.first(), Some(Tok::Ident(k)) if k == "raw") {
+            // Everything up to `{% endraw %}` is text.
+            let mut j = i;
+            loop {
+                let Some(open) = find(b, j, b"{%") else {
+                    i = b.len();
+                    break;
+                };
+                let (t, e) = tokenize(b, open + 2, b"%}");
+                j = e;
+                if matches!(t.first(), Some(Tok::Ident(k)) if k == "endraw") {
+                    i = e;
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(toks);
+    }
+    out
+}
+
+fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .map(|p| p + from)
+}
+
+/// Tokens from `start` up to `close` (outside string literals); returns them and the index
+/// after `close` (or the end of the text).
+fn tokenize(b: &[u8], start: usize, close: &[u8]) -> (Vec<Tok>, usize) {
+    let mut toks = Vec::new();
+    let mut i = start;
+    while i < b.len() {
+        let c = b[i];
+        if b[i..].starts_with(close) {
+            return (toks, i + close.len());
+        }
+        if c == b'-' && b[i + 1..].starts_with(close) {
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\'' | b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                toks.push(Tok::Str);
+            }
+            b'0'..=b'9' => {
+                let mut n: i128 = 0;
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+                    if b[i] != b'_' {
+                        n = n.saturating_mul(10).saturating_add(i128::from(b[i] - b'0'));
+                    }
+                    i += 1;
+                }
+                toks.push(Tok::Int(n));
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let s = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                toks.push(Tok::Ident(String::from_utf8_lossy(&b[s..i]).into_owned()));
+            }
+            b'*' if b.get(i + 1) == Some(&b'*') => {
+                toks.push(Tok::Pow);
+                i += 2;
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            c if c.is_ascii() => {
+                toks.push(Tok::Punct(char::from(c)));
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    (toks, b.len())
+}
+
+/// The number of items of `range(…)` when its arguments are integer literals.
+fn range_len(args: &[Tok]) -> Option<u64> {
+    let mut nums = Vec::new();
+    let mut neg = false;
+    for t in args {
+        match t {
+            Tok::Punct('-') => neg = !neg,
+            Tok::Int(n) => {
+                nums.push(if neg { n.saturating_neg() } else { *n });
+                neg = false;
+            }
+            Tok::Punct(',') => {}
+            _ => return None,
+        }
+    }
+    let (start, stop, step) = match nums[..] {
+        [stop] => (0, stop, 1),
+        [start, stop] => (start, stop, 1),
+        [start, stop, step] if step != 0 => (start, stop, step),
+        _ => return None,
+    };
+    let span = if step > 0 {
+        stop.saturating_sub(start)
+    } else {
+        start.saturating_sub(stop)
+    };
+    let step = step.saturating_abs();
+    (span > 0).then(|| {
+        let n = span.saturating_add(step - 1) / step;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    })
+}
+
+/// Literal sizes in an expression: `range(n…)` (the sequence built) and `* n` next to a string
+/// or list literal (the repetition built). Returns the largest, with its text.
+fn literal_sizes(toks: &[Tok]) -> Option<(String, u64)> {
+    let mut best: Option<(String, u64)> = None;
+    let mut keep = |what: String, n: u64| {
+        if best.as_ref().is_none_or(|(_, m)| n > *m) {
+            best = Some((what, n));
+        }
+    };
+    for (k, t) in toks.iter().enumerate() {
+        match t {
+            Tok::Ident(name) if name == "range" && toks.get(k + 1) == Some(&Tok::Punct('(')) => {
+                let args = &toks[k + 2..];
+                let end = args
+                    .iter()
+                    .position(|t| *t == Tok::Punct(')'))
+                    .unwrap_or(args.len());
+                if let Some(n) = range_len(&args[..end]) {
+                    let shown: Vec<String> = args[..end]
+                        .iter()
+                        .map(|t| match t {
+                            Tok::Int(n) => n.to_string(),
+                            Tok::Punct(c) => c.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect();
+                    keep(format!("range({})", shown.join("").replace(',', ", ")), n);
+                }
+            }
+            Tok::Punct('*') => {
+                let before = k.checked_sub(1).and_then(|p| toks.get(p));
+                let after = toks.get(k + 1);
+                let literal = |t: Option<&Tok>| matches!(t, Some(Tok::Str | Tok::Punct(']')));
+                let count = |t: Option<&Tok>| match t {
+                    Some(Tok::Int(n)) => u64::try_from(*n).ok(),
+                    _ => None,
+                };
+                if let Some(n) = count(after).filter(|_| literal(before)) {
+                    keep(format!("… * {n}"), n);
+                } else if let Some(n) = count(before).filter(|_| literal(after)) {
+                    keep(format!("{n} * …"), n);
+                }
+            }
+            _ => {}
+        }
+    }
+    best
+}
+
+/// What makes a template visibly expensive, if anything: the worst of its loops (the product of
+/// the literal counts of nested `for` loops) and of the sequences and strings it builds from
+/// literal counts (times the loops around them).
+pub(crate) fn expensive(text: &str) -> Option<Expensive> {
+    let mut loops: Vec<u64> = Vec::new();
+    let mut worst: Option<Expensive> = None;
+    let mut keep = |e: Expensive| {
+        if e.steps() > EXPENSIVE_STEPS && worst.as_ref().is_none_or(|w| e.steps() > w.steps()) {
+            worst = Some(e);
+        }
+    };
+    for toks in blocks(text) {
+        let around = loops.iter().fold(1u64, |a, n| a.saturating_mul(*n));
+        let keyword = match toks.first() {
+            Some(Tok::Ident(k)) => k.as_str(),
+            _ => "",
+        };
+        // A loop's own sequence is counted as its iterations (below).
+        if keyword != "for"
+            && let Some((what, items)) = literal_sizes(&toks)
+        {
+            keep(Expensive::Items {
+                what,
+                items,
+                times: around,
+            });
+        }
+        match keyword {
+            "for" => {
+                let iterable = toks
+                    .iter()
+                    .position(|t| matches!(t, Tok::Ident(k) if k == "in"))
+                    .map_or(&toks[..0], |p| &toks[p + 1..]);
+                let end = iterable
+                    .iter()
+                    .position(|t| matches!(t, Tok::Ident(k) if k == "if" || k == "recursive"))
+                    .unwrap_or(iterable.len());
+                let n = literal_sizes(&iterable[..end]).map_or(1, |(_, n)| n.max(1));
+                loops.push(n);
+                keep(Expensive::Loops(around.saturating_mul(n)));
+            }
+            "endfor" => {
+                loops.pop();
+            }
+            _ => {}
+        }
+    }
+    worst
 }
 
 /// Parses a template; returns the variables it reads (nested dotted paths) or the error text.
@@ -554,5 +864,106 @@ fn collect_leaves<'v>(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod expensive_tests {
+    use super::*;
+
+    #[test]
+    fn the_two_templates_of_issue_15_are_expensive() {
+        assert_eq!(
+            expensive(
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+            ),
+            Some(Expensive::Loops(10_000_000_000))
+        );
+        let e = expensive(
+            "{% set a = range(100000)|join %}{% for i in range(100000) %}{{ a }}{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(e.steps(), 100_000);
+        assert!(e.message().contains("range(100000)"), "{}", e.message());
+    }
+
+    #[test]
+    fn loops_multiply_and_literals_count() {
+        assert_eq!(
+            expensive(
+                "{% for i in range(200) %}{% for j in range(0, 100, 2) %}x{% endfor %}{% endfor %}"
+            ),
+            None,
+            "200 * 50 = 10 000 is not more than 10 000"
+        );
+        assert_eq!(
+            expensive(
+                "{% for i in range(201) %}{% for j in range(0, 100, 2) %}x{% endfor %}{% endfor %}"
+            ),
+            Some(Expensive::Loops(10_050))
+        );
+        // Sequential loops do not multiply; a loop closed before the next one opens.
+        assert_eq!(
+            expensive(
+                "{% for i in range(5000) %}{% endfor %}{% for j in range(5000) %}{% endfor %}"
+            ),
+            None
+        );
+        // Repetition next to a string or list literal, inside a loop.
+        let e = expensive("{% for i in range(10) %}{{ '-' * 2000 }}{% endfor %}").unwrap();
+        assert_eq!(e.steps(), 20_000);
+        assert!(e.message().contains("… * 2000"), "{}", e.message());
+        assert!(expensive("{{ [0] * 100001 }}").is_some());
+        assert!(expensive("{{ 100001 * 'x' }}").is_some());
+        // Arithmetic, unknown counts, negative and empty ranges are not.
+        assert_eq!(expensive("{{ price * 100000 }}"), None);
+        assert_eq!(
+            expensive("{% for x in items %}{% for y in x %}{% endfor %}{% endfor %}"),
+            None
+        );
+        assert_eq!(
+            expensive("{{ range(-100000) }}{{ range(5, 100000, -1) }}"),
+            None
+        );
+        assert_eq!(expensive("{% for i in range(n) %}{% endfor %}"), None);
+    }
+
+    #[test]
+    fn text_comments_raw_blocks_and_strings_are_not_code() {
+        assert_eq!(expensive("range(100000) in the text"), None);
+        assert_eq!(expensive("{# {% for i in range(100000) %} #}"), None);
+        assert_eq!(
+            expensive("{% raw %}{% for i in range(100000) %}{% endraw %}"),
+            None
+        );
+        assert_eq!(expensive("{{ 'range(100000)' }}"), None);
+        assert_eq!(
+            expensive("{{ \"%}\" }}{%- for i in range(100001) -%}{% endfor %}"),
+            Some(Expensive::Loops(100_001))
+        );
+    }
+
+    #[test]
+    fn hostile_text_does_not_panic() {
+        for t in [
+            "{%",
+            "{{",
+            "{#",
+            "{% for",
+            "{% for i in range(",
+            "{% for i in range(1,",
+            "{{ '",
+            "{% raw %}",
+            "{% endfor %}{% endfor %}",
+            "{{ * }}",
+            "{{ 'x' * }}",
+            "{{ * 5 }}",
+            "{% for i in range(99999999999999999999999999999999999999999) %}{% for j in range(99999999999999999999999) %}",
+            "{{ range(-170141183460469231731687303715884105728, 170141183460469231731687303715884105727) }}",
+            "{{ range(0, 10, -170141183460469231731687303715884105728) }}",
+            "{% \u{e9}\u{1F600} %}{{ \"\\\" }}",
+        ] {
+            let _ = expensive(t);
+        }
     }
 }

@@ -13,14 +13,19 @@
 //! * [`verify_signature`] (`X-Hub-Signature-256`) and [`verify_subscription`] (the `GET`
 //!   `hub.challenge` handshake), both comparing secrets in constant time.
 //!
+//! The messenger sits behind the default `client` feature; without it the crate is the pure part
+//! only (parsing, signatures, payloads).
+//!
 //! The HTTP server receiving webhooks lives elsewhere (`switchboard-server`); it calls these
 //! functions.
 
+#[cfg(feature = "client")]
 mod client;
 mod payload;
 mod signature;
 mod webhook;
 
+#[cfg(feature = "client")]
 pub use client::{CloudApiConfig, CloudApiMessenger, TemplateName};
 pub use payload::{message_payload, template_parameters};
 pub use signature::{verify_signature, verify_subscription};

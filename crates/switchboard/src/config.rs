@@ -7,7 +7,8 @@
 //! client, `[functions]` the function invoker (HTTP endpoints, then local JavaScript functions);
 //! what no section covers stays offline. `serve` builds every family explicitly (see
 //! `serve.rs`): `[whatsapp]` is its messenger, `[api]` opens the executions API, `[server]` sets
-//! its limits and worker. The full reference is `docs/configuration.md`.
+//! its limits and worker. `[templates]` is not an adapter: it bounds every template evaluation
+//! of `chat`, `test` and `serve`. The full reference is `docs/configuration.md`.
 //!
 //! ```toml
 //! [[llm.providers]]
@@ -66,6 +67,11 @@
 //! [server]
 //! worker_concurrency = 32
 //! lease_seconds = 30
+//!
+//! [templates]
+//! fuel = 500000
+//! max_output_bytes = 1048576
+//! recursion_limit = 500
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -78,9 +84,9 @@ use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, Re
 use switchboard_js::{JsFunctionInvoker, JsOptions};
 use switchboard_llm::{LlmConfig, ModelRouter};
 use switchboard_mcp::{McpClientConfig, RmcpClient};
-use switchboard_runtime::Adapters;
 use switchboard_runtime::adapters::{FunctionInvoker, LanguageModel};
 use switchboard_runtime::store::ExecutionStore;
+use switchboard_runtime::{Adapters, TemplateLimits};
 use switchboard_whatsapp::{CloudApiConfig, CloudApiMessenger};
 
 /// The contents of `switchboard.toml`.
@@ -108,6 +114,12 @@ pub struct Config {
     /// Limits and workers of `serve`.
     #[serde(default)]
     pub server: Option<ServerSection>,
+    /// The PostgreSQL store's pool (`--store postgres://…`).
+    #[serde(default)]
+    pub postgres: Option<PostgresSection>,
+    /// Bounds on template evaluation.
+    #[serde(default)]
+    pub templates: Option<TemplatesSection>,
     /// The directory of the file (relative paths in it are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -197,6 +209,27 @@ pub struct ServerSection {
     /// status settles it first (default 60).
     #[serde(default)]
     pub resend_after_seconds: Option<f64>,
+}
+
+/// `[postgres]`: the connection pool of a PostgreSQL store.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// Connections per process at most (default 16).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// Seconds a caller waits for a free connection (default 10).
+    #[serde(default)]
+    pub pool_wait_seconds: Option<f64>,
+    /// Seconds opening a connection may take (default 10).
+    #[serde(default)]
+    pub connect_timeout_seconds: Option<f64>,
+    /// Seconds one statement may run (default 30).
+    #[serde(default)]
+    pub statement_timeout_seconds: Option<f64>,
+    /// The schema the tables live in (default: the server's `search_path`).
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// The default variables of the WhatsApp secrets.
@@ -307,6 +340,22 @@ pub struct FunctionsSection {
     pub endpoints: Vec<FunctionConfig>,
 }
 
+/// `[templates]`: bounds on every template evaluation (see [`TemplateLimits`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesSection {
+    /// minijinja fuel per render: instructions, and about one per 64 bytes of data the
+    /// template creates (default 500 000).
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// The largest text one field renders to, in bytes (default 1 MiB).
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+    /// How deeply a render may nest loops, macro calls and includes (default and maximum 500).
+    #[serde(default)]
+    pub recursion_limit: Option<usize>,
+}
+
 /// What `[functions]` sets for a Kapso project's own functions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FunctionDefaults {
@@ -371,6 +420,37 @@ impl Config {
             memory_limit,
             only,
         })
+    }
+
+    /// The template limits: `[templates]` over the defaults (a zero, or a recursion limit above
+    /// 500, is an error naming the key).
+    pub fn template_limits(&self) -> anyhow::Result<TemplateLimits> {
+        let mut limits = TemplateLimits::default();
+        let Some(t) = &self.templates else {
+            return Ok(limits);
+        };
+        if let Some(n) = t.fuel {
+            if n == 0 {
+                bail!("[templates] fuel must be positive");
+            }
+            limits.fuel = n;
+        }
+        if let Some(n) = t.max_output_bytes {
+            if n == 0 {
+                bail!("[templates] max_output_bytes must be positive");
+            }
+            limits.max_output_bytes = n;
+        }
+        if let Some(n) = t.recursion_limit {
+            if !(1..=TemplateLimits::MAX_RECURSION_LIMIT).contains(&n) {
+                bail!(
+                    "[templates] recursion_limit must be between 1 and {}",
+                    TemplateLimits::MAX_RECURSION_LIMIT
+                );
+            }
+            limits.recursion_limit = n;
+        }
+        Ok(limits)
     }
 
     /// The language model to use, when `[llm]` is configured (keys read from the environment).
@@ -585,6 +665,7 @@ mod tests {
         let api = c.api.as_ref().unwrap();
         assert_eq!(api.token_envs, ["SWITCHBOARD_API_TOKEN"]);
         assert_eq!(c.server.as_ref().unwrap().worker_concurrency, Some(32));
+        assert_eq!(c.template_limits().unwrap(), TemplateLimits::default());
         assert_eq!(f.dir.as_deref(), Some(Path::new("functions")));
         assert_eq!(
             c.secret_variables(),
@@ -679,6 +760,39 @@ mod tests {
         let http = c.http_client().unwrap();
         let err = c.function_invoker(&http).err().unwrap().to_string();
         assert!(err.contains("[[functions.endpoints]]"), "{err}");
+    }
+
+    #[test]
+    fn template_limits_come_from_the_templates_section() {
+        assert_eq!(
+            Config::parse("").unwrap().template_limits().unwrap(),
+            TemplateLimits::default()
+        );
+        let c = Config::parse("[templates]\nfuel = 1000\nmax_output_bytes = 4096\n").unwrap();
+        let limits = c.template_limits().unwrap();
+        assert_eq!(limits.fuel, 1000);
+        assert_eq!(limits.max_output_bytes, 4096);
+        assert_eq!(limits.recursion_limit, 500);
+        for (text, key) in [
+            ("[templates]\nfuel = 0\n", "[templates] fuel"),
+            (
+                "[templates]\nmax_output_bytes = 0\n",
+                "[templates] max_output_bytes",
+            ),
+            (
+                "[templates]\nrecursion_limit = 501\n",
+                "[templates] recursion_limit",
+            ),
+            (
+                "[templates]\nrecursion_limit = 0\n",
+                "[templates] recursion_limit",
+            ),
+        ] {
+            let err = Config::parse(text).unwrap().template_limits().unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+        assert!(Config::parse("[templates]\nfuel = -1\n").is_err());
+        assert!(Config::parse("[templates]\ntimeout = 1\n").is_err());
     }
 
     #[test]

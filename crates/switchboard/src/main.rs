@@ -9,10 +9,12 @@
 //!   locally), with real adapters where a configuration names them;
 //! * `switchboard test [--print] [--config switchboard.toml] PATH...` runs conversation scripts
 //!   and reports `ok`/`FAIL`;
-//! * `switchboard serve PROJECT_DIR|--flows DIR [--listen ADDR] [--store sqlite://PATH|memory]
-//!   [--config switchboard.toml] [--inbound FLOW] [--phone-number-id ID]` serves WhatsApp
-//!   webhooks and the executions API for a Kapso project (its workflow.yaml triggers) or a
-//!   directory of flows.
+//! * `switchboard serve PROJECT_DIR|--flows DIR [--listen ADDR]
+//!   [--store memory|sqlite://PATH|postgres://…] [--config switchboard.toml] [--inbound FLOW]
+//!   [--phone-number-id ID] [--offline] [--migrate]` serves WhatsApp webhooks and the executions
+//!   API for a Kapso project (its workflow.yaml triggers) or a directory of flows;
+//! * `switchboard migrate --store STORE` brings a store's schema up to date, and
+//!   `switchboard prune --store STORE --older-than 30d` removes old ended executions.
 //!
 //! This crate is the edge of the system: it wires concrete adapters (the offline ones of
 //! `switchboard_runtime::offline`, and those of the adapter crates — `switchboard-http`,
@@ -31,6 +33,7 @@ mod project;
 mod scripts;
 mod serve;
 mod session;
+mod store;
 mod validate;
 
 use std::io::IsTerminal;
@@ -60,6 +63,10 @@ enum Command {
     /// flows.
     #[command(after_help = SERVE_HELP)]
     Serve(serve::Args),
+    /// Bring a store's schema up to date (PostgreSQL migrations; SQLite migrates when opened).
+    Migrate(store::MigrateArgs),
+    /// Remove executions (with their events and messages) that ended longer ago than an age.
+    Prune(store::PruneArgs),
 }
 
 const SERVE_HELP: &str = "\
@@ -70,12 +77,17 @@ the project's functions run locally, with its .env. A directory of flows (--flow
 flow file is registered under its file stem with an api_call trigger; --inbound FLOW (default: the
 only flow, else the first by file name) also gets the inbound trigger on the business number
 (--phone-number-id, else [whatsapp] phone_number_id).
-With [whatsapp] in --config, replies go to the WhatsApp Cloud API (token from the variable it names,
-default WHATSAPP_ACCESS_TOKEN); without it they are logged and dropped. Webhook signatures use
+Replies go to the WhatsApp Cloud API of [whatsapp] in --config (token from the variable it names,
+default WHATSAPP_ACCESS_TOKEN); without [whatsapp], serve refuses to start unless --offline (replies
+logged and dropped, offline fakes for families the configuration leaves out). Webhook signatures use
 WHATSAPP_APP_SECRET and the handshake WHATSAPP_VERIFY_TOKEN (names changeable in [whatsapp]; unset:
-refused). [llm], [http], [mcp] and [functions] replace their offline adapters.
+refused). Webhooks are answered once their messages are in the store; the turns run afterwards.
+The executions API is served only with an [api] section (bearer tokens). --store memory,
+sqlite://PATH, postgres://… or env:NAME; with PostgreSQL, --migrate applies migrations first
+(otherwise the schema must be current).
 Routes: GET|POST /webhooks/whatsapp, POST|GET /v1/executions, GET /v1/executions/{id},
-POST /v1/executions/{id}/resume|status|jump, GET /v1/executions/{id}/events, GET /v1/events/{id}.
+GET /v1/executions/{id}/messages, POST /v1/executions/{id}/resume|status|jump,
+GET /v1/executions/{id}/events, GET /v1/events/{id}.
 The listening address is printed on stdout; logs go to stderr (SWITCHBOARD_LOG, default info),
 with every known secret redacted. Ctrl-C or SIGTERM stops gracefully.";
 
@@ -123,6 +135,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Migrate(args) => {
+            runtime()?.block_on(store::migrate(&args, &mut std::io::stdout().lock()))
+        }
+        Command::Prune(args) => {
+            runtime()?.block_on(store::prune(&args, &mut std::io::stdout().lock()))
+        }
     }
 }
 

@@ -102,8 +102,12 @@ pub async fn main(args: &Args, out: &mut dyn Write) -> anyhow::Result<u8> {
             crate::logging::Redactor::from_env(names.iter().map(String::as_str)),
         );
     }
-    let adapt = |adapters: &mut switchboard_runtime::Adapters| match &config {
-        Some(c) => c.apply(adapters).map_err(|e| format!("{e:#}")),
+    let adapt = |adapters: &mut switchboard_runtime::Adapters,
+                 engine: &mut switchboard_runtime::EngineConfig| match &config {
+        Some(c) => {
+            engine.templates = c.template_limits().map_err(|e| format!("{e:#}"))?;
+            c.apply(adapters).map_err(|e| format!("{e:#}"))
+        }
         None => Ok(()),
     };
     let (mut passed, mut failed) = (0usize, 0usize);

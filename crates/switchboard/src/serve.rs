@@ -31,11 +31,9 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::adapters::{EnvSecrets, Family, SystemClock, UniqueIds};
 use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::worker::{Worker, WorkerConfig};
 use switchboard_runtime::{Engine, EngineConfig, FlowDefinition, Trigger};
 use switchboard_server::{ApiAccess, Limits, ServerState, serve};
-use switchboard_sqlite::SqliteStore;
 
 use crate::chat::load_flow;
 use crate::config::{
@@ -43,6 +41,7 @@ use crate::config::{
 };
 use crate::logging::{Redactor, env_references};
 use crate::session::BUSINESS_NUMBER;
+use crate::store::StoreSpec;
 
 /// Arguments of `switchboard serve`.
 #[derive(Debug, clap::Args)]
@@ -57,9 +56,14 @@ pub struct Args {
     /// The address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Where executions live: `memory` or `sqlite://PATH`.
-    #[arg(long, value_name = "sqlite://PATH|memory", default_value = "memory")]
+    /// Where executions live: `memory`, `sqlite://PATH`, `postgres://…`, or `env:NAME` (the
+    /// value of a variable, so a password stays off the command line).
+    #[arg(long, value_name = "STORE", default_value = "memory")]
     pub store: String,
+    /// Apply the store's migrations before serving (PostgreSQL); without it the schema must
+    /// already be current.
+    #[arg(long)]
+    pub migrate: bool,
     /// A `switchboard.toml` (docs/configuration.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -126,21 +130,6 @@ impl ProjectEventSink for LoggedEvents {
             "project event"
         );
         Ok(())
-    }
-}
-
-/// The store named by `--store`.
-pub fn open_store(spec: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
-    if spec == "memory" {
-        return Ok(Arc::new(MemoryStore::new()));
-    }
-    match spec.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => {
-            let store = SqliteStore::open(path)
-                .map_err(|e| anyhow::anyhow!("cannot open the SQLite store {path}: {e}"))?;
-            Ok(Arc::new(store))
-        }
-        _ => bail!("--store must be `memory` or `sqlite://PATH`, not `{spec}`"),
     }
 }
 
@@ -228,7 +217,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         .unwrap_or_else(|| BUSINESS_NUMBER.to_owned());
     let mut warnings = Vec::new();
     let server = config.server.clone().unwrap_or_default();
-    let store = open_store(&args.store)?;
+    let store = StoreSpec::parse(&args.store)?.open(&config)?;
     // Every family is named here: production adapters where the configuration has them (or
     // needs none), offline fakes only with --offline, and otherwise nothing — a family nobody
     // configured fails its calls rather than faking them.
@@ -241,6 +230,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
                 .transpose()?
                 .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             model_ids: config.model_ids(),
+            templates: config.template_limits()?,
             ..EngineConfig::default()
         })
         .clock(Arc::new(SystemClock))
@@ -585,6 +575,19 @@ async fn shutdown_signal() {
 
 /// Runs `switchboard serve` until Ctrl-C or SIGTERM; returns the exit status.
 pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    {
+        // A PostgreSQL schema is migrated when asked, else it must already be current.
+        let config = match &args.config {
+            Some(path) => Config::read(path)?,
+            None => Config::default(),
+        };
+        let spec = StoreSpec::parse(&args.store)?;
+        if args.migrate {
+            writeln!(err, "{}", spec.migrate(&config).await?)?;
+        } else {
+            spec.check(&config).await?;
+        }
+    }
     let prepared = prepare(&args)?;
     crate::logging::init("info", prepared.redactor.clone());
     let secret_env = app_secret_env(&prepared.config).to_owned();
@@ -611,7 +614,8 @@ pub async fn main(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     let addr = listener.local_addr()?;
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
-    tracing::info!(%addr, inbound = %prepared.inbound, store = %args.store, "serving");
+    let store = StoreSpec::parse(&args.store)?.describe();
+    tracing::info!(%addr, inbound = %prepared.inbound, %store, "serving");
     let server = prepared.config.server.clone().unwrap_or_default();
     let worker = Worker::new(prepared.engine, worker_config(&server)?);
     let mut state = ServerState::new(worker, &secret, &token).with_limits(limits(&server)?);
@@ -650,13 +654,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores() {
-        assert!(open_store("memory").is_ok());
-        assert!(open_store("postgres://x").is_err());
-        assert!(open_store("sqlite://").is_err());
-    }
-
-    #[test]
     fn every_valid_flow_registers() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/flows/valid");
         let args = Args {
@@ -668,6 +665,7 @@ mod tests {
             phone_number_id: None,
             inbound: Some("echo".into()),
             offline: true,
+            migrate: false,
         };
         let prepared = prepare(&args).unwrap();
         assert_eq!(prepared.inbound, "echo");
@@ -692,6 +690,7 @@ mod tests {
             phone_number_id: None,
             inbound: None,
             offline: true,
+            migrate: false,
         };
         let prepared = prepare(&args).unwrap();
         assert_eq!(
@@ -734,6 +733,7 @@ mod tests {
             phone_number_id: None,
             inbound: Some("echo".into()),
             offline: false,
+            migrate: false,
         };
         let err = prepare(&args).err().unwrap().to_string();
         assert!(

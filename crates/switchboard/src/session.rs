@@ -17,7 +17,7 @@ use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{
     Adapters, Dispatch, Engine, EngineConfig, Event, EventType, Execution, FlowDefinition,
-    InboundMessage, Reply, Status, Trigger, WaitingReason,
+    InboundMessage, Reply, Status, TemplateLimits, Trigger, WaitingReason,
 };
 
 use crate::display;
@@ -377,9 +377,11 @@ fn engine(
     }
     let mut adapters = offline.adapters();
     let mut model_ids = Default::default();
+    let mut templates = TemplateLimits::default();
     if let Some(config) = &options.config {
         config.apply(&mut adapters)?;
         model_ids = config.model_ids();
+        templates = config.template_limits()?;
     }
     more(&mut adapters, options.functions.is_some())?;
     let engine = Engine::builder(store)
@@ -389,6 +391,7 @@ fn engine(
             // The chat runs on a manual clock: a delay moves it and the turn goes on.
             delays: Delays::Sleep,
             model_ids,
+            templates,
             ..EngineConfig::default()
         })
         .build();

@@ -648,3 +648,159 @@ edges:
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 10^10 loop steps (issue 15).
+const NESTED_LOOPS: &str =
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+/// About 49 GB of output (issue 15).
+const HUGE_OUTPUT: &str =
+    "{% set a = range(100000)|join %}{% for i in range(100000) %}{{ a }}{% endfor %}";
+
+/// A flow that waits, fails a node on the 10^10-step template and takes its `error` edge, waits
+/// again, then fails on the 49 GB template without an `error` edge.
+fn hostile_flow() -> String {
+    let loops = serde_json::to_string(NESTED_LOOPS).unwrap_or_default();
+    let output = serde_json::to_string(HUGE_OUTPUT).unwrap_or_default();
+    format!(
+        r#"name: hostile
+nodes:
+- {{id: start, data: {{node_type: start, config: {{}}}}}}
+- {{id: ask, data: {{node_type: send_text, config: {{message: ready}}}}}}
+- {{id: wait, data: {{node_type: wait_for_response, config: {{timeout_seconds: 600}}}}}}
+- {{id: loops, data: {{node_type: send_text, config: {{message: {loops}}}}}}}
+- {{id: recover, data: {{node_type: send_text, config: {{message: "recovered: {{{{ last_error.error.kind }}}}: {{{{ last_error.error.message }}}}"}}}}}}
+- {{id: wait2, data: {{node_type: wait_for_response, config: {{timeout_seconds: 600}}}}}}
+- {{id: output, data: {{node_type: send_text, config: {{message: {output}}}}}}}
+edges:
+- {{source: start, target: ask}}
+- {{source: ask, target: wait}}
+- {{source: wait, target: loops}}
+- {{source: loops, target: recover, label: error}}
+- {{source: recover, target: wait2}}
+- {{source: wait2, target: output}}
+"#
+    )
+}
+
+/// A process's memory from `/proc/PID/status` in KiB: (`VmRSS`, `VmHWM`).
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// `chat` on the two templates of issue 15: each fails its node with `template_error` naming the
+/// limit, within a second, and the process's peak memory grows by less than 64 MB.
+#[test]
+fn chat_fails_hostile_templates_quickly_and_in_bounded_memory() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let flow = dir.join("hostile.yaml");
+    std::fs::write(&flow, hostile_flow()).expect("flow written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["chat", "--script", "-"])
+        .arg(&flow)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let pid = child.id();
+    let mut input = child.stdin.take().expect("stdin is piped");
+    // Bot lines come on stdout, status lines (`-- …`, printed when the status changes) on
+    // stderr: both go to one channel.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let forward = |pipe: Box<dyn std::io::Read + Send>| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    };
+    forward(Box::new(child.stdout.take().expect("stdout is piped")));
+    forward(Box::new(child.stderr.take().expect("stderr is piped")));
+    // Sends one turn, waits for the line that ends it (`last`), and returns that line, how long
+    // it took and how much the peak memory of the process grew meanwhile.
+    let mut turn = |line: &str, last: &str| -> (String, Duration, Option<u64>) {
+        // Reset the peak to the current size (Linux), so the growth measured is this turn's.
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        let before = memory_kib(pid);
+        let started = Instant::now();
+        writeln!(input, "{line}").expect("a turn is written");
+        input.flush().expect("flushed");
+        let mut printed = Vec::new();
+        let done = loop {
+            let l = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no `{last}` line; got {printed:?}"));
+            if l.starts_with(last) {
+                break l;
+            }
+            printed.push(l);
+        };
+        let took = started.elapsed();
+        let grown = memory_kib(pid)
+            .zip(before)
+            .map(|((_, peak), (rss, _))| peak.saturating_sub(rss));
+        (done, took, grown)
+    };
+    turn("hi", "-- waiting");
+
+    let (loops, took, grown) = turn("go", "bot: recovered");
+    assert!(took < Duration::from_secs(1), "10^10 steps took {took:?}");
+    assert!(
+        grown.is_none_or(|kib| kib < 64 * 1024),
+        "memory grew by {grown:?} KiB"
+    );
+    assert!(
+        loops.starts_with("bot: recovered: template_error: template ran out of fuel")
+            && loops.contains("`templates.fuel` = 500000"),
+        "{loops}"
+    );
+    eprintln!("nested loops: {took:?}, peak memory +{grown:?} KiB");
+
+    let (output, took, grown) = turn("go", "-- failed");
+    assert!(
+        took < Duration::from_secs(1),
+        "49 GB of output took {took:?}"
+    );
+    assert!(
+        grown.is_none_or(|kib| kib < 64 * 1024),
+        "memory grew by {grown:?} KiB"
+    );
+    assert_eq!(
+        output,
+        "-- failed: template_error: rendered text is larger than `templates.max_output_bytes` = 1048576 bytes"
+    );
+    eprintln!("huge output: {took:?}, peak memory +{grown:?} KiB");
+
+    drop(input);
+    let status = child.wait().expect("chat exits");
+    assert!(status.success(), "{status:?}");
+
+    // With `[templates]` in a configuration, its limits apply.
+    std::fs::write(dir.join("small.toml"), "[templates]\nfuel = 2000\n").expect("config");
+    let small = dir.join("small.toml");
+    let run = check(
+        &[
+            "chat",
+            "--script",
+            "-",
+            "--config",
+            small.to_str().unwrap_or_default(),
+            flow.to_str().unwrap_or_default(),
+        ],
+        "hi\ngo\n",
+    );
+    assert!(
+        run.stdout.contains("`templates.fuel` = 2000 allows"),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

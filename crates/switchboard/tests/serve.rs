@@ -333,3 +333,149 @@ edges:
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The body of an HTTP response, as JSON.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// A process's memory from `/proc/PID/status` in KiB: (`VmRSS`, `VmHWM`).
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A signed-webhook body: `from` writes `text` now.
+fn inbound(from: &str, id: &str, text: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"15550001111"}},"contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"{id}","timestamp":"{now}","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+}
+
+/// The two templates of issue 15 under `serve`: a contact who writes `boom` runs a node on
+/// 10^10 loop steps (it fails, its `error` edge is taken) and then one on 49 GB of output (the
+/// execution fails), each with `template_error` naming the limit; the webhook is answered within
+/// a second, the server's peak memory grows by less than 64 MB, and another contact who writes
+/// at the same time is answered.
+#[test]
+fn serve_fails_hostile_templates_and_keeps_answering() {
+    const APP_SECRET: &str = "s3cret";
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-serve-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let greet = serde_json::to_string(
+        "{% if last_user_input == 'boom' %}{% for i in range(100000) %}{% for j in range(100000) %}\
+         {% endfor %}{% endfor %}{% else %}Hello! What is your order number?{% endif %}",
+    )
+    .unwrap();
+    let output = serde_json::to_string(
+        "{% set a = range(100000)|join %}{% for i in range(100000) %}{{ a }}{% endfor %}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hostile.yaml"),
+        format!(
+            r#"name: hostile
+nodes:
+- {{id: start, data: {{node_type: start, config: {{}}}}}}
+- {{id: greet, data: {{node_type: send_text, config: {{message: {greet}}}}}}}
+- {{id: wait, data: {{node_type: wait_for_response, config: {{timeout_seconds: 600}}}}}}
+- {{id: output, data: {{node_type: send_text, config: {{message: {output}}}}}}}
+edges:
+- {{source: start, target: greet}}
+- {{source: greet, target: wait}}
+- {{source: greet, target: output, label: error}}
+"#
+        ),
+    )
+    .unwrap();
+    let (server, addr) = start(
+        &["--flows".as_ref(), dir.as_os_str(), "--offline".as_ref()],
+        &[
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("WHATSAPP_VERIFY_TOKEN", "tok"),
+        ],
+    );
+    let pid = server.0.id();
+    let post = |body: String| {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let answer = request_with(
+                &addr,
+                "POST /webhooks/whatsapp",
+                &[("X-Hub-Signature-256", &sign(APP_SECRET, &body))],
+                &body,
+            );
+            (answer, started.elapsed())
+        })
+    };
+    // Warm up, then measure from here.
+    let (warm, _) = post(inbound("14155550111", "wamid.W1", "hi"))
+        .join()
+        .unwrap();
+    assert!(warm.starts_with("HTTP/1.1 200"), "{warm}");
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let before = memory_kib(pid);
+
+    let hostile = post(inbound("14155550100", "wamid.H1", "boom"));
+    let other = post(inbound("14155550199", "wamid.O1", "hi"));
+    let (answer, took) = hostile.join().unwrap();
+    let (other, other_took) = other.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the hostile turn took {took:?}"
+    );
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    assert!(
+        other_took < Duration::from_secs(1),
+        "the other contact waited {other_took:?}"
+    );
+    let grown = memory_kib(pid)
+        .zip(before)
+        .map(|((_, peak), (rss, _))| peak.saturating_sub(rss));
+    assert!(
+        grown.is_none_or(|kib| kib < 64 * 1024),
+        "memory grew by {grown:?} KiB"
+    );
+    eprintln!("hostile turn: {took:?}, other contact: {other_took:?}, peak memory +{grown:?} KiB");
+
+    // The other contact was greeted and is waiting for the answer.
+    let waiting = json_body(&request(
+        &addr,
+        "GET /v1/executions?conversation_id=15550001111:14155550199",
+        "",
+    ));
+    assert_eq!(waiting["data"][0]["status"], "waiting", "{waiting}");
+    assert_eq!(waiting["data"][0]["current_node_id"], "wait", "{waiting}");
+    // The hostile execution failed on the second template, after the first took its error edge.
+    let failed = json_body(&request(&addr, "GET /v1/executions?status=failed", ""));
+    let executions = failed["data"].as_array().unwrap();
+    assert_eq!(executions.len(), 1, "{failed}");
+    assert_eq!(
+        executions[0]["conversation_id"], "15550001111:14155550100",
+        "{failed}"
+    );
+    let id = executions[0]["id"].as_str().unwrap();
+    let events = request(&addr, &format!("GET /v1/executions/{id}/events"), "");
+    for expected in [
+        "template ran out of fuel: it needs more work or memory than `templates.fuel` = 500000 allows",
+        "rendered text is larger than `templates.max_output_bytes` = 1048576 bytes",
+    ] {
+        assert!(events.contains(expected), "no `{expected}` in {events}");
+    }
+    assert!(events.contains("template_error"), "{events}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

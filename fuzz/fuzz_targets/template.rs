@@ -1,0 +1,4 @@
+//! libFuzzer entry point: see `switchboard_fuzz::template`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| switchboard_fuzz::template(data));
