@@ -114,11 +114,13 @@ pub enum Check {
     Leases,
     /// Key-value namespaces: get, put, delete, list by prefix, limits.
     KeyValue,
+    /// Claims: the lease with the conversation's work when something is due, else let go.
+    Claims,
 }
 
 impl Check {
     /// Every check, in the order [`run`] runs them.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 15] = [
         Check::RoundTrip,
         Check::Versions,
         Check::StaleCommitChangesNothing,
@@ -133,6 +135,7 @@ impl Check {
         Check::DueWork,
         Check::Leases,
         Check::KeyValue,
+        Check::Claims,
     ];
 
     /// The check's name (`round_trip`, `versions`, …).
@@ -152,6 +155,7 @@ impl Check {
             Check::DueWork => "due_work",
             Check::Leases => "leases",
             Check::KeyValue => "key_value",
+            Check::Claims => "claims",
         }
     }
 
@@ -176,6 +180,7 @@ impl Check {
             Check::DueWork => tokio::spawn(checks::due_work(store)),
             Check::Leases => tokio::spawn(checks::leases(store)),
             Check::KeyValue => tokio::spawn(checks::key_value(store)),
+            Check::Claims => tokio::spawn(checks::claims(store)),
         };
         task.await.map_err(|e| Violation {
             check: self,
