@@ -63,6 +63,9 @@
 //!   and wait timeouts when due; leased conversations left out until the lease expires.
 //! * **Leases** ([`Check::Leases`]): one owner at a time, renewable by its owner, taken over once
 //!   expired, released only by its owner.
+//! * **Claims** ([`Check::Claims`]): a claim takes the lease with the conversation's work (queued
+//!   items in order, the conversation, its active execution) when something is due, is busy
+//!   while another owner's lease lives, and lets the caller's lease go when nothing is due.
 //! * **Key-value** ([`Check::KeyValue`], `env.KV` of local functions): get, put (replacing),
 //!   delete and list by prefix (byte order, bounded by `limit`) per namespace, namespaces apart;
 //!   unicode and empty values kept exactly; limits refused with
