@@ -998,11 +998,11 @@ impl ExecutionStore for PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Claimed::Work(ConversationWork {
+        Ok(Claimed::Work(Box::new(ConversationWork {
             queued,
             conversation,
             active,
-        }))
+        })))
     }
 
     async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {

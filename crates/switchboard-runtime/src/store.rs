@@ -160,8 +160,9 @@ impl ConversationWork {
 /// What [`ExecutionStore::claim`] found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Claimed {
-    /// Work is due and the lease is the caller's (taken or renewed).
-    Work(ConversationWork),
+    /// Work is due and the lease is the caller's (taken or renewed). Boxed: the conversation
+    /// and its execution are large next to the other variants.
+    Work(Box<ConversationWork>),
     /// Nothing is due: the caller's lease, if it held one, was let go.
     Idle,
     /// Work is due but another owner holds a live lease.
@@ -404,7 +405,7 @@ pub trait ExecutionStore: Send + Sync {
         }
         let work = self.conversation_work(conversation_id).await?;
         if work.is_due(now) {
-            Ok(Claimed::Work(work))
+            Ok(Claimed::Work(Box::new(work)))
         } else {
             self.release_lease(conversation_id, owner).await?;
             Ok(Claimed::Idle)

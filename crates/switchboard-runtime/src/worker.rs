@@ -420,7 +420,7 @@ impl Worker {
     pub async fn process(&self, conversation_id: &str) -> Result<Processed, EngineError> {
         let local = self.local_lock(conversation_id).await;
         let work = match self.claim(conversation_id).await {
-            Ok(Claimed::Work(work)) => work,
+            Ok(Claimed::Work(work)) => *work,
             Ok(Claimed::Idle) => {
                 drop(local);
                 self.tidy(conversation_id);
@@ -470,7 +470,7 @@ impl Worker {
                 return Ok(false);
             }
             match self.claim(conversation_id).await? {
-                Claimed::Work(next) => work = next,
+                Claimed::Work(next) => work = *next,
                 Claimed::Idle | Claimed::Busy => return Ok(true),
             }
         }
