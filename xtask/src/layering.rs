@@ -69,8 +69,34 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         krate: "switchboard-script",
-        workspace: &[MODEL, VALIDATOR, RUNTIME],
-        heavy: &["tokio", "petgraph", "minijinja", "saphyr-parser"],
+        // A project script runs the project's own functions (switchboard-project, QuickJS).
+        workspace: &[
+            MODEL,
+            VALIDATOR,
+            RUNTIME,
+            "switchboard-project",
+            "switchboard-js",
+        ],
+        heavy: &[
+            "tokio",
+            "petgraph",
+            "minijinja",
+            "saphyr-parser",
+            "rquickjs",
+        ],
+    },
+    Rule {
+        krate: "switchboard-project",
+        // A Kapso project on an engine: read by the validator's fs front end, functions run
+        // by switchboard-js; no HTTP, SQL or MCP (the caller hands over client and store).
+        workspace: &[MODEL, VALIDATOR, RUNTIME, "switchboard-js"],
+        heavy: &[
+            "tokio",
+            "petgraph",
+            "minijinja",
+            "saphyr-parser",
+            "rquickjs",
+        ],
     },
     Rule {
         krate: "switchboard-http",
@@ -119,6 +145,7 @@ pub const RULES: &[Rule] = &[
             VALIDATOR,
             RUNTIME,
             "switchboard-script",
+            "switchboard-project",
             HTTP,
             "switchboard-llm",
             "switchboard-whatsapp",

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path as UrlPath, State};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -66,6 +66,8 @@ pub fn unix_now() -> u64 {
 /// A message the fake Graph API received.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Received {
+    /// The business number it was sent from (the `{phone_number_id}` of the URL).
+    pub from: String,
     /// The recipient (digits).
     pub to: String,
     /// The text (text messages), else the JSON of the message.
@@ -154,7 +156,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn receive(State(state): State<GraphState>, Json(body): Json<Value>) -> Json<Value> {
+async fn receive(
+    State(state): State<GraphState>,
+    UrlPath((_version, from)): UrlPath<(String, String)>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
     let n = state.counter.fetch_add(1, Ordering::SeqCst) + 1;
     let whatsapp_id = format!("wamid.fake.{n}");
     let to = body["to"].as_str().unwrap_or_default().to_owned();
@@ -163,6 +169,7 @@ async fn receive(State(state): State<GraphState>, Json(body): Json<Value>) -> Js
         .map_or_else(|| body.to_string(), str::to_owned);
     let reference = body["biz_opaque_callback_data"].as_str().map(str::to_owned);
     lock(&state.received).push(Received {
+        from,
         to: to.clone(),
         text,
         reference: reference.clone(),

@@ -1,18 +1,101 @@
-//! `env.KV`: the in-memory key/value namespace shared by all calls of one invoker.
+//! `env.KV`: a function's key/value namespace — in memory for the invoker's life, or in the
+//! execution store's key-value namespaces (surviving restarts).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use switchboard_runtime::StoreError;
+use switchboard_runtime::store::ExecutionStore;
 
 /// The most keys a namespace holds.
-pub const MAX_KV_KEYS: usize = 10_000;
+pub const MAX_KV_KEYS: usize = switchboard_runtime::store::KV_MAX_KEYS;
 
 /// The largest value, in bytes.
-pub const MAX_KV_VALUE_BYTES: usize = 1024 * 1024;
+pub const MAX_KV_VALUE_BYTES: usize = switchboard_runtime::store::KV_MAX_VALUE_BYTES;
 
 /// The longest key, in bytes (as Cloudflare KV).
-pub const MAX_KV_KEY_BYTES: usize = 512;
+pub const MAX_KV_KEY_BYTES: usize = switchboard_runtime::store::KV_MAX_KEY_BYTES;
 
-/// The namespace: strings to strings, bounded.
+/// Where one call's `env.KV` lives.
+pub(super) enum KvHandle {
+    /// The function's in-memory namespace.
+    Memory(Arc<Kv>),
+    /// The function's namespace in a store, reached from the call's thread through the
+    /// caller's tokio runtime.
+    Store {
+        store: Arc<dyn ExecutionStore>,
+        namespace: String,
+        handle: tokio::runtime::Handle,
+    },
+}
+
+/// A store failure as the function sees it (`KV.put: …`); limits keep their message, other
+/// failures say the store failed (no key or value in either).
+fn store_error(op: &str, e: StoreError) -> String {
+    match e {
+        StoreError::Limit(m) => format!("KV.{op}: {m}"),
+        other => format!("KV.{op}: the store failed ({other})"),
+    }
+}
+
+impl KvHandle {
+    pub(super) fn get(&self, key: &str) -> Result<Option<String>, String> {
+        match self {
+            KvHandle::Memory(kv) => Ok(kv.get(key)),
+            KvHandle::Store {
+                store,
+                namespace,
+                handle,
+            } => handle
+                .block_on(store.kv_get(namespace, key))
+                .map_err(|e| store_error("get", e)),
+        }
+    }
+
+    pub(super) fn put(&self, key: String, value: String) -> Result<(), String> {
+        match self {
+            KvHandle::Memory(kv) => kv.put(key, value),
+            KvHandle::Store {
+                store,
+                namespace,
+                handle,
+            } => handle
+                .block_on(store.kv_put(namespace, &key, &value))
+                .map_err(|e| store_error("put", e)),
+        }
+    }
+
+    pub(super) fn delete(&self, key: &str) -> Result<(), String> {
+        match self {
+            KvHandle::Memory(kv) => {
+                kv.delete(key);
+                Ok(())
+            }
+            KvHandle::Store {
+                store,
+                namespace,
+                handle,
+            } => handle
+                .block_on(store.kv_delete(namespace, key))
+                .map_err(|e| store_error("delete", e)),
+        }
+    }
+
+    pub(super) fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        match self {
+            KvHandle::Memory(kv) => Ok(kv.list(prefix)),
+            KvHandle::Store {
+                store,
+                namespace,
+                handle,
+            } => handle
+                .block_on(store.kv_list(namespace, prefix, MAX_KV_KEYS))
+                .map_err(|e| store_error("list", e)),
+        }
+    }
+}
+
+/// An in-memory namespace: strings to strings, bounded.
 #[derive(Debug, Default)]
 pub(super) struct Kv {
     map: Mutex<HashMap<String, String>>,

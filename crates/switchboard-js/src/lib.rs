@@ -27,9 +27,11 @@
 //! ```
 //!
 //! Every call runs in a fresh QuickJS runtime and context on its own thread, with a memory
-//! limit, a stack limit and an interrupt handler that stops the code at the deadline; no
-//! state survives a call except what the function stores in `env.KV`, a bounded in-memory
-//! namespace shared by the calls of one invoker. The code has no file system or process
+//! limit, a stack limit and an interrupt handler that stops the code at the deadline (both may
+//! differ per function: [`JsOptions::limits`]); no state survives a call except what the
+//! function stores in `env.KV`, a bounded namespace of its own — in memory, shared by the calls
+//! of one invoker, or, with [`JsOptions::kv_store`], in the execution store (surviving
+//! restarts, shared by every process on the store). The code has no file system or process
 //! access, and no network unless [`JsOptions::http`] is set: then `fetch(input, init)` sends
 //! its requests through that [`HttpClient`] (the one webhook nodes use, so its limits apply),
 //! synchronously on the call's thread, with the time left until the call's deadline as the
@@ -72,10 +74,11 @@ use serde_json::Value;
 use switchboard_runtime::adapters::{
     AdapterError, AdapterResult, FunctionCall, FunctionInvoker, HttpClient,
 };
+use switchboard_runtime::store::ExecutionStore;
 
 pub use kv::{MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 
-use kv::Kv;
+use kv::{Kv, KvHandle};
 use run::{Fetcher, Job, Outcome, RequestParts};
 use switchboard_runtime::function_answer::{judge, unresolved};
 
@@ -123,6 +126,24 @@ pub struct JsOptions {
     /// limits apply: timeouts, body caps, http(s)-only redirects). `None` (the default):
     /// there is no network, and calling `fetch` throws.
     pub http: Option<Arc<dyn HttpClient>>,
+    /// Where `env.KV` lives. `None` (the default): in memory, one namespace per function,
+    /// lost when the invoker is dropped. `Some(store)`: in the store's key-value namespaces
+    /// (one per function, named by its slug), surviving restarts — the engine's store, so
+    /// `env.KV` is as durable as the executions. [`invoke`](FunctionInvoker::invoke) must
+    /// then run inside a tokio runtime.
+    pub kv_store: Option<Arc<dyn ExecutionStore>>,
+    /// Limits of single functions (by slug) that differ from [`JsOptions::timeout`] and
+    /// [`JsOptions::memory_limit`] — a Kapso project's `function.yaml` `runtime_config`.
+    pub limits: HashMap<String, FunctionLimits>,
+}
+
+/// The limits of one function that differ from the invoker's ([`JsOptions::limits`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionLimits {
+    /// Its time per call (default: [`JsOptions::timeout`]).
+    pub timeout: Option<Duration>,
+    /// Its memory limit in bytes (default: [`JsOptions::memory_limit`]).
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for JsOptions {
@@ -135,6 +156,8 @@ impl Default for JsOptions {
             max_source_bytes: DEFAULT_MAX_SOURCE_BYTES,
             ids: HashMap::new(),
             http: None,
+            kv_store: None,
+            limits: HashMap::new(),
         }
     }
 }
@@ -149,6 +172,8 @@ impl fmt::Debug for JsOptions {
             .field("max_source_bytes", &self.max_source_bytes)
             .field("ids", &self.ids)
             .field("http", &self.http.is_some())
+            .field("kv_store", &self.kv_store.is_some())
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -240,10 +265,14 @@ struct Loaded {
     source: String,
     /// Evaluated as an ES module (`export`/`import` at statement level).
     module: bool,
+    /// Its limits and environment.
+    settings: Arc<Settings>,
+    /// Its in-memory `env.KV` (used without [`JsOptions::kv_store`]).
+    kv: Arc<Kv>,
 }
 
 /// What every call needs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Settings {
     timeout: Duration,
     memory_limit: usize,
@@ -271,7 +300,7 @@ impl Settings {
 /// A [`FunctionInvoker`] running local JavaScript functions in embedded QuickJS: see the
 /// [module documentation](self).
 ///
-/// Cloning is cheap and shares the functions, the `env.KV` namespace and the `fetch` client.
+/// Cloning is cheap and shares the functions, their `env.KV` namespaces and the `fetch` client.
 ///
 /// With [`JsOptions::http`] set, the functions can `fetch` (see the module documentation);
 /// [`invoke`](FunctionInvoker::invoke) must then run inside a tokio runtime, whose handle
@@ -281,7 +310,7 @@ pub struct JsFunctionInvoker {
     functions: Arc<HashMap<String, Arc<Loaded>>>,
     ids: Arc<HashMap<String, String>>,
     settings: Arc<Settings>,
-    kv: Arc<Kv>,
+    kv_store: Option<Arc<dyn ExecutionStore>>,
     http: Option<Arc<dyn HttpClient>>,
 }
 
@@ -342,25 +371,30 @@ impl JsFunctionInvoker {
         found.sort_by(|a, b| a.1.cmp(&b.1));
         let mut sources = Vec::with_capacity(found.len());
         for (slug, file, path) in found {
-            let size = std::fs::metadata(&path)
-                .map_err(|source| JsError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-            if size > options.max_source_bytes as u64 {
-                return Err(JsError::TooLarge {
-                    path,
-                    size,
-                    limit: options.max_source_bytes,
-                });
-            }
-            let bytes = std::fs::read(&path).map_err(|source| JsError::ReadFile {
-                path: path.clone(),
-                source,
-            })?;
-            let source = String::from_utf8(bytes).map_err(|_| JsError::NotUtf8 { path })?;
+            let source = read_source(&path, options.max_source_bytes)?;
             sources.push((slug, file, source));
+        }
+        JsFunctionInvoker::load(sources, options)
+    }
+
+    /// Functions given as `(slug, file)` pairs — a Kapso project's `functions/<slug>/` with
+    /// the entrypoint its `function.yaml` names — each read and checked as by
+    /// [`JsFunctionInvoker::from_dir`] and named `<slug>/<file name>` in stack traces.
+    pub fn from_files<I, S>(files: I, options: JsOptions) -> Result<JsFunctionInvoker, JsError>
+    where
+        I: IntoIterator<Item = (S, PathBuf)>,
+        S: Into<String>,
+    {
+        let mut sources = Vec::new();
+        for (slug, path) in files {
+            let slug = slug.into();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("index.js")
+                .to_owned();
+            let source = read_source(&path, options.max_source_bytes)?;
+            sources.push((slug.clone(), format!("{slug}/{name}"), source));
         }
         JsFunctionInvoker::load(sources, options)
     }
@@ -429,13 +463,25 @@ impl JsFunctionInvoker {
                     second: file,
                 });
             }
+            let own = options.limits.get(&slug).copied().unwrap_or_default();
+            let mine = if own == FunctionLimits::default() {
+                Arc::clone(&settings)
+            } else {
+                Arc::new(Settings {
+                    timeout: own.timeout.unwrap_or(settings.timeout),
+                    memory_limit: own.memory_limit.unwrap_or(settings.memory_limit),
+                    ..(*settings).clone()
+                })
+            };
             let loaded = Arc::new(Loaded {
                 module: file.ends_with(".mjs") || is_module(&source),
                 slug: slug.clone(),
                 file,
                 source,
+                settings: mine,
+                kv: Arc::new(Kv::default()),
             });
-            check(&loaded, &settings)?;
+            check(&loaded)?;
             functions.insert(slug, loaded);
         }
         for (id, slug) in &options.ids {
@@ -450,7 +496,7 @@ impl JsFunctionInvoker {
             functions: Arc::new(functions),
             ids: Arc::new(options.ids),
             settings,
-            kv: Arc::new(Kv::default()),
+            kv_store: options.kv_store,
             http: options.http,
         })
     }
@@ -478,12 +524,37 @@ impl JsFunctionInvoker {
     }
 }
 
+/// Reads a source file: at most `limit` bytes, UTF-8.
+fn read_source(path: &Path, limit: usize) -> Result<String, JsError> {
+    let size = std::fs::metadata(path)
+        .map_err(|source| JsError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if size > limit as u64 {
+        return Err(JsError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| JsError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| JsError::NotUtf8 {
+        path: path.to_owned(),
+    })
+}
+
 /// Evaluates a function's top level once, in a throwaway context with its own empty KV.
-fn check(loaded: &Arc<Loaded>, settings: &Arc<Settings>) -> Result<(), JsError> {
+fn check(loaded: &Arc<Loaded>) -> Result<(), JsError> {
+    let settings = &loaded.settings;
     let job = Job {
         function: Arc::clone(loaded),
         settings: Arc::clone(settings),
-        kv: Arc::new(Kv::default()),
+        kv: Arc::new(KvHandle::Memory(Arc::new(Kv::default()))),
         request: None,
         fetch: None,
     };
@@ -558,10 +629,20 @@ impl FunctionInvoker for JsFunctionInvoker {
                 format!("function `{name}`: cannot encode the request ({e})"),
             )
         })?;
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let kv = match (&self.kv_store, &runtime) {
+            (Some(store), Some(handle)) => KvHandle::Store {
+                store: Arc::clone(store),
+                namespace: function.slug.clone(),
+                handle: handle.clone(),
+            },
+            _ => KvHandle::Memory(Arc::clone(&function.kv)),
+        };
+        let settings = Arc::clone(&function.settings);
         let job = Job {
             function: Arc::clone(function),
-            settings: Arc::clone(&self.settings),
-            kv: Arc::clone(&self.kv),
+            settings: Arc::clone(&settings),
+            kv: Arc::new(kv),
             request: Some(RequestParts {
                 body,
                 execution_id: call.execution_id.to_owned(),
@@ -570,12 +651,10 @@ impl FunctionInvoker for JsFunctionInvoker {
             // `invoke` runs inside tokio: the call's thread sends `fetch` requests on this
             // runtime with `Handle::block_on`.
             fetch: self.http.as_ref().and_then(|client| {
-                tokio::runtime::Handle::try_current()
-                    .ok()
-                    .map(|handle| Fetcher {
-                        client: Arc::clone(client),
-                        handle,
-                    })
+                runtime.clone().map(|handle| Fetcher {
+                    client: Arc::clone(client),
+                    handle,
+                })
             }),
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -594,100 +673,97 @@ impl FunctionInvoker for JsFunctionInvoker {
         // The interrupt handler stops the JavaScript at the deadline; this bound also holds if
         // QuickJS sits in one long native operation that never checks for interrupts (the
         // thread is then left to finish on its own; the conversation moves on).
-        let bound = self.settings.timeout.saturating_add(HOST_GRACE);
+        let bound = settings.timeout.saturating_add(HOST_GRACE);
         let outcome = match tokio::time::timeout(bound, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Outcome::Internal("the JavaScript thread panicked".to_owned()),
             Err(_) => Outcome::TimedOut,
         };
-        self.judge(&name, outcome).map_err(|mut e| {
-            e.message = self.settings.redact(&e.message);
+        judge_outcome(&settings, &name, outcome).map_err(|mut e| {
+            e.message = settings.redact(&e.message);
             e
         })
     }
 }
 
-impl JsFunctionInvoker {
-    /// An outcome as the HTTP invoker would judge the equivalent response.
-    fn judge(&self, name: &str, outcome: Outcome) -> AdapterResult<Value> {
-        let settings = &self.settings;
-        let (status, body, returned) = match outcome {
-            Outcome::Answered {
-                status,
-                body,
-                returned,
-            } => (status, body, returned),
-            Outcome::Threw(m) | Outcome::Failed(m) => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!("function `{name}` threw: {m}"),
-                ));
-            }
-            Outcome::TimedOut => {
-                return Err(AdapterError::new(
-                    FailureKind::Timeout,
-                    format!(
-                        "function `{name}` did not finish within {}",
-                        show(settings.timeout)
-                    ),
-                ));
-            }
-            Outcome::NeverSettled => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!(
-                        "function `{name}` cannot finish: the function's promise never settled \
-                         (nothing left to run)"
-                    ),
-                ));
-            }
-            Outcome::OutOfMemory => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!(
-                        "function `{name}` ran out of memory (limit {} bytes)",
-                        settings.memory_limit
-                    ),
-                ));
-            }
-            Outcome::NoHandler => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!("function `{name}` defines no handler"),
-                ));
-            }
-            Outcome::Ready => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!("function `{name}`: no request was made"),
-                ));
-            }
-            Outcome::Internal(m) => {
-                return Err(AdapterError::new(
-                    FailureKind::Adapter,
-                    format!("function `{name}`: {m}"),
-                ));
-            }
-        };
-        let body = body.unwrap_or_default();
-        if body.len() > settings.max_response_bytes {
+/// An outcome as the HTTP invoker would judge the equivalent response.
+fn judge_outcome(settings: &Settings, name: &str, outcome: Outcome) -> AdapterResult<Value> {
+    let (status, body, returned) = match outcome {
+        Outcome::Answered {
+            status,
+            body,
+            returned,
+        } => (status, body, returned),
+        Outcome::Threw(m) | Outcome::Failed(m) => {
             return Err(AdapterError::new(
-                FailureKind::Transport,
+                FailureKind::Adapter,
+                format!("function `{name}` threw: {m}"),
+            ));
+        }
+        Outcome::TimedOut => {
+            return Err(AdapterError::new(
+                FailureKind::Timeout,
                 format!(
-                    "function `{name}` answered with a body of {} bytes, over the {}-byte cap",
-                    body.len(),
-                    settings.max_response_bytes
+                    "function `{name}` did not finish within {}",
+                    show(settings.timeout)
                 ),
             ));
         }
-        if (200..300).contains(&status) && returned == "nothing" {
+        Outcome::NeverSettled => {
             return Err(AdapterError::new(
-                FailureKind::InvalidJson,
-                format!("function `{name}` returned nothing (return a Response or a JSON object)"),
+                FailureKind::Adapter,
+                format!(
+                    "function `{name}` cannot finish: the function's promise never settled \
+                     (nothing left to run)"
+                ),
             ));
         }
-        judge(name, status, body.as_bytes())
+        Outcome::OutOfMemory => {
+            return Err(AdapterError::new(
+                FailureKind::Adapter,
+                format!(
+                    "function `{name}` ran out of memory (limit {} bytes)",
+                    settings.memory_limit
+                ),
+            ));
+        }
+        Outcome::NoHandler => {
+            return Err(AdapterError::new(
+                FailureKind::Adapter,
+                format!("function `{name}` defines no handler"),
+            ));
+        }
+        Outcome::Ready => {
+            return Err(AdapterError::new(
+                FailureKind::Adapter,
+                format!("function `{name}`: no request was made"),
+            ));
+        }
+        Outcome::Internal(m) => {
+            return Err(AdapterError::new(
+                FailureKind::Adapter,
+                format!("function `{name}`: {m}"),
+            ));
+        }
+    };
+    let body = body.unwrap_or_default();
+    if body.len() > settings.max_response_bytes {
+        return Err(AdapterError::new(
+            FailureKind::Transport,
+            format!(
+                "function `{name}` answered with a body of {} bytes, over the {}-byte cap",
+                body.len(),
+                settings.max_response_bytes
+            ),
+        ));
     }
+    if (200..300).contains(&status) && returned == "nothing" {
+        return Err(AdapterError::new(
+            FailureKind::InvalidJson,
+            format!("function `{name}` returned nothing (return a Response or a JSON object)"),
+        ));
+    }
+    judge(name, status, body.as_bytes())
 }
 
 #[cfg(test)]

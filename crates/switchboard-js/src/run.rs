@@ -13,7 +13,7 @@ use rquickjs::{Coerced, Context, Ctx, Function, Module, Object, Promise, Runtime
 use serde_json::json;
 use switchboard_runtime::adapters::{HttpClient, HttpRequest};
 
-use crate::kv::Kv;
+use crate::kv::KvHandle;
 use crate::{Loaded, MAX_FETCHES, Settings};
 
 /// The prelude: Headers, Request, Response, Deno, env.KV, timers, console.
@@ -32,7 +32,7 @@ pub(super) struct Job {
     /// Limits and env.
     pub settings: Arc<Settings>,
     /// The KV namespace.
-    pub kv: Arc<Kv>,
+    pub kv: Arc<KvHandle>,
     /// `None`: only evaluate the code and find the handler (load-time check).
     pub request: Option<RequestParts>,
     /// How `fetch` reaches the network; `None`: `fetch` throws.
@@ -323,36 +323,45 @@ fn line_of(stack: &str, file: &str) -> Option<u32> {
 }
 
 /// `host.kvGet`, `kvPut`, `kvDelete`, `kvList`.
-fn install_kv<'js>(ctx: &Ctx<'js>, host: &Object<'js>, kv: &Arc<Kv>) -> rquickjs::Result<()> {
+fn install_kv<'js>(ctx: &Ctx<'js>, host: &Object<'js>, kv: &Arc<KvHandle>) -> rquickjs::Result<()> {
+    // Each binding answers `{"v": value}` or `{"e": message}` (see the prelude's `kvCall`).
+    fn answer(r: Result<serde_json::Value, String>) -> String {
+        match r {
+            Ok(v) => json!({ "v": v }).to_string(),
+            Err(e) => json!({ "e": e }).to_string(),
+        }
+    }
     let k = Arc::clone(kv);
     host.set(
         "kvGet",
-        Function::new(ctx.clone(), move |key: String| k.get(&key))?,
+        Function::new(ctx.clone(), move |key: String| {
+            answer(k.get(&key).map(|v| json!(v)))
+        })?,
     )?;
     let k = Arc::clone(kv);
     host.set(
         "kvPut",
         Function::new(ctx.clone(), move |key: String, value: String| {
-            k.put(key, value).err()
+            answer(k.put(key, value).map(|()| json!(null)))
         })?,
     )?;
     let k = Arc::clone(kv);
     host.set(
         "kvDelete",
-        Function::new(ctx.clone(), move |key: String| k.delete(&key))?,
+        Function::new(ctx.clone(), move |key: String| {
+            answer(k.delete(&key).map(|()| json!(null)))
+        })?,
     )?;
     let k = Arc::clone(kv);
     host.set(
         "kvList",
-        Function::new(ctx.clone(), move |prefix: String| k.list(&prefix))?,
+        Function::new(ctx.clone(), move |prefix: String| {
+            answer(k.list(&prefix).map(|v| json!(v)))
+        })?,
     )?;
     Ok(())
 }
 
-/// `host.fetch(method, url, headersJson, body)`: sends one request synchronously and answers
-/// JSON, `{"status", "headers": [[name, value]…], "body"}` or `{"error": message}` (the
-/// prelude throws the error as a `TypeError`). Error messages are redacted here, so a
-/// function that catches one cannot hand a secret on through it.
 fn install_fetch<'js>(
     ctx: &Ctx<'js>,
     host: &Object<'js>,

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_js::{JsError, JsFunctionInvoker, JsOptions};
+use switchboard_js::{FunctionLimits, JsError, JsFunctionInvoker, JsOptions};
 use switchboard_runtime::adapters::{AdapterError, FunctionCall, FunctionInvoker};
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::MemoryStore;
+use switchboard_runtime::store::{ExecutionStore, MemoryStore};
 use switchboard_runtime::{Engine, FlowDefinition, StartRequest, Status, Trigger};
 
 const SECRET: &str = "sk-SECRET-4242";
@@ -103,6 +103,7 @@ fn a_directory_loads_every_form() {
         "greet-worker",
         "infinite-loop",
         "kv-counter",
+        "kv-store-counter",
         "memory-hog",
         "never-settles",
         "not-json",
@@ -429,6 +430,141 @@ async fn kv_state_persists_across_calls_of_one_invoker() {
     );
 }
 
+#[tokio::test]
+async fn kv_namespaces_are_per_function() {
+    // Two functions writing the same key do not see each other's value.
+    let invoker = JsFunctionInvoker::from_sources(
+        [
+            ("a", "async function handler(r, env) { await env.KV.put('k', 'from a'); return { vars: { seen: await env.KV.get('k') } }; }"),
+            ("b", "async function handler(r, env) { return { vars: { seen: await env.KV.get('k') } }; }"),
+        ],
+        options(),
+    )
+    .unwrap();
+    assert_eq!(call(&invoker, "a").await.unwrap()["vars"]["seen"], "from a");
+    assert_eq!(
+        call(&invoker, "b").await.unwrap()["vars"]["seen"],
+        Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_in_a_store_survives_the_invoker_and_keeps_its_limits() {
+    // `kv_store`: env.KV lives in the execution store, one namespace per function — a new
+    // invoker (a restarted process) on the same store goes on counting.
+    let store: Arc<dyn ExecutionStore> = Arc::new(MemoryStore::new());
+    let with_store = || JsOptions {
+        kv_store: Some(Arc::clone(&store)),
+        ..options()
+    };
+    let first = JsFunctionInvoker::from_dir(functions_dir(), with_store()).unwrap();
+    for n in 1..=2 {
+        let out = call(&first, "kv-store-counter").await.unwrap();
+        assert_eq!(out["vars"]["count"], n);
+    }
+    drop(first);
+    let second = JsFunctionInvoker::from_dir(functions_dir(), with_store()).unwrap();
+    let out = call(&second, "kv-store-counter").await.unwrap();
+    assert_eq!(out["vars"]["count"], 3, "{out}");
+    assert_eq!(out["vars"]["keys"], json!(["count"]));
+    assert_eq!(
+        out["vars"]["too_big"],
+        "KV.put: the value is 1048577 bytes, over the 1048576-byte limit"
+    );
+    assert_eq!(
+        store
+            .kv_get("kv-store-counter", "count")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("3"),
+        "the namespace is the function's slug"
+    );
+    assert!(store.kv_get("kv-counter", "count").await.unwrap().is_none());
+    // Without a store, the memory namespace starts empty again.
+    let memory = invoker();
+    assert_eq!(
+        call(&memory, "kv-store-counter").await.unwrap()["vars"]["count"],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_in_sqlite_survives_a_restart() {
+    // The durable store: a process counts to 2, stops; the next one (a new store on the same
+    // file, a new invoker) counts on from 3.
+    let dir = TempDir::new();
+    let path = dir.0.join("state.sqlite");
+    for expected in [1, 2, 3] {
+        let store: Arc<dyn ExecutionStore> =
+            Arc::new(switchboard_sqlite::SqliteStore::open(&path).unwrap());
+        let invoker = JsFunctionInvoker::from_dir(
+            functions_dir(),
+            JsOptions {
+                kv_store: Some(store),
+                ..options()
+            },
+        )
+        .unwrap();
+        let out = call(&invoker, "kv-store-counter").await.unwrap();
+        assert_eq!(out["vars"]["count"], expected, "{out}");
+    }
+}
+
+#[tokio::test]
+async fn url_search_params_base64_and_abort_controller_work() {
+    let out = call(&invoker(), "url-and-friends").await.unwrap();
+    assert_eq!(
+        out["vars"],
+        json!({
+            "href": "https://shop.example.com/a/cakes?q=carrot+cake&size=3&note=%C3%BCber+%26+more#top",
+            "host": "shop.example.com",
+            "origin": "https://shop.example.com",
+            "pathname": "/a/cakes",
+            "search": "?q=carrot+cake&size=3&note=%C3%BCber+%26+more",
+            "q": "carrot cake",
+            "note": "über & more",
+            "hash": "#top",
+            "relative": "https://api.example.com/v1/orders/42?x=1",
+            "params": "a=1&b=two+words&a=3",
+            "all_a": ["1", "3"],
+            "sorted": "a=2&a=1&z=1",
+            "can_parse": [true, false],
+            "invalid": "TypeError",
+            "btoa": "aOlsbG8=",
+            "atob": "hello world",
+            "bad_atob": "InvalidCharacterError",
+            "heard": "abort",
+            "aborted": "AbortError",
+            "signal_aborted": true,
+            "uuid": "string",
+            "json": "{\"u\":\"https://x.io/p\"}",
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_function_can_have_its_own_limits() {
+    // `limits` (a Kapso function.yaml's runtime_config): one function gets more time.
+    let source = "async function handler() { const end = Date.now() + 400; while (Date.now() < end) {} return { vars: { done: true } }; }";
+    let mut opts = options();
+    opts.limits.insert(
+        "patient".to_owned(),
+        FunctionLimits {
+            timeout: Some(Duration::from_secs(5)),
+            memory_limit: None,
+        },
+    );
+    let invoker =
+        JsFunctionInvoker::from_sources([("patient", source), ("hasty", source)], opts).unwrap();
+    assert_eq!(
+        call(&invoker, "patient").await.unwrap()["vars"]["done"],
+        true
+    );
+    let e = failure(call(&invoker, "hasty").await, "timeout");
+    assert!(e.message.contains("200 ms"), "{e:?}");
+}
+
 // --- Failures --------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -613,7 +749,12 @@ async fn deep_recursion_and_parallel_calls_are_contained() {
             ("recurse", "function f(n) { return f(n + 1) + 1; }\nfunction handler() { return { vars: { n: f(0) } }; }"),
             ("echo", "async function handler(request) {\n  const p = await request.json();\n  return { vars: { back: p.execution_context.vars.i } };\n}"),
         ],
-        options(),
+        // Sixteen calls at once on a loaded machine can each take longer than the other
+        // tests' 200 ms; what is checked here is containment, not speed.
+        JsOptions {
+            timeout: Duration::from_secs(5),
+            ..options()
+        },
     )
     .unwrap();
     let e = failure(call(&invoker, "recurse").await, "adapter");

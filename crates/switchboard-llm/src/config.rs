@@ -36,6 +36,12 @@ pub struct LlmConfig {
     /// The routing table: exact names first, then patterns in order.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// The model map: a Kapso model id (`provider_model_id`, a uuid) → the model name to use
+    /// for a node that names its model only by that id (`[llm] models = { "<uuid>" =
+    /// "gpt-4o-mini" }`). The engine applies it (`EngineConfig::model_ids`); the name then
+    /// goes through the routes like any other.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub models: std::collections::BTreeMap<String, String>,
 }
 
 /// One provider (`[[llm.providers]]`).

@@ -1073,6 +1073,7 @@ edges:
             text: body.into(),
             reply: None,
             timestamp: None,
+            interactive: None,
         }
     }
 

@@ -240,6 +240,18 @@ impl Node {
         )
     }
 
+    /// `pipedream` (Switchboard loads it but does not run it: reaching it fails the node).
+    pub fn pipedream(id: &str, app_slug: &str, action_id: &str) -> Node {
+        Node::new(
+            id,
+            NodeKind::Pipedream,
+            config(vec![
+                ("app_slug", app_slug.into()),
+                ("action_id", action_id.into()),
+            ]),
+        )
+    }
+
     /// Makes `path` an AI field generated from `prompt` (sets the marker and its
     /// `ai_field_config` entry). Top-level keys only; for nested paths use [`Node::edit_config`].
     pub fn with_ai_field(mut self, key: &str, prompt: &str) -> Node {

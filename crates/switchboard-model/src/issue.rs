@@ -149,7 +149,10 @@ impl Issue {
                 format!("use one of {}", quote_list(allowed))
             }
             IssueKind::UnknownNodeType { .. } => {
-                format!("use one of {}", quote_list(crate::NodeKind::ALL_NAMES))
+                format!(
+                    "use one of {}",
+                    quote_list(crate::NodeKind::SUPPORTED_NAMES)
+                )
             }
         }
     }

@@ -221,14 +221,16 @@ fn wrong_types_are_reported_with_positions_and_read_as_absent() {
 #[test]
 fn unknown_node_types_and_keys_are_reported() {
     let l = check(
-        r#"{"nodes": [{"id": "p", "data": {"node_type": "pipedream", "config": {}}},
+        r#"{"nodes": [{"id": "p", "data": {"node_type": "send_reaction", "config": {}}},
         {"id": "q", "data": {"config": {}}},
         {"id": "s", "data": {"node_type": "send_text", "config": {"message": "hi", "colour": "red"}}},
         {"id": "i", "data": {"node_type": "send_interactive", "config": {"interactive_type": "button",
             "body_text": "b", "buttons": [{"id": "a", "title": "A", "emoji": "x"}], "flow_id": "kept-silently"}}}]}"#,
     );
     let kinds: Vec<_> = l.issues.iter().map(|i| &i.kind).collect();
-    assert!(matches!(kinds[0], IssueKind::UnknownNodeType { found: Some(t) } if t == "pipedream"));
+    assert!(
+        matches!(kinds[0], IssueKind::UnknownNodeType { found: Some(t) } if t == "send_reaction")
+    );
     assert!(matches!(
         kinds[1],
         IssueKind::UnknownNodeType { found: None }
@@ -442,4 +444,68 @@ fn json_text_reads_back_as_yaml() {
             );
         }
     }
+}
+
+#[test]
+fn pipedream_nodes_load_with_their_keys() {
+    // Kapso still builds `pipedream` nodes: they load (typed, not unknown) so the validator can
+    // warn and the runtime can fail them with `unsupported_node` when reached.
+    let l = check(
+        r#"{"nodes": [{"id": "p", "data": {"node_type": "pipedream", "config": {
+            "app_slug": "hubspot", "action_id": "hubspot-create-contact", "account_id": null,
+            "configured_props": "{\"email\": \"{{email}}\"}", "save_response_to": "contact",
+            "colour": "red"}}}]}"#,
+    );
+    let node = &l.flow.nodes[0];
+    assert_eq!(node.kind(), Some(NodeKind::Pipedream));
+    assert!(!NodeKind::Pipedream.is_supported());
+    assert!(NodeKind::SendText.is_supported());
+    assert!(!NodeKind::SUPPORTED_NAMES.contains(&"pipedream"));
+    assert_eq!(NodeKind::SUPPORTED_NAMES.len(), 13);
+    let NodeConfig::Pipedream(p) = node.config() else {
+        panic!("{:?}", node.config())
+    };
+    assert_eq!(p.app_slug.as_deref(), Some("hubspot"));
+    assert_eq!(p.action_id.as_deref(), Some("hubspot-create-contact"));
+    assert_eq!(p.save_response_to.as_deref(), Some("contact"));
+    assert!(matches!(&p.configured_props, Some(Value::Object(m)) if m.get("email").is_some()));
+    let kinds: Vec<_> = l.issues.iter().map(|i| &i.kind).collect();
+    assert!(
+        matches!(kinds.as_slice(), [IssueKind::UnknownConfigKey { key, within: "pipedream config" }] if key == "colour"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn request_body_is_a_third_spelling_of_the_webhook_body() {
+    let l = check(
+        r#"{"nodes": [{"id": "w", "data": {"node_type": "webhook", "config": {
+            "url": "https://x.io", "request_body": "{\"a\": 1}"}}},
+          {"id": "v", "data": {"node_type": "webhook", "config": {
+            "url": "https://x.io", "body_template": {"a": 1}, "request_body": {"a": 2}}}}]}"#,
+    );
+    let NodeConfig::Webhook(w) = l.flow.nodes[0].config() else {
+        panic!()
+    };
+    assert!(
+        matches!(&w.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1)))
+    );
+    let NodeConfig::Webhook(v) = l.flow.nodes[1].config() else {
+        panic!()
+    };
+    // The canonical key wins; the differing alias is reported.
+    assert!(
+        matches!(&v.body_template, Some(Value::Object(m)) if m.get("a") == Some(&Value::Int(1)))
+    );
+    let kinds: Vec<_> = l.issues.iter().map(|i| &i.kind).collect();
+    assert!(
+        matches!(
+            kinds.as_slice(),
+            [IssueKind::ConflictingAlias {
+                canonical: "body_template",
+                alias: "request_body"
+            }]
+        ),
+        "{kinds:?}"
+    );
 }

@@ -11,15 +11,38 @@
 //! * **Schema**: versioned SQL files (`migrations/`), applied by [`PostgresStore::migrate`]
 //!   (`switchboard migrate`, or `serve --migrate`) under an advisory lock, recorded in
 //!   `switchboard_schema_migrations`; applying them twice is a no-op.
-//! * **Many workers**: conversations are held by leases in `switchboard_leases`; a worker's
-//!   claim (`ExecutionStore::claim`) is one statement that takes or renews the lease and reads
-//!   the conversation's inbox, the conversation and its active execution — or lets the lease go
-//!   when nothing is due. Versions on every record make a stale writer's commit fail
-//!   (`StoreError::Conflict`, SQLSTATE `SB409`) before anything is sent.
+//! * **Key-value namespaces** (`env.KV` of local functions): `switchboard_kv`, keys and values
+//!   as BYTEA (UTF-8 text that may hold a NUL, ordered by its bytes), with a per-namespace key
+//!   count in `switchboard_kv_namespaces` that a put of a new key checks and locks.
+//! * **Many workers**: conversations are held by leases in `switchboard_leases` (unlogged); a
+//!   worker's claim (`ExecutionStore::claim`) is one statement that takes or renews the lease
+//!   and reads the conversation's inbox, the conversation and its active execution — or lets
+//!   the lease go when nothing is due. Versions on every record make a stale writer's commit
+//!   fail (`StoreError::Conflict`, SQLSTATE `SB409`) before anything is sent.
 //! * **Cost**: a turn that sends one message is 4 round trips (claim, the commit before the
 //!   send, the commit after it, the claim that finds nothing more and lets the lease go);
 //!   [`PostgresStore::round_trips`] counts the statements this process sent and
 //!   [`PostgresStore::database_transactions`] those of every process.
+//!
+//! # Schema (version 3)
+//!
+//! | table | columns | keys and indexes |
+//! |---|---|---|
+//! | `switchboard_conversations` | `id`, `version`, `body` (JSON text) | `id` |
+//! | `switchboard_executions` | `seq` (creation order), `id`, `version`, `flow_id`, `conversation_id`, `status`, `waiting_reason`, `started_at`, `ended_at`, `timer_due_at`, `effect_due_at`, `body` | `id`; listing by start time, per flow, per conversation, per status; due timers, due effects and ended executions (partial) |
+//! | `switchboard_events` | `execution_id`, `seq`, `event_type`, `created_at`, `body` | `execution_id, seq` |
+//! | `switchboard_message_ids` | `conversation_id`, `message_id`, `received_at` | both ids; `received_at` (pruning) |
+//! | `switchboard_idempotency` | `key`, `result`, `recorded_at` | `key`; `recorded_at` (pruning) |
+//! | `switchboard_inbox` | `seq` (arrival order), `conversation_id`, `key`, `kind`, `received_at`, `due_at`, `body` | `seq`; unique `conversation_id, key` |
+//! | `switchboard_outbox` | `seq`, `id`, `conversation_id`, `execution_id`, `whatsapp_id`, `state`, `body` | `id`; per execution; per WhatsApp id (partial) |
+//! | `switchboard_leases` (unlogged since version 2) | `conversation_id`, `owner`, `expires_at` | `conversation_id` |
+//! | `switchboard_kv` (version 3) | `namespace`, `key` (BYTEA), `value` (BYTEA) — `env.KV` of local functions, one namespace per function | `namespace, key` |
+//! | `switchboard_kv_namespaces` (version 3) | `namespace`, `keys` (how many it holds) | `namespace` |
+//! | `switchboard_schema_migrations` | `version`, `name`, `applied_at` | `version` |
+//!
+//! Functions: `switchboard_commit(json)` (a turn's commit), `switchboard_kv_put(namespace, key,
+//! value, max_keys)` and `switchboard_kv_delete(namespace, key)`. Times are milliseconds since
+//! the Unix epoch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +53,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::{Value, json};
 use switchboard_runtime::store::{
     Claimed, ConversationWork, DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore,
-    InboundItem, NewInbound, OutboxQuery, OutboxRecord, OutboxState, QueuedInbound, TurnCommit,
-    effect_due,
+    InboundItem, KV_MAX_KEYS, NewInbound, OutboxQuery, OutboxRecord, OutboxState, QueuedInbound,
+    TurnCommit, effect_due, kv_check, kv_full,
 };
 use switchboard_runtime::{
     Conversation, Event, EventType, Execution, Status, StoreError, Timestamp,
@@ -47,6 +70,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "unlogged_leases",
         include_str!("../migrations/0002_unlogged_leases.sql"),
     ),
+    (3, "kv", include_str!("../migrations/0003_kv.sql")),
 ];
 
 /// The schema version this build needs.
@@ -1016,11 +1040,11 @@ impl ExecutionStore for PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Claimed::Work(ConversationWork {
+        Ok(Claimed::Work(Box::new(ConversationWork {
             queued,
             conversation,
             active,
-        }))
+        })))
     }
 
     async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {
@@ -1031,6 +1055,76 @@ impl ExecutionStore for PostgresStore {
         .await
         .map(|_| ())
     }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT value FROM switchboard_kv WHERE namespace = $1 AND key = $2",
+                &[&namespace, &key.as_bytes()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| utf8(r.get::<_, Vec<u8>>(0), "key-value value"))
+            .transpose()
+    }
+
+    async fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        kv_check(key, value)?;
+        let max_keys = i32::try_from(KV_MAX_KEYS).unwrap_or(i32::MAX);
+        let rows = self
+            .query(
+                "SELECT switchboard_kv_put($1, $2, $3, $4)",
+                &[&namespace, &key.as_bytes(), &value.as_bytes(), &max_keys],
+            )
+            .await?;
+        if rows.first().is_some_and(|r| r.get::<_, bool>(0)) {
+            Ok(())
+        } else {
+            Err(kv_full())
+        }
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        self.execute(
+            "SELECT switchboard_kv_delete($1, $2)",
+            &[&namespace, &key.as_bytes()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Keys compare by their bytes (BYTEA), so those starting with `prefix` are the first
+        // from `prefix` on: the scan stops at the first key that does not start with it.
+        let rows = self
+            .query(
+                "SELECT key FROM switchboard_kv WHERE namespace = $1 AND key >= $2
+                 ORDER BY key LIMIT $3",
+                &[&namespace, &prefix.as_bytes(), &limit],
+            )
+            .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let key: Vec<u8> = r.get(0);
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            keys.push(utf8(key, "key-value key")?);
+        }
+        Ok(keys)
+    }
+}
+
+/// Text stored as BYTEA, back as a string ([`StoreError::Decode`] when it is not UTF-8; the
+/// message does not show the bytes).
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Decode(format!("{what}: not UTF-8")))
 }
 
 #[cfg(test)]

@@ -127,3 +127,85 @@ async fn prune_removes_old_ended_executions_in_batches() {
     );
     common::drop_schema(&url, &schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_gains_the_key_value_tables_and_keeps_its_data() {
+    use switchboard_runtime::store::TurnCommit;
+    use switchboard_store_tests::execution;
+    let Some(url) =
+        common::database_url("a_version_1_database_gains_the_key_value_tables_and_keeps_its_data")
+    else {
+        return;
+    };
+    let schema = common::fresh_schema("upgrade");
+    let admin = switchboard_postgres::PostgresStore::connect(&url, &Default::default()).unwrap();
+    admin.create_schema(&schema).await.unwrap();
+    let options = switchboard_postgres::PoolOptions {
+        schema: Some(schema.clone()),
+        ..Default::default()
+    };
+    // A database migrated by a build that knew only migration 1.
+    {
+        let mut config: tokio_postgres::Config = url.parse().unwrap();
+        config.options(format!("-c search_path={schema}"));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        let conn = tokio::spawn(connection);
+        let (version, name, sql) = MIGRATIONS[0];
+        client.batch_execute(sql).await.unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE switchboard_schema_migrations (
+                     version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO switchboard_schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )
+            .await
+            .unwrap();
+        drop(client);
+        conn.await.unwrap().unwrap();
+    }
+    let store = switchboard_postgres::PostgresStore::connect(&url, &options).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    store
+        .commit(TurnCommit {
+            executions: vec![execution("ex_before", "c1")],
+            ..TurnCommit::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        store.check_schema().await.is_err(),
+        "version 1 is not current"
+    );
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![2, 3],
+        "only the new ones"
+    );
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert!(store.execution("ex_before").await.unwrap().is_some());
+    // env.KV on the upgraded schema, through a second store (a restart): values survive, keys
+    // may hold a NUL and list in byte order.
+    store.kv_put("fn", "a\u{0}b", "one").await.unwrap();
+    store.kv_put("fn", "a", "two").await.unwrap();
+    store.kv_put("fn", "é", "three").await.unwrap();
+    drop(store);
+    let again = switchboard_postgres::PostgresStore::connect(&url, &options).unwrap();
+    assert_eq!(
+        again.kv_get("fn", "a\u{0}b").await.unwrap().as_deref(),
+        Some("one")
+    );
+    assert_eq!(
+        again.kv_list("fn", "", 10).await.unwrap(),
+        ["a", "a\u{0}b", "é"]
+    );
+    again.kv_delete("fn", "a").await.unwrap();
+    assert_eq!(again.kv_list("fn", "a", 10).await.unwrap(), ["a\u{0}b"]);
+    common::drop_schema(&url, &schema).await;
+}

@@ -1,4 +1,5 @@
-//! Engine settings: deployment configuration that is not a flow's own (history window, limits
+//! Engine settings: deployment configuration that is not a flow's own (history window, model
+//! map, limits
 //! overriding every flow's settings, the business number, the service window check, how sends
 //! are delayed and when an interrupted send is tried again, the bounds on template evaluation).
 
@@ -20,7 +21,8 @@ pub enum Delays {
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Conversation messages kept for prompts and function payloads (default 20).
+    /// Conversation messages kept (default 100): all of them go to function payloads'
+    /// `whatsapp_context`, the last 20 to prompts and agents.
     pub history_window: usize,
     /// Overrides every flow's `max_steps_per_turn` (deployment configuration).
     pub max_steps_per_turn: Option<i64>,
@@ -36,6 +38,10 @@ pub struct EngineConfig {
     pub enforce_service_window: bool,
     /// How `delay_seconds` waits (default: scheduled in the store).
     pub delays: Delays,
+    /// The model map (`[llm] models`): a node naming its model only by `provider_model_id` (a
+    /// Kapso uuid) uses the name mapped here; unmapped, it fails with `model_not_found`. A
+    /// `provider_model_name` always names the model itself.
+    pub model_ids: std::collections::BTreeMap<String, String>,
     /// A send interrupted by a crash (committed as being sent, outcome unknown) is tried again
     /// after this many milliseconds unless a delivery status names it first (default 60 000).
     pub resend_after_ms: i64,
@@ -46,7 +52,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            history_window: 20,
+            history_window: 100,
             max_steps_per_turn: None,
             message_debounce_seconds: None,
             default_phone_number_id: "default".to_owned(),
@@ -54,6 +60,7 @@ impl Default for EngineConfig {
             enforce_service_window: true,
             delays: Delays::default(),
             resend_after_ms: 60_000,
+            model_ids: std::collections::BTreeMap::new(),
             templates: TemplateLimits::default(),
         }
     }

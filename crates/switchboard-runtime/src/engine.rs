@@ -348,7 +348,8 @@ impl Engine {
                     name: None,
                     profile_name: None,
                 },
-            ),
+            )
+            .created(self.ctx.adapters.clock.now()),
         };
         if let Some(active) = &conv.active_execution_id
             && let Some(e) = self.ctx.store.execution(active).await?
@@ -498,7 +499,8 @@ impl Engine {
                     name: None,
                     profile_name: None,
                 },
-            ),
+            )
+            .created(self.ctx.adapters.clock.now()),
         };
         if let Some(name) = fresh.iter().rev().find_map(|m| m.profile_name.clone()) {
             conv.contact.profile_name = Some(name.clone());

@@ -62,4 +62,8 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("decode: {0}")]
     Decode(String),
+    /// A limit of the store forbids the operation (a key-value key, value or namespace too
+    /// large); nothing was changed.
+    #[error("limit: {0}")]
+    Limit(String),
 }

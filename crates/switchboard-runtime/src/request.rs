@@ -53,6 +53,11 @@ pub struct InboundMessage {
     /// For interactive replies: `{type, id, title}`.
     #[serde(default)]
     pub reply: Option<Reply>,
+    /// For interactive messages: the `interactive` object as WhatsApp sent it
+    /// (`{type: "nfm_reply", nfm_reply: {…}}`), kept for the function payload's
+    /// `interactive_data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<Value>,
     /// When it was sent.
     #[serde(default)]
     pub timestamp: Option<Timestamp>,

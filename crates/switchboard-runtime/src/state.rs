@@ -120,20 +120,78 @@ pub enum Direction {
     Outbound,
 }
 
-/// One message of a conversation's history.
+/// One message of a conversation's history: what prompts, agents and the `whatsapp_context`
+/// of function requests need of it (type, content, reply id and title, media flag, delivery
+/// status). Fields added after the first release default when a stored message lacks them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryMessage {
     /// WhatsApp message id.
     pub id: String,
     /// Inbound or outbound.
     pub direction: Direction,
-    /// Message type (`text`, `interactive`, `template`, `image`, …).
+    /// Message type as WhatsApp names it (`text`, `interactive`, `button`, `template`,
+    /// `image`, `location`, …).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Its text (runtime-semantics §4.3).
+    /// Its text (runtime-semantics §4.3): the body, a caption, a tapped reply's title,
+    /// `"lat,lng"`, or an outbound message's text.
     pub text: String,
     /// When it was sent or received.
     pub at: Timestamp,
+    /// A tapped button's or list row's id (a template quick reply: its payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<String>,
+    /// A tapped button's or list row's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_title: Option<String>,
+    /// Inbound: `button_reply`, `list_reply` or `nfm_reply`; outbound: the interactive
+    /// message's type (`button`, `list`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive_type: Option<String>,
+    /// The reply object as WhatsApp sent it (`{id, title, description}` of a list row, a
+    /// WhatsApp Flow's `nfm_reply`), when the message came through a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive_data: Option<Value>,
+    /// The message carries media (image, video, audio, document, sticker).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub has_media: bool,
+    /// Delivery status: `received` (inbound); `sent`, then what WhatsApp reports (`delivered`,
+    /// `read`, `failed`) for outbound messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When the status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_at: Option<Timestamp>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl HistoryMessage {
+    /// A message with its id, direction, type, text and time (and nothing else known).
+    pub fn new(
+        id: impl Into<String>,
+        direction: Direction,
+        kind: impl Into<String>,
+        text: impl Into<String>,
+        at: Timestamp,
+    ) -> HistoryMessage {
+        HistoryMessage {
+            id: id.into(),
+            direction,
+            kind: kind.into(),
+            text: text.into(),
+            at,
+            reply_id: None,
+            reply_title: None,
+            interactive_type: None,
+            interactive_data: None,
+            has_media: false,
+            status: None,
+            status_at: None,
+        }
+    }
 }
 
 /// A conversation: one contact talking to one business number.
@@ -153,6 +211,10 @@ pub struct Conversation {
     pub last_inbound_at: Option<Timestamp>,
     /// The innermost active execution, if any.
     pub active_execution_id: Option<String>,
+    /// When the conversation was first stored (unknown for conversations stored before this
+    /// field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
     /// Optimistic-concurrency version (0: never stored).
     pub version: u64,
 }
@@ -173,8 +235,15 @@ impl Conversation {
             messages: Vec::new(),
             last_inbound_at: None,
             active_execution_id: None,
+            created_at: None,
             version: 0,
         }
+    }
+
+    /// The same conversation, first stored at `at`.
+    pub fn created(mut self, at: Timestamp) -> Conversation {
+        self.created_at = Some(at);
+        self
     }
 
     /// Appends a message, keeping at most `window` messages.

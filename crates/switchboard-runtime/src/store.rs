@@ -160,8 +160,9 @@ impl ConversationWork {
 /// What [`ExecutionStore::claim`] found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Claimed {
-    /// Work is due and the lease is the caller's (taken or renewed).
-    Work(ConversationWork),
+    /// Work is due and the lease is the caller's (taken or renewed). Boxed: the conversation
+    /// and its execution are large next to the other variants.
+    Work(Box<ConversationWork>),
     /// Nothing is due: the caller's lease, if it held one, was let go.
     Idle,
     /// Work is due but another owner holds a live lease.
@@ -404,7 +405,7 @@ pub trait ExecutionStore: Send + Sync {
         }
         let work = self.conversation_work(conversation_id).await?;
         if work.is_due(now) {
-            Ok(Claimed::Work(work))
+            Ok(Claimed::Work(Box::new(work)))
         } else {
             self.release_lease(conversation_id, owner).await?;
             Ok(Claimed::Idle)
@@ -431,6 +432,66 @@ pub trait ExecutionStore: Send + Sync {
             active,
         })
     }
+
+    // --- key-value namespaces (`env.KV` of local functions: one namespace per function) ---
+    //
+    // Contract: each call is atomic on its own (a get never sees half a put); there are no
+    // transactions across calls, so a read-modify-write may lose a concurrent update. Keys and
+    // values are UTF-8 strings compared and ordered by their bytes. Limits, checked before
+    // anything changes: a key is 1 to [`KV_MAX_KEY_BYTES`] bytes, a value at most
+    // [`KV_MAX_VALUE_BYTES`] bytes, and a namespace holds at most [`KV_MAX_KEYS`] keys (a put
+    // replacing an existing key is always allowed); a breach is [`StoreError::Limit`]. Values
+    // survive restarts in a durable store.
+
+    /// The value of `key` in `namespace`, if any.
+    async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value` under `key` in `namespace`, replacing any value ([`StoreError::Limit`]
+    /// when a limit forbids it, changing nothing).
+    async fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Removes `key` from `namespace` (nothing when it is absent).
+    async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError>;
+    /// The keys of `namespace` that start with `prefix`, in byte order, at most `limit`.
+    async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+}
+
+/// The longest key of a key-value namespace, in bytes (as Cloudflare KV).
+pub const KV_MAX_KEY_BYTES: usize = 512;
+
+/// The largest value of a key-value namespace, in bytes.
+pub const KV_MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+/// The most keys a key-value namespace holds.
+pub const KV_MAX_KEYS: usize = 10_000;
+
+/// Checks a put's key and value against the limits (the key count is the store's to check):
+/// the [`StoreError::Limit`] to return, if any. Messages never contain the key or the value.
+pub fn kv_check(key: &str, value: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::Limit("the key must not be empty".into()));
+    }
+    if key.len() > KV_MAX_KEY_BYTES {
+        return Err(StoreError::Limit(format!(
+            "the key is {} bytes, over the {KV_MAX_KEY_BYTES}-byte limit",
+            key.len()
+        )));
+    }
+    if value.len() > KV_MAX_VALUE_BYTES {
+        return Err(StoreError::Limit(format!(
+            "the value is {} bytes, over the {KV_MAX_VALUE_BYTES}-byte limit",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a put of a new key into a full namespace.
+pub fn kv_full() -> StoreError {
+    StoreError::Limit(format!("the namespace is full ({KV_MAX_KEYS} keys)"))
 }
 
 /// How long inbound message ids are remembered for deduplication.
@@ -473,6 +534,8 @@ struct Inner {
     by_whatsapp_id: HashMap<String, String>,
     /// Leases: conversation → (owner, expires at).
     leases: HashMap<String, (String, Timestamp)>,
+    /// Key-value namespaces: namespace → key → value.
+    kv: HashMap<String, BTreeMap<String, String>>,
 }
 
 impl MemoryStore {
@@ -894,6 +957,54 @@ impl ExecutionStore for MemoryStore {
             inner.leases.remove(conversation_id);
         }
         Ok(())
+    }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .kv
+            .get(namespace)
+            .and_then(|n| n.get(key))
+            .cloned())
+    }
+
+    async fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        kv_check(key, value)?;
+        let mut inner = self.lock()?;
+        let n = inner.kv.entry(namespace.to_owned()).or_default();
+        if n.len() >= KV_MAX_KEYS && !n.contains_key(key) {
+            return Err(kv_full());
+        }
+        n.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(n) = inner.kv.get_mut(namespace) {
+            n.remove(key);
+            if n.is_empty() {
+                inner.kv.remove(namespace);
+            }
+        }
+        Ok(())
+    }
+
+    async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock()?;
+        let Some(n) = inner.kv.get(namespace) else {
+            return Ok(Vec::new());
+        };
+        Ok(n.range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect())
     }
 }
 

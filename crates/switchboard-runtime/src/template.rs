@@ -41,7 +41,8 @@ pub struct Scope<'a> {
     pub context: &'a Map<String, Value>,
     /// `metadata`
     pub metadata: &'a Map<String, Value>,
-    /// `args` (agent webhook-tool arguments), when rendering a tool.
+    /// `args` (agent webhook-tool arguments), when rendering a tool: visible as `args.<name>`,
+    /// and bare names resolve in them before `vars`.
     pub args: Option<&'a Value>,
 }
 
@@ -926,6 +927,14 @@ fn lookup<'a>(scope: &Scope<'a>, path: &[String]) -> Option<&'a Value> {
             }
             return Some(cur);
         }
+        // Agent webhook tools: a bare name is first a tool argument (kapso-project §4.5).
+        _ if scope.args.and_then(|a| a.get(first.as_str())).is_some() => {
+            let mut cur = scope.args?.get(first.as_str())?;
+            for seg in rest {
+                cur = step(cur, seg)?;
+            }
+            return Some(cur);
+        }
         _ => (scope.vars, path),
     };
     let (head, tail) = rest.split_first()?;
@@ -984,6 +993,8 @@ struct Root {
     context: minijinja::Value,
     metadata: minijinja::Value,
     args: Option<minijinja::Value>,
+    /// The tool arguments, when an object: bare names resolve in them first.
+    args_json: Option<Map<String, Value>>,
     vars_json: Map<String, Value>,
 }
 
@@ -997,6 +1008,7 @@ impl Root {
             args: scope
                 .args
                 .map(|v| minijinja::Value::from(minijinja::value::Serde(v))),
+            args_json: scope.args.and_then(Value::as_object).cloned(),
             vars_json: scope.vars.clone(),
         }
     }
@@ -1016,8 +1028,10 @@ impl Object for Root {
             "metadata" => Some(self.metadata.clone()),
             "args" if self.args.is_some() => self.args.clone(),
             _ => self
-                .vars_json
-                .get(name)
+                .args_json
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .or_else(|| self.vars_json.get(name))
                 .map(|v| minijinja::Value::from(minijinja::value::Serde(v))),
         };
         if found.is_none() {
@@ -1535,5 +1549,38 @@ mod tests {
             .render_text("{% if %}", &scope, &NoSecrets, Mode::Text)
             .unwrap_err();
         assert_eq!(err.kind, "template_error");
+    }
+
+    #[test]
+    fn tool_arguments_come_before_vars_for_bare_names() {
+        let vars = obj(json!({"sku": "from-vars", "shop": "Crumb"}));
+        let args = json!({"sku": "A1", "size": {"cm": 20}});
+        let system = System::ready(Map::new());
+        let empty = Map::new();
+        let scope = Scope {
+            vars: &vars,
+            system: &system,
+            context: &empty,
+            metadata: &empty,
+            args: Some(&args),
+        };
+        let r = Renderer::new();
+        for (template, expected) in [
+            // The fast path and the Jinja path agree.
+            (
+                "/inventory/{{sku}}/{{shop}}/{{size.cm}}",
+                "/inventory/A1/Crumb/20",
+            ),
+            (
+                "{{ sku | upper }}-{{ args.sku }}-{{ vars.sku }}",
+                "A1-A1-from-vars",
+            ),
+        ] {
+            let out = r
+                .render_text(template, &scope, &NoSecrets, Mode::Text)
+                .unwrap();
+            assert_eq!(out.value, expected, "{template}");
+            assert!(out.missing.is_empty(), "{template}: {:?}", out.missing);
+        }
     }
 }

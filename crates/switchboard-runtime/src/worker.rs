@@ -30,7 +30,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::request::{conversation_id, normalise_phone};
+use crate::request::{Dispatch, conversation_id, normalise_phone};
 use crate::store::{
     Claimed, ConversationWork, DeliveryStatus, Enqueued, InboundItem, NewInbound, QueuedInbound,
 };
@@ -95,6 +95,8 @@ struct Inner {
     config: WorkerConfig,
     locks: Mutex<FxHashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     in_flight: Mutex<FxHashSet<String>>,
+    /// Business numbers whose messages started nothing (no active trigger), logged once each.
+    unrouted: Mutex<FxHashSet<String>>,
     permits: Arc<Semaphore>,
     wake: Notify,
     stopping: AtomicBool,
@@ -141,6 +143,7 @@ impl Worker {
                 config,
                 locks: Mutex::default(),
                 in_flight: Mutex::default(),
+                unrouted: Mutex::default(),
                 permits: Arc::new(Semaphore::new(concurrency)),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
@@ -417,7 +420,7 @@ impl Worker {
     pub async fn process(&self, conversation_id: &str) -> Result<Processed, EngineError> {
         let local = self.local_lock(conversation_id).await;
         let work = match self.claim(conversation_id).await {
-            Ok(Claimed::Work(work)) => work,
+            Ok(Claimed::Work(work)) => *work,
             Ok(Claimed::Idle) => {
                 drop(local);
                 self.tidy(conversation_id);
@@ -467,7 +470,7 @@ impl Worker {
                 return Ok(false);
             }
             match self.claim(conversation_id).await? {
-                Claimed::Work(next) => work = next,
+                Claimed::Work(next) => work = *next,
                 Claimed::Idle | Claimed::Busy => return Ok(true),
             }
         }
@@ -514,6 +517,21 @@ impl Worker {
                 messages.into_iter().take(1).cloned().collect()
             };
             match engine.handle_claimed(work, &batch).await {
+                Ok(Dispatch::Dropped) => {
+                    // Recorded in the history, started nothing: said once per number.
+                    let number = batch.iter().find_map(|q| match &q.item {
+                        InboundItem::Message(m) => Some(m.phone_number_id.clone()),
+                        InboundItem::Status(_) => None,
+                    });
+                    if let Some(number) = number
+                        && lock(&self.inner.unrouted).insert(number.clone())
+                    {
+                        tracing::info!(
+                            phone_number_id = %number,
+                            "no active inbound trigger on this number: its messages are recorded and start nothing"
+                        );
+                    }
+                }
                 Ok(_) => {}
                 // Another writer changed the conversation first: its items stay queued and
                 // are taken up again on the next look.

@@ -6,6 +6,13 @@
 //! [`run_script`] takes a file loader so it can run anywhere. [`function_answers`] reads a
 //! directory of canned function answers (`switchboard chat --functions DIR`).
 //!
+//! A script may run a Kapso project instead of flow files: `project: <dir>` (relative to the
+//! script) and `flow: <workflow slug>`. Every workflow of the project is then registered (by
+//! slug and Kapso uuid), and the project's functions run in the local JavaScript runner
+//! (`switchboard-project`) with their `.env`, `env.KV` kept in the script's store and `fetch`
+//! answered by the script's `http` entries; functions the script answers itself (`functions:`)
+//! are answered by the script first.
+//!
 //! This crate is a test and tooling kit on top of the runtime's offline adapters: it is used by
 //! `switchboard test`, `switchboard chat` and the fixture tests, and must not be a dependency of
 //! the runtime or of any adapter crate. It reads files (the only I/O here) but reaches no network.
@@ -71,8 +78,13 @@ pub struct Script {
     /// What it shows.
     #[serde(default)]
     pub name: Option<String>,
-    /// The flow file, relative to the script.
+    /// The flow file, relative to the script; with [`Script::project`], the slug of one of the
+    /// project's workflows.
     pub flow: String,
+    /// A Kapso project directory (holding `kapso.yaml`), relative to the script: its workflows
+    /// are the flows, its functions run locally.
+    #[serde(default)]
+    pub project: Option<String>,
     /// The flow's id (default: the file stem).
     #[serde(default)]
     pub flow_id: Option<String>,
@@ -419,21 +431,50 @@ pub async fn run_script_with(
         ..EngineConfig::default()
     };
     let mut adapters = offline.adapters();
+    let project = match &script.project {
+        Some(dir) => Some(open_project(&script, dir, load, &store, &mut adapters)?),
+        None => None,
+    };
     adapt(&mut adapters, &mut config).map_err(ScriptError::Invalid)?;
     let engine = Engine::builder(store.clone())
         .adapters(adapters)
         .config(config)
         .build();
 
-    let (main_text, main_path) = load(&script.flow)?;
-    let main_id = script.flow_id.clone().unwrap_or_else(|| {
-        main_path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("flow")
-            .to_owned()
-    });
-    register(&engine, &main_id, &main_text, &main_path)?;
+    let main_id = match &project {
+        Some(project) => {
+            let registered =
+                switchboard_project::register(&engine, project).map_err(|e| ScriptError::Flow {
+                    path: project.root.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            let slug = project
+                .workflow(&script.flow)
+                .map(|w| w.slug.clone())
+                .filter(|s| registered.workflows.contains(s))
+                .ok_or_else(|| ScriptError::Flow {
+                    path: project.root.display().to_string(),
+                    message: format!(
+                        "no workflow `{}` to run (workflows: {})",
+                        script.flow,
+                        registered.workflows.join(", ")
+                    ),
+                })?;
+            script.flow_id.clone().unwrap_or(slug)
+        }
+        None => {
+            let (main_text, main_path) = load(&script.flow)?;
+            let main_id = script.flow_id.clone().unwrap_or_else(|| {
+                main_path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("flow")
+                    .to_owned()
+            });
+            register(&engine, &main_id, &main_text, &main_path)?;
+            main_id
+        }
+    };
     for (id, rel) in &script.flows {
         let (t, p) = load(rel)?;
         register(&engine, id, &t, &p)?;
@@ -505,6 +546,7 @@ pub async fn run_script_with(
             text: text.to_owned(),
             reply,
             timestamp: None,
+            interactive: None,
         };
         let mut batch = Vec::new();
         if let Some(text) = &turn.user {
@@ -648,6 +690,62 @@ pub async fn run_script_with(
         .await?;
     }
     transcript(&script, &engine, &offline, store.as_ref(), steps).await
+}
+
+/// Reads the script's project (found through its `kapso.yaml`), refuses it when it has error
+/// diagnostics, and puts its functions — behind the script's own answers — into `adapters`.
+fn open_project(
+    script: &Script,
+    dir: &str,
+    load: Loader<'_>,
+    store: &Arc<MemoryStore>,
+    adapters: &mut Adapters,
+) -> Result<switchboard_project::Project, ScriptError> {
+    let marker = format!("{}/kapso.yaml", dir.trim_end_matches('/'));
+    let (_, marker_path) = load(&marker)?;
+    let root = marker_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let flow_error = |message: String| ScriptError::Flow {
+        path: root.display().to_string(),
+        message,
+    };
+    let project =
+        switchboard_project::Project::load(&root).map_err(|e| flow_error(e.to_string()))?;
+    let broken: String = project
+        .check(None, &switchboard_validator::Options::default())
+        .iter()
+        .filter(|r| r.has_errors())
+        .map(switchboard_validator::render_human)
+        .collect();
+    if !broken.is_empty() {
+        return Err(flow_error(format!(
+            "the project has error diagnostics:\n{broken}"
+        )));
+    }
+    let env =
+        switchboard_project::environment(&root, None).map_err(|e| flow_error(e.to_string()))?;
+    let store: Arc<dyn ExecutionStore> = store.clone();
+    let functions = switchboard_project::functions(
+        &project,
+        switchboard_project::FunctionOptions {
+            env,
+            kv_store: Some(store),
+            http: Some(adapters.http.clone()),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| flow_error(e.to_string()))?;
+    if let Some(js) = functions {
+        let mut chain: Vec<Arc<dyn switchboard_runtime::adapters::FunctionInvoker>> = Vec::new();
+        if !script.functions.is_empty() {
+            chain.push(adapters.functions.clone());
+        }
+        chain.push(Arc::new(js));
+        adapters.functions = Arc::new(switchboard_project::FunctionChain(chain));
+    }
+    Ok(project)
 }
 
 fn register(engine: &Engine, id: &str, text: &str, path: &Path) -> Result<(), ScriptError> {

@@ -23,7 +23,7 @@
 //! file: writes serialize on SQLite's lock (`BEGIN IMMEDIATE`, 5 s busy timeout) and the
 //! version checks keep their turns apart. Network file systems are not supported.
 //!
-//! # Schema (version 2)
+//! # Schema (version 3)
 //!
 //! | table | columns | indexes |
 //! |---|---|---|
@@ -35,6 +35,7 @@
 //! | `inbox` | `seq` (arrival order, key), `conversation_id`, `key` (unique together), `kind` (`message`, `status`), `received_at`, `due_at`, `body` (JSON) | |
 //! | `outbox` | `id` (unique; rowid is creation order), `conversation_id`, `execution_id`, `whatsapp_id`, `state`, `body` (JSON) | per execution; per WhatsApp id (rows with one) |
 //! | `leases` | `conversation_id` (key), `owner`, `expires_at` | |
+//! | `kv` | `namespace`, `key` (key together), `value` — `env.KV` of local functions, one namespace per function | |
 //!
 //! `version` is a plain column: every versioned write finds its row by primary key, so an
 //! index on it would only cost writes. `timer_due_at` is set only while the execution is
@@ -55,9 +56,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use switchboard_runtime::store::{
-    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, InboundItem,
+    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, InboundItem, KV_MAX_KEYS,
     MESSAGE_ID_RETENTION_MS, NewInbound, OutboxQuery, OutboxRecord, OutboxState, QueuedInbound,
-    TurnCommit, effect_due,
+    TurnCommit, effect_due, kv_check, kv_full,
 };
 use switchboard_runtime::{
     Conversation, Event, EventType, Execution, Status, StoreError, Timestamp,
@@ -161,6 +162,14 @@ CREATE TABLE leases (
     expires_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE kv (
+    namespace TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"#,
 ];
 
 type Shared = Arc<Mutex<Connection>>;
@@ -203,6 +212,14 @@ enum Write {
         conversation_id: String,
         owner: String,
     },
+    /// Store a key-value pair (limits of key and value already checked).
+    KvPut {
+        namespace: String,
+        key: String,
+        value: String,
+    },
+    /// Remove a key-value pair.
+    KvDelete { namespace: String, key: String },
 }
 
 /// What a job wrote.
@@ -854,6 +871,38 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
 /// Writes one job inside the caller's transaction (or savepoint).
 fn apply_write(tx: &Connection, w: &Write) -> Result<Written, StoreError> {
     match w {
+        Write::KvPut {
+            namespace,
+            key,
+            value,
+        } => {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM kv WHERE namespace = ?1 AND key = ?2")
+                .and_then(|mut s| s.exists(params![namespace, key]))
+                .map_err(backend)?;
+            if !exists {
+                let n: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM kv WHERE namespace = ?1")
+                    .and_then(|mut s| s.query_row([namespace], |r| r.get(0)))
+                    .map_err(backend)?;
+                if usize::try_from(n).unwrap_or(usize::MAX) >= KV_MAX_KEYS {
+                    return Err(kv_full());
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO kv (namespace, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+            )
+            .and_then(|mut s| s.execute(params![namespace, key, value]))
+            .map_err(backend)?;
+            Ok(Written::Done)
+        }
+        Write::KvDelete { namespace, key } => {
+            tx.prepare_cached("DELETE FROM kv WHERE namespace = ?1 AND key = ?2")
+                .and_then(|mut s| s.execute(params![namespace, key]))
+                .map_err(backend)?;
+            Ok(Written::Done)
+        }
         Write::Commit(c) => apply(tx, c).map(|()| Written::Done),
         Write::Enqueue(rows) => {
             let mut out = Vec::with_capacity(rows.len());
@@ -1008,10 +1057,12 @@ fn write_together(
                 tx.execute_batch("RELEASE turn").map_err(backend)?;
                 results.push(Ok(written));
             }
-            Err(StoreError::Conflict(m)) => {
+            // A job's own refusal (a version conflict, a key-value limit) undoes only that
+            // job; the group goes on.
+            Err(e @ (StoreError::Conflict(_) | StoreError::Limit(_))) => {
                 tx.execute_batch("ROLLBACK TO turn; RELEASE turn")
                     .map_err(backend)?;
-                results.push(Err(StoreError::Conflict(m)));
+                results.push(Err(e));
             }
             Err(e) => return Err(e),
         }
@@ -1425,5 +1476,70 @@ impl ExecutionStore for SqliteStore {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+        run(&self.reader, move |conn| {
+            conn.prepare_cached("SELECT value FROM kv WHERE namespace = ?1 AND key = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![namespace, key], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        kv_check(key, value)?;
+        self.submit(Write::KvPut {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        self.submit(Write::KvDelete {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let (namespace, prefix) = (namespace.to_owned(), prefix.to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        run(&self.reader, move |conn| {
+            // Keys sort by their bytes (BINARY collation), so those starting with `prefix`
+            // come first from `prefix` on.
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT key FROM kv WHERE namespace = ?1 AND key >= ?2 ORDER BY key LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![namespace, prefix, limit], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for key in rows {
+                let key = key.map_err(backend)?;
+                if !key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(key);
+            }
+            Ok(out)
+        })
+        .await
     }
 }

@@ -67,6 +67,7 @@ fn text(id: &str, from: &str, body: &str) -> InboundMessage {
         text: body.into(),
         reply: None,
         timestamp: None,
+        interactive: None,
     }
 }
 

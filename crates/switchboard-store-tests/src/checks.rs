@@ -41,22 +41,58 @@ pub fn conversation(id: &str) -> Conversation {
         },
         messages: vec![
             HistoryMessage {
-                id: "wamid.in-1".into(),
-                direction: Direction::Inbound,
-                kind: "text".into(),
-                text: "¿Dónde está mi pedido? 日本語 \"quoted\"\nnew line".into(),
-                at: T0,
+                status: Some("received".into()),
+                ..HistoryMessage::new(
+                    "wamid.in-1",
+                    Direction::Inbound,
+                    "text",
+                    "¿Dónde está mi pedido? 日本語 \"quoted\"\nnew line",
+                    T0,
+                )
             },
             HistoryMessage {
-                id: "wamid.out-1".into(),
-                direction: Direction::Outbound,
-                kind: "interactive".into(),
-                text: "Elige una opción 👇".into(),
-                at: Timestamp(T0.0 + 1_000),
+                interactive_type: Some("button".into()),
+                status: Some("read".into()),
+                status_at: Some(Timestamp(T0.0 + 5_000)),
+                ..HistoryMessage::new(
+                    "wamid.out-1",
+                    Direction::Outbound,
+                    "interactive",
+                    "Elige una opción 👇",
+                    Timestamp(T0.0 + 1_000),
+                )
+            },
+            HistoryMessage {
+                reply_id: Some("opción-1".into()),
+                reply_title: Some("Sí ✅".into()),
+                interactive_type: Some("button_reply".into()),
+                status: Some("received".into()),
+                ..HistoryMessage::new(
+                    "wamid.in-2",
+                    Direction::Inbound,
+                    "interactive",
+                    "Sí ✅",
+                    Timestamp(T0.0 + 9_000),
+                )
+            },
+            HistoryMessage {
+                interactive_type: Some("nfm_reply".into()),
+                interactive_data: Some(
+                    json!({"name": "flow", "response_json": "{\"date\": \"2026-02-01\"}"}),
+                ),
+                has_media: true,
+                ..HistoryMessage::new(
+                    "wamid.in-3",
+                    Direction::Inbound,
+                    "image",
+                    "",
+                    Timestamp(T0.0 + 12_000),
+                )
             },
         ],
-        last_inbound_at: Some(T0),
+        last_inbound_at: Some(Timestamp(T0.0 + 12_000)),
         active_execution_id: Some(format!("{id}-ex")),
+        created_at: Some(T0),
         version: 0,
     }
 }
@@ -1455,6 +1491,7 @@ fn inbound_message(conv: &str, id: &str, received_ms: i64, due_ms: i64) -> NewIn
             text: format!("text of {id} ✓"),
             reply: None,
             timestamp: Some(Timestamp(T0.0 + received_ms)),
+            interactive: None,
         }),
         received_at: Timestamp(T0.0 + received_ms),
         due_at: Timestamp(T0.0 + due_ms),
@@ -1928,6 +1965,128 @@ pub(crate) async fn leases(store: Arc<dyn ExecutionStore>) {
         s.acquire_lease("c1", "w3", at(2_000), 1_000).await,
         "released: free"
     ));
+}
+
+pub(crate) async fn key_value(store: Arc<dyn ExecutionStore>) {
+    use switchboard_runtime::store::{KV_MAX_KEY_BYTES, KV_MAX_KEYS, KV_MAX_VALUE_BYTES};
+    let s = store.as_ref();
+    let limit = |r: Result<(), StoreError>, what: &str| match r {
+        Err(StoreError::Limit(m)) => m,
+        Err(e) => panic!("{what}: expected a limit error, got the error {e}"),
+        Ok(()) => panic!("{what}: expected a limit error, the put succeeded"),
+    };
+    assert_eq!(ok(s.kv_get("fn-a", "count").await, "get absent"), None);
+    ok(s.kv_put("fn-a", "count", "1").await, "put");
+    ok(s.kv_put("fn-a", "count", "2").await, "put again");
+    assert_eq!(
+        ok(s.kv_get("fn-a", "count").await, "get").as_deref(),
+        Some("2"),
+        "a put replaces the value"
+    );
+    assert_eq!(
+        ok(s.kv_get("fn-b", "count").await, "other namespace"),
+        None,
+        "namespaces are apart"
+    );
+    let text = "línea 1\nnull \u{0} «ü» 🦀 {\"json\": [1, 2]}";
+    ok(s.kv_put("fn-a", "ключ/🔑", text).await, "unicode");
+    assert_eq!(
+        ok(s.kv_get("fn-a", "ключ/🔑").await, "unicode back").as_deref(),
+        Some(text)
+    );
+    ok(s.kv_put("fn-a", "empty", "").await, "empty value");
+    assert_eq!(
+        ok(s.kv_get("fn-a", "empty").await, "empty back").as_deref(),
+        Some(""),
+        "an empty value is a value"
+    );
+    for k in ["user:2", "user:10", "user:1", "users", "user", "order:1"] {
+        ok(s.kv_put("fn-b", k, k).await, "listing data");
+    }
+    assert_eq!(
+        ok(s.kv_list("fn-b", "user:", 100).await, "list by prefix"),
+        ["user:1", "user:10", "user:2"],
+        "keys starting with the prefix, in byte order"
+    );
+    assert_eq!(
+        ok(s.kv_list("fn-b", "user", 100).await, "list"),
+        ["user", "user:1", "user:10", "user:2", "users"]
+    );
+    assert_eq!(
+        ok(s.kv_list("fn-b", "", 2).await, "list with a limit"),
+        ["order:1", "user"],
+        "at most `limit` keys, from the first"
+    );
+    assert!(ok(s.kv_list("fn-c", "", 10).await, "empty namespace").is_empty());
+    ok(s.kv_delete("fn-b", "user:10").await, "delete");
+    ok(s.kv_delete("fn-b", "never-there").await, "delete absent");
+    assert_eq!(ok(s.kv_get("fn-b", "user:10").await, "deleted"), None);
+    assert_eq!(
+        ok(s.kv_list("fn-b", "user:", 100).await, "after delete"),
+        ["user:1", "user:2"]
+    );
+
+    // Limits, each refused changing nothing.
+    limit(s.kv_put("fn-a", "", "v").await, "empty key");
+    let long_key = "k".repeat(KV_MAX_KEY_BYTES + 1);
+    limit(s.kv_put("fn-a", &long_key, "v").await, "key too long");
+    ok(
+        s.kv_put("fn-a", &"k".repeat(KV_MAX_KEY_BYTES), "v").await,
+        "key at the limit",
+    );
+    let big = "v".repeat(KV_MAX_VALUE_BYTES + 1);
+    let message = limit(s.kv_put("fn-a", "count", &big).await, "value too large");
+    assert!(
+        !message.contains("vvvv"),
+        "the message shows no value: {message}"
+    );
+    assert_eq!(
+        ok(s.kv_get("fn-a", "count").await, "after a refused put").as_deref(),
+        Some("2"),
+        "a refused put changes nothing"
+    );
+    ok(
+        s.kv_put("fn-a", "count", &"v".repeat(KV_MAX_VALUE_BYTES))
+            .await,
+        "value at the limit",
+    );
+    assert_eq!(
+        ok(s.kv_get("fn-a", "count").await, "large value").map(|v| v.len()),
+        Some(KV_MAX_VALUE_BYTES)
+    );
+    let keys: Vec<String> = (0..KV_MAX_KEYS).map(|i| format!("k{i:05}")).collect();
+    let mut tasks = Vec::new();
+    for chunk in keys.chunks(KV_MAX_KEYS / 4) {
+        let store = Arc::clone(&store);
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for k in chunk {
+                ok(store.kv_put("full", &k, "x").await, "concurrent puts");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("a put task panicked");
+    }
+    assert_eq!(
+        ok(s.kv_list("full", "", KV_MAX_KEYS + 10).await, "full list").len(),
+        KV_MAX_KEYS,
+        "every concurrent put of a distinct key lands"
+    );
+    limit(
+        s.kv_put("full", "one-more", "x").await,
+        "a new key in a full namespace",
+    );
+    assert_eq!(ok(s.kv_get("full", "one-more").await, "refused key"), None);
+    ok(
+        s.kv_put("full", "k00000", "replaced").await,
+        "replacing in a full namespace",
+    );
+    ok(s.kv_delete("full", "k00001").await, "making room");
+    ok(
+        s.kv_put("full", "one-more", "x").await,
+        "a new key once there is room",
+    );
 }
 
 fn claimed_keys(c: &Claimed) -> Vec<String> {

@@ -63,6 +63,17 @@
 //!   and wait timeouts when due; leased conversations left out until the lease expires.
 //! * **Leases** ([`Check::Leases`]): one owner at a time, renewable by its owner, taken over once
 //!   expired, released only by its owner.
+//! * **Claims** ([`Check::Claims`]): a claim takes the lease with the conversation's work (queued
+//!   items in order, the conversation, its active execution) when something is due, is busy
+//!   while another owner's lease lives, and lets the caller's lease go when nothing is due.
+//! * **Key-value** ([`Check::KeyValue`], `env.KV` of local functions): get, put (replacing),
+//!   delete and list by prefix (byte order, bounded by `limit`) per namespace, namespaces apart;
+//!   unicode and empty values kept exactly; limits refused with
+//!   [`StoreError::Limit`](switchboard_runtime::StoreError::Limit) changing nothing (an empty
+//!   key, a key over [`KV_MAX_KEY_BYTES`](switchboard_runtime::store::KV_MAX_KEY_BYTES), a
+//!   value over [`KV_MAX_VALUE_BYTES`](switchboard_runtime::store::KV_MAX_VALUE_BYTES), a new
+//!   key in a namespace of [`KV_MAX_KEYS`](switchboard_runtime::store::KV_MAX_KEYS), where
+//!   replacing a key still works); concurrent puts of distinct keys all land.
 //!
 //! Records appear at most once per commit (the engine never writes one twice in a turn); what
 //! a store does with duplicates inside one commit is not specified.
@@ -104,13 +115,15 @@ pub enum Check {
     DueWork,
     /// Leases: one owner at a time, renewal, expiry, release.
     Leases,
+    /// Key-value namespaces: get, put, delete, list by prefix, limits.
+    KeyValue,
     /// Claims: the lease with the conversation's work when something is due, else let go.
     Claims,
 }
 
 impl Check {
     /// Every check, in the order [`run`] runs them.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 15] = [
         Check::RoundTrip,
         Check::Versions,
         Check::StaleCommitChangesNothing,
@@ -124,6 +137,7 @@ impl Check {
         Check::Outbox,
         Check::DueWork,
         Check::Leases,
+        Check::KeyValue,
         Check::Claims,
     ];
 
@@ -143,6 +157,7 @@ impl Check {
             Check::Outbox => "outbox",
             Check::DueWork => "due_work",
             Check::Leases => "leases",
+            Check::KeyValue => "key_value",
             Check::Claims => "claims",
         }
     }
@@ -167,6 +182,7 @@ impl Check {
             Check::Outbox => tokio::spawn(checks::outbox(store)),
             Check::DueWork => tokio::spawn(checks::due_work(store)),
             Check::Leases => tokio::spawn(checks::leases(store)),
+            Check::KeyValue => tokio::spawn(checks::key_value(store)),
             Check::Claims => tokio::spawn(checks::claims(store)),
         };
         task.await.map_err(|e| Violation {

@@ -74,6 +74,18 @@ impl ExecutionStore for Forgetful {
     async fn release_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn kv_get(&self, _: &str, _: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    async fn kv_put(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn kv_delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn kv_list(&self, _: &str, _: &str, _: usize) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,6 +96,7 @@ async fn a_store_that_forgets_fails_with_named_checks() {
     let failed: Vec<Check> = err.0.iter().map(|v| v.check).collect();
     assert!(failed.contains(&Check::RoundTrip), "{err}");
     assert!(failed.contains(&Check::Versions), "{err}");
+    assert!(failed.contains(&Check::KeyValue), "{err}");
     assert!(err.to_string().contains("round_trip: "), "{err}");
 }
 

@@ -94,6 +94,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             NodeConfig::SendTemplate(c) => c.sender.model.is_set(),
             NodeConfig::SendInteractive(c) => c.sender.model.is_set(),
             NodeConfig::Webhook(c) => c.model.is_set(),
+            NodeConfig::Pipedream(c) => c.model.is_set(),
             // Agents and AI decides are checked with their own configuration.
             NodeConfig::Agent(_) | NodeConfig::Decide(_) => true,
             NodeConfig::Start
@@ -181,8 +182,10 @@ fn allowed(kind: NodeKind, path: &str) -> bool {
         NodeKind::SendInteractive => matches!(path, "body_text" | "header_text" | "footer_text"),
         NodeKind::Webhook => {
             path == "url"
-                || (path.contains('.') && matches!(head, "headers" | "body_template" | "body"))
+                || (path.contains('.')
+                    && matches!(head, "headers" | "body_template" | "body" | "request_body"))
         }
+        NodeKind::Pipedream => path.contains('.') && head == "configured_props",
         NodeKind::Start
         | NodeKind::WaitForResponse
         | NodeKind::Decide
@@ -196,7 +199,7 @@ fn allowed(kind: NodeKind, path: &str) -> bool {
 }
 
 /// The `ai_field_config` entry for a marker path (`template_params.*` and `parameters.*` are
-/// aliases; so are the webhook body spellings).
+/// aliases; so are the webhook body spellings, `request_body` looked up as `body_template`).
 fn entry_for<'a>(entries: &'a Map, path: &str) -> Option<&'a Value> {
     entries
         .get(path)
@@ -211,7 +214,7 @@ fn alias_path(path: &str) -> Option<String> {
         "parameters" => "template_params",
         "template_params" => "parameters",
         "body_template" => "body",
-        "body" => "body_template",
+        "body" | "request_body" => "body_template",
         _ => return None,
     };
     Some(match rest {

@@ -113,7 +113,8 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
             | NodeKind::SetVariable
             | NodeKind::Call
             | NodeKind::Agent
-            | NodeKind::EmitEvent => {
+            | NodeKind::EmitEvent
+            | NodeKind::Pipedream => {
                 let non_error: Vec<usize> = outs
                     .iter()
                     .copied()
@@ -189,6 +190,7 @@ fn node_edges(cx: &mut Ctx, i: usize, kind: NodeKind, outs: &[usize]) {
             | NodeConfig::Agent(_)
             | NodeConfig::Handoff(_)
             | NodeConfig::EmitEvent(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => HashSet::default(),
         };
         for &k in outs {

@@ -188,6 +188,7 @@ fn loops(cx: &mut Ctx, g: &DiGraph<usize, bool>, reachable: &[bool]) {
                 | NodeConfig::Agent(_)
                 | NodeConfig::Handoff(_)
                 | NodeConfig::EmitEvent(_)
+                | NodeConfig::Pipedream(_)
                 | NodeConfig::Unknown => false,
             };
             decide_exit

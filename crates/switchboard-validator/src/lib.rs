@@ -29,6 +29,7 @@ mod edges;
 pub mod fs;
 mod graph;
 mod nodes;
+pub mod project;
 mod references;
 mod render;
 pub mod rules;
@@ -43,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use switchboard_model::{Flow, LoadOptions, Loaded, Pos, Source};
 
-pub use render::{render_human, render_json};
+pub use render::{render_human, render_json, render_json_with_skipped};
 pub use rules::{RULES, Rule};
 
 /// How serious a diagnostic is.
@@ -133,8 +134,21 @@ pub struct Options {
     pub registries: Registries,
     /// Other identifiers of this flow (its id or slug), besides its `name`, for `call-cycle`.
     pub flow_ids: Vec<String>,
+    /// The `provider_model_id`s a model map resolves (`[llm] models` of `switchboard.toml`): a
+    /// node naming its model only by an id outside this set is `model-id-unmapped`.
+    pub model_ids: BTreeSet<String>,
     /// Loading limits.
     pub load: LoadOptions,
+}
+
+/// A file a directory walk did not validate (it is not a flow), or a project file that could
+/// not be used, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The path.
+    pub path: String,
+    /// Why it was skipped.
+    pub reason: String,
 }
 
 /// The diagnostics of one file.
@@ -248,6 +262,19 @@ pub fn check_file(path: &str, bytes: &[u8], options: &Options) -> FileReport {
                 source,
             }
         }
+    }
+}
+
+/// The report of a project file (`workflow.yaml`): its diagnostics (from
+/// [`project::read_workflow_file`] and [`project::check_workflows`]) with lines and columns,
+/// sorted.
+pub fn project_report(path: &str, text: &str, mut diagnostics: Vec<Diagnostic>) -> FileReport {
+    let source = Source::new(text);
+    finish(&mut diagnostics, Some(&source));
+    FileReport {
+        path: path.to_owned(),
+        diagnostics,
+        source: Some(source),
     }
 }
 

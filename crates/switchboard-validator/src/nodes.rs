@@ -155,11 +155,10 @@ pub(crate) fn check(cx: &mut Ctx) {
                     .as_deref()
                     .is_some_and(|m| m.eq_ignore_ascii_case("GET"));
                 if is_get && c.body_template.is_some() {
-                    let key = if raw.get("body_template").is_some_and(|v| !v.is_null()) {
-                        "body_template"
-                    } else {
-                        "body"
-                    };
+                    let key = ["body_template", "body", "request_body"]
+                        .into_iter()
+                        .find(|k| raw.get(k).is_some_and(|v| !v.is_null()))
+                        .unwrap_or("body_template");
                     cx.at_config(
                         rules::WEBHOOK_BODY_IGNORED,
                         i,
@@ -301,6 +300,17 @@ pub(crate) fn check(cx: &mut Ctx) {
                 }
             }
             NodeConfig::EmitEvent(_) => required(cx, i, raw, "", &["event_name"]),
+            NodeConfig::Pipedream(c) => {
+                cx.at_node(
+                    rules::UNSUPPORTED_NODE_TYPE,
+                    i,
+                    "/data/node_type",
+                    "node type `pipedream` is loaded but not run by Switchboard: reaching this node fails it with `unsupported_node`".into(),
+                    "replace it with a `webhook` node calling the same action, or give it an `error` edge",
+                );
+                required(cx, i, raw, "", &["app_slug", "action_id"]);
+                variable_name(cx, i, "save_response_to", c.save_response_to.as_deref());
+            }
             NodeConfig::Start | NodeConfig::Handoff(_) | NodeConfig::Unknown => {}
         }
     }
@@ -337,12 +347,14 @@ fn raw_wrong_type(raw: &Map, key: &str, accepted: fn(&Value) -> bool) -> bool {
     matches!(raw.get(key), Some(v) if !v.is_null() && !accepted(v))
 }
 
-/// Reports each key that is absent, `null` or `""` in `map` (found at config path `suffix`).
+/// Reports each key that is absent, `null`, `""` or only whitespace in `map` (found at config
+/// path `suffix`).
 fn required(cx: &mut Ctx, i: usize, map: &Map, suffix: &str, keys: &[&str]) {
     for key in keys {
         let missing = match map.get(key) {
             None | Some(Value::Null) => true,
-            Some(Value::String(s)) => s.is_empty(),
+            // A required text holding only whitespace is empty (kapso-project §4.6).
+            Some(Value::String(s)) => s.trim().is_empty(),
             Some(_) => false,
         };
         if missing {
@@ -360,13 +372,19 @@ fn required(cx: &mut Ctx, i: usize, map: &Map, suffix: &str, keys: &[&str]) {
             } else {
                 suffix.to_owned()
             };
+            let blank = matches!(map.get(key), Some(Value::String(s)) if !s.is_empty());
             cx.at_config(
                 rules::MISSING_REQUIRED_FIELD,
                 i,
                 &ptr,
                 format!(
-                    "{what} for a {} node",
-                    cx.node(i).node_type().unwrap_or("?")
+                    "{what} for a {} node{}",
+                    cx.node(i).node_type().unwrap_or("?"),
+                    if blank {
+                        " (it holds only whitespace)"
+                    } else {
+                        ""
+                    }
                 ),
                 format!("set `{key}` to a non-empty value"),
             );

@@ -1,6 +1,7 @@
-//! References to things outside the flow (validation-rules §8): `unresolved-reference` against
-//! the registries the caller supplies, and `call-cycle` (a flow calling itself, directly or
-//! through the flow registry).
+//! References to things outside the flow (validation-rules §8, §10): `unresolved-reference`
+//! against the registries the caller supplies (for a Kapso project: the project itself),
+//! `call-cycle` (a flow calling itself, directly or through the flow registry), and
+//! `model-id-unmapped` (a model named only by a Kapso id that no model map resolves).
 
 use std::collections::BTreeSet;
 
@@ -57,6 +58,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                 model(cx, i, &c.sender.model)
             }
             NodeConfig::Webhook(c) if !c.ai_fields.is_empty() => model(cx, i, &c.model),
+            NodeConfig::Pipedream(c) if !c.ai_fields.is_empty() => model(cx, i, &c.model),
             NodeConfig::Call(c) => call(cx, i, &c.workflow, &identities),
             NodeConfig::Start
             | NodeConfig::SendText(_)
@@ -66,6 +68,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             | NodeConfig::SetVariable(_)
             | NodeConfig::Handoff(_)
             | NodeConfig::EmitEvent(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => {}
         }
     }
@@ -98,6 +101,20 @@ fn function(cx: &mut Ctx, i: usize, f: &ResourceRef, base: &str) {
 }
 
 fn model(cx: &mut Ctx, i: usize, m: &ModelRef) {
+    if m.model_name().is_none()
+        && let Some(id) = m.model_id()
+        && !cx.opts.model_ids.contains(id)
+    {
+        cx.at_config(
+            rules::MODEL_ID_UNMAPPED,
+            i,
+            "/provider_model_id",
+            format!("the model is named only by its Kapso id `{id}`, which no model map resolves"),
+            format!(
+                "add `provider_model_name`, or map the id in switchboard.toml: `[llm] models = {{ \"{id}\" = \"gpt-4o-mini\" }}`"
+            ),
+        );
+    }
     let Some(known) = &cx.opts.registries.models else {
         return;
     };

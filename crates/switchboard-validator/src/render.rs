@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{Diagnostic, FileReport};
+use crate::{Diagnostic, FileReport, Skipped};
 
 /// Renders one file's report like rustc: a header per diagnostic, the source line with a caret,
 /// the node/edge and a help line, then a summary line.
@@ -115,6 +115,8 @@ fn token_width(line: &str, start: usize) -> usize {
 #[derive(serde::Serialize)]
 struct JsonReport<'a> {
     files: Vec<JsonFile<'a>>,
+    #[serde(skip_serializing_if = "<[Skipped]>::is_empty")]
+    skipped: &'a [Skipped],
 }
 
 #[derive(serde::Serialize)]
@@ -125,6 +127,12 @@ struct JsonFile<'a> {
 
 /// Renders reports as `{"files":[{"path":…,"diagnostics":[{rule,severity,message,node,edge,pointer,line,column,help}]}]}`.
 pub fn render_json(reports: &[FileReport]) -> String {
+    render_json_with_skipped(reports, &[])
+}
+
+/// [`render_json`] plus the files a directory walk skipped as not flows, as a `skipped` list of
+/// `{path, reason}` (left out when empty).
+pub fn render_json_with_skipped(reports: &[FileReport], skipped: &[Skipped]) -> String {
     let doc = JsonReport {
         files: reports
             .iter()
@@ -133,6 +141,7 @@ pub fn render_json(reports: &[FileReport]) -> String {
                 diagnostics: &r.diagnostics,
             })
             .collect(),
+        skipped,
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

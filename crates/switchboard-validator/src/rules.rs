@@ -44,7 +44,7 @@ rules! {
     MULTIPLE_STARTS = "multiple-starts", Error, "more than one start node";
     START_ID_NOT_START = "start-id-not-start", Warning, "the start node's id is not start (required by current Kapso tooling, not by the SDK)";
     START_HAS_NO_EDGE = "start-has-no-edge", Error, "the start node has no outgoing edge";
-    UNKNOWN_NODE_TYPE = "unknown-node-type", Error, "data.node_type missing or not one of the 13 types";
+    UNKNOWN_NODE_TYPE = "unknown-node-type", Error, "data.node_type missing or not one of the 13 types and not a known unsupported type (§10)";
     UNKNOWN_CONFIG_KEY = "unknown-config-key", Warning, "a config (or tool, button, row, section) key not defined for its node type after alias resolution; the key is kept";
     CONFLICTING_ALIAS = "conflicting-alias", Warning, "both keys of an alias pair present with different values; the canonical key wins";
     MISSING_REQUIRED_FIELD = "missing-required-field", Error, "a required key absent, null or \"\" (per-type lists below)";
@@ -117,4 +117,12 @@ rules! {
     UNREACHABLE_NODE = "unreachable-node", Warning, "a node not reachable from start (§9.1)";
     DEAD_END = "dead-end", Warning, "a reachable node with no outgoing non-error edge whose work is thrown away when the execution ends right after it: a wait_for_response, a set_variable, or a function/webhook with save_response_to (final messages, handoff, agent, call, emit_event are normal ends)";
     LOOP_WITHOUT_WAIT = "loop-without-wait", Error, "a cycle without a wait_for_response or agent node: error when it has no exit and no call node, warning otherwise (§9.2)";
+    UNSUPPORTED_NODE_TYPE = "unsupported-node-type", Warning, "a node type Kapso defines that Switchboard does not run (pipedream); the node fails with unsupported_node when reached";
+    INVALID_WORKFLOW_FILE = "invalid-workflow-file", Error, "workflow.yaml: not a mapping, unknown key, wrong type, slug not kebab-case or not the folder name, status not draft/active/paused";
+    INVALID_TRIGGER = "invalid-trigger", Error, "a trigger with an unknown triggerType, inbound_message without phoneNumberId, whatsapp_event with a missing or unknown event, a project_event filter with only some of its three keys or a numeric operator on a non-number";
+    UNSUPPORTED_TRIGGER = "unsupported-trigger", Warning, "a whatsapp_event or project_event trigger (accepted, not yet run)";
+    DUPLICATE_INBOUND_TRIGGER = "duplicate-inbound-trigger", Error, "two active workflows (status active) with active inbound_message triggers on the same phoneNumberId";
+    MISSING_DEFINITION = "missing-definition", Error, "the definition file of a workflow.yaml does not exist (hint: run kapso build)";
+    STALE_DEFINITION = "stale-definition", Warning, "workflow.js differs from the remote map's generatedSource.hash, or a workflow.ts exists: definition.json may not match the source (hint: kapso build)";
+    MODEL_ID_UNMAPPED = "model-id-unmapped", Warning, "a node names its model only by provider_model_id and no model map resolves it";
 }

@@ -46,7 +46,7 @@ pub(crate) struct Field<'a> {
     pub text: &'a str,
     /// A `send_*` field, an AI prompt or an agent system prompt (reaches the user or the model).
     pub outbound: bool,
-    /// Agent webhook-tool fields see the tool arguments as `args`.
+    /// Agent webhook-tool fields see the tool arguments as `args` and as bare names.
     pub tool_args: bool,
 }
 
@@ -128,6 +128,9 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
                     },
                     "system" | "context" | "metadata" => continue,
                     "args" if f.tool_args => continue,
+                    // In agent webhook-tool templates a bare name is first a tool argument
+                    // (filled by the model), then a variable: never undefined there.
+                    _ if f.tool_args => continue,
                     _ if ENGINE_GLOBALS.contains(&first) => continue,
                     bare => {
                         let ns = if CONTEXT_KEYS.contains(&bare) {
@@ -549,6 +552,7 @@ pub(crate) fn writes(node: &Node) -> (Vec<String>, bool) {
         NodeConfig::WaitForResponse(c) => (c.save_response_to.iter().cloned().collect(), false),
         NodeConfig::Function(c) => (c.save_response_to.iter().cloned().collect(), true),
         NodeConfig::Webhook(c) => (c.save_response_to.iter().cloned().collect(), false),
+        NodeConfig::Pipedream(c) => (c.save_response_to.iter().cloned().collect(), false),
         NodeConfig::SetVariable(c) => (c.variable_name.iter().cloned().collect(), false),
         NodeConfig::Call(c) => (vec![c.error_variable().to_owned()], true),
         NodeConfig::Decide(c) => (
@@ -611,6 +615,7 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
         | NodeConfig::Agent(_)
         | NodeConfig::Handoff(_)
         | NodeConfig::EmitEvent(_)
+        | NodeConfig::Pipedream(_)
         | NodeConfig::Unknown => {}
     }
     match node.config() {
@@ -724,11 +729,10 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
         NodeConfig::Webhook(c) => {
             push_str(&mut out, "url", s("url"), false);
             let _ = c;
-            let body = if raw.get("body_template").is_some_and(|v| !v.is_null()) {
-                "body_template"
-            } else {
-                "body"
-            };
+            let body = ["body_template", "body", "request_body"]
+                .into_iter()
+                .find(|k| raw.get(k).is_some_and(|v| !v.is_null()))
+                .unwrap_or("body_template");
             for key in ["headers", body] {
                 // A JSON-string field is scanned as one text (its position is the string's).
                 if let Some(v) = raw.get(key) {
@@ -790,6 +794,11 @@ pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
                 }
             }
             push_str(&mut out, "occurred_at", s("occurred_at"), false);
+        }
+        NodeConfig::Pipedream(_) => {
+            if let Some(v) = raw.get("configured_props") {
+                leaves(v, "/configured_props".into(), false, false, 0, &mut out);
+            }
         }
         NodeConfig::Start
         | NodeConfig::WaitForResponse(_)

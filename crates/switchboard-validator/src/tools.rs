@@ -4,7 +4,8 @@
 //! tools and `input_schema` of function tools must be JSON Schema draft 2020-12 documents whose
 //! top-level `type` is `object`), webhook-tool `jmespath_query` compilation (`invalid-jmespath`),
 //! tool names (`invalid-tool-name`, and `duplicate-tool-name` across webhook tools, function
-//! tools, MCP servers, knowledge bases and the offered built-in tools), and an agent that can
+//! tools, knowledge bases and the offered built-in tools; an MCP server's `name` is a display
+//! name of at most 128 characters), and an agent that can
 //! never take its outgoing edge because `complete_task` is not offered (`agent-cannot-complete`).
 //!
 //! For `emit_event` nodes: the event name (`invalid-event-name`), the properties
@@ -27,6 +28,8 @@ use crate::util::{char_len, excerpt, tok};
 
 /// Longest tool name.
 const TOOL_NAME_MAX: usize = 64;
+/// Longest MCP server display name.
+const MCP_SERVER_NAME_MAX: usize = 128;
 /// Longest event name.
 const EVENT_NAME_MAX: usize = 128;
 /// Most event properties.
@@ -66,6 +69,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             | NodeConfig::Call(_)
             | NodeConfig::Agent(_)
             | NodeConfig::Handoff(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => None,
         })
         .collect();
@@ -135,10 +139,27 @@ fn agent(cx: &mut Ctx, i: usize, a: &Agent, raw: &Map) {
         }
         add_name(cx, i, &mut named, t.name.as_deref(), base, "function tool");
     }
+    // An MCP server's `name` is a display name ("Documentation Server"), not a tool name: the
+    // server names its tools, offered as `<server>__<tool>`. Only its length is bounded.
     let servers = object_indices(raw, "flow_agent_mcp_servers");
     for (t, j) in a.mcp_servers.iter().zip(servers) {
-        let base = format!("/flow_agent_mcp_servers/{j}");
-        add_name(cx, i, &mut named, t.name.as_deref(), base, "MCP server");
+        if let Some(name) = t.name.as_deref()
+            && char_len(name) > MCP_SERVER_NAME_MAX
+        {
+            cx.at_config(
+                rules::INVALID_TOOL_NAME,
+                i,
+                &format!("/flow_agent_mcp_servers/{j}/name"),
+                format!(
+                    "MCP server name `{}` is {} characters, more than {MCP_SERVER_NAME_MAX}",
+                    shown(name),
+                    char_len(name)
+                ),
+                format!(
+                    "shorten the server's display name to at most {MCP_SERVER_NAME_MAX} characters"
+                ),
+            );
+        }
     }
     let bases = object_indices(raw, "flow_agent_knowledge_bases");
     for (t, j) in a.knowledge_bases.iter().zip(bases) {
@@ -851,9 +872,12 @@ mod tests {
         assert_eq!(c(json!("a.b")), ["invalid-tool-name"]);
         // Missing or empty names are missing-required-field.
         assert!(c(json!("")).is_empty());
+        // An MCP server's name is a display name (kapso-project §4.6): any text up to 128
+        // characters, so only the other tools' names are checked here.
         let kinds = agent(json!({
             "flow_agent_function_tools": [{"name": "f n", "function_id": "x"}],
-            "flow_agent_mcp_servers": [{"name": "m/n", "url": "https://x.io"}],
+            "flow_agent_mcp_servers": [{"name": "Documentation Server", "url": "https://x.io"},
+                                       {"name": "m".repeat(129), "url": "https://x.io"}],
             "flow_agent_knowledge_bases": [{"name": "k n", "knowledge_base_text": "t"}]
         }));
         assert_eq!(
@@ -865,7 +889,7 @@ mod tests {
                 ),
                 (
                     "invalid-tool-name",
-                    "/flow_agent_mcp_servers/0/name".to_owned()
+                    "/flow_agent_mcp_servers/1/name".to_owned()
                 ),
                 (
                     "invalid-tool-name",
@@ -873,6 +897,15 @@ mod tests {
                 ),
             ]
         );
+        let server = |name: Json| {
+            check(
+                "agent",
+                agent(json!({"flow_agent_mcp_servers": [{"name": name, "url": "https://x.io"}]})),
+            )
+        };
+        assert!(server(json!("Documentation Server")).is_empty());
+        assert!(server(json!("m".repeat(128))).is_empty());
+        assert_eq!(server(json!("m".repeat(129))), ["invalid-tool-name"]);
     }
 
     #[test]

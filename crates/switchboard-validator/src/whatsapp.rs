@@ -71,6 +71,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             | NodeConfig::Agent(_)
             | NodeConfig::Handoff(_)
             | NodeConfig::EmitEvent(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => {}
         }
     }

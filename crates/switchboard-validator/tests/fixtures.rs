@@ -87,11 +87,35 @@ fn invalid_fixtures_report_their_rule() {
 
 #[test]
 fn every_rule_has_an_invalid_fixture() {
-    let dir = root().join("fixtures/flows/invalid");
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+    // A flow in `fixtures/flows/invalid/<rule>__<what>.*`, or — for the rules about a Kapso
+    // project's own files (`workflow.yaml`, the definitions) — a small failing project
+    // `fixtures/projects/<rule>__<what>/` (checked end to end by the CLI's `tests/projects.rs`).
+    let listing = |dir: PathBuf| -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect()
+    };
+    let mut names = listing(root().join("fixtures/flows/invalid"));
+    let projects: Vec<String> = listing(root().join("fixtures/projects"))
+        .into_iter()
+        .filter(|n| {
+            root()
+                .join("fixtures/projects")
+                .join(n)
+                .join("kapso.yaml")
+                .is_file()
+        })
         .collect();
+    for p in &projects {
+        if let Some(rule) = p.split("__").next().filter(|_| p.contains("__")) {
+            assert!(
+                RULES.iter().any(|r| r.name == rule),
+                "fixtures/projects/{p}: `{rule}` is not a rule name"
+            );
+        }
+    }
+    names.extend(projects);
     let missing: Vec<&str> = RULES
         .iter()
         .map(|r| r.name)
@@ -99,8 +123,7 @@ fn every_rule_has_an_invalid_fixture() {
         .collect();
     assert!(
         missing.is_empty(),
-        "rules without a fixture in {}: {missing:?}",
-        dir.display()
+        "rules without a fixture in fixtures/flows/invalid or fixtures/projects: {missing:?}"
     );
 }
 

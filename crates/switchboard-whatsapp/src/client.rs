@@ -1,5 +1,6 @@
 //! The Cloud API messenger: `POST {base_url}/{api_version}/{phone_number_id}/messages`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use switchboard_runtime::FailureKind;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use switchboard_http::reqwest;
 use switchboard_http::transport::{BodyError, RetryPolicy, Transport, TransportConfig};
 use switchboard_runtime::adapters::{
-    AdapterError, AdapterResult, Messenger, OutboundMessage, Secrets, SendReceipt,
+    AdapterError, AdapterResult, Messenger, OutboundBody, OutboundMessage, Secrets, SendReceipt,
 };
 
 use crate::payload::message_payload;
@@ -38,6 +39,21 @@ pub struct CloudApiConfig {
     /// First retry delay, doubled at each retry (a `Retry-After` header wins), capped at 30 s.
     /// Default 500 ms.
     pub retry_base_delay: Duration,
+    /// The template map: a flow's `send_template.template_id` (a Kapso id) → the Meta template
+    /// name and language to send. A template id without an entry is sent as the template name
+    /// with [`CloudApiConfig::language_code`]. Default: empty.
+    pub templates: BTreeMap<String, TemplateName>,
+}
+
+/// A Meta template as the Cloud API names it (an entry of [`CloudApiConfig::templates`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateName {
+    /// The template's name in the WhatsApp Business account (`order_update`).
+    pub name: String,
+    /// Its language code (default: [`CloudApiConfig::language_code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl Default for CloudApiConfig {
@@ -50,6 +66,7 @@ impl Default for CloudApiConfig {
             timeout: Duration::from_secs(15),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(500),
+            templates: BTreeMap::new(),
         }
     }
 }
@@ -199,7 +216,18 @@ impl CloudApiMessenger {
 impl Messenger for CloudApiMessenger {
     async fn send(&self, message: OutboundMessage) -> AdapterResult<SendReceipt> {
         let url = self.url(&message.from)?;
-        let body = message_payload(&message, &self.config.language_code)?;
+        let mut message = message;
+        let mut language = self.config.language_code.as_str();
+        if let OutboundBody::Template { template_id, .. } = &mut message.body
+            && let Some(t) = self.config.templates.get(template_id.as_str())
+        {
+            // A Kapso template id: Meta knows the template by its name and language.
+            template_id.clone_from(&t.name);
+            if let Some(l) = &t.language {
+                language = l;
+            }
+        }
+        let body = message_payload(&message, language)?;
         let bytes = serde_json::to_vec(&body)
             .map_err(|e| AdapterError::new(FailureKind::InvalidRequest, e.to_string()))?;
         // Retries (429, 5xx, failed connections) and their backoff are the transport's.

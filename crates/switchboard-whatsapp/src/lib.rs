@@ -26,7 +26,7 @@ mod signature;
 mod webhook;
 
 #[cfg(feature = "client")]
-pub use client::{CloudApiConfig, CloudApiMessenger};
+pub use client::{CloudApiConfig, CloudApiMessenger, TemplateName};
 pub use payload::{message_payload, template_parameters};
 pub use signature::{verify_signature, verify_subscription};
 pub use webhook::{Status, StatusError, WebhookError, WebhookEvents, parse_webhook};

@@ -207,6 +207,16 @@ fn parse_message(
         .to_owned();
     let (text, reply) = message_text(message, &kind);
     let profile_name = profile_name(contacts, &from);
+    // The interactive object (button, list and WhatsApp Flow replies) as sent, for the
+    // `interactive_data` of function requests.
+    let interactive = (kind == "interactive")
+        .then(|| {
+            message
+                .get("interactive")
+                .filter(|i| i.is_object())
+                .cloned()
+        })
+        .flatten();
     Some(InboundMessage {
         id,
         phone_number_id: phone_number_id.to_owned(),
@@ -216,6 +226,7 @@ fn parse_message(
         text,
         reply,
         timestamp: message.get("timestamp").and_then(timestamp),
+        interactive,
     })
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::offline::MapSecrets;
 use switchboard_whatsapp::{
-    CloudApiConfig, CloudApiMessenger, WebhookError, parse_webhook, verify_signature,
+    CloudApiConfig, CloudApiMessenger, TemplateName, WebhookError, parse_webhook, verify_signature,
     verify_subscription,
 };
 use wiremock::matchers::{method, path};
@@ -203,6 +204,54 @@ async fn template_named_parameters_and_configured_language() {
                 ]}]
             })
         )
+    );
+}
+
+#[tokio::test]
+async fn kapso_template_ids_are_mapped_to_meta_names_and_languages() {
+    // `[whatsapp.templates]`: a Kapso template id names Meta's template and language; an id
+    // without an entry is sent as the name, with the configured language.
+    let server = ok_server().await;
+    let messenger = messenger_with(CloudApiConfig {
+        templates: BTreeMap::from([
+            (
+                "7f3c9a10-kapso".to_owned(),
+                TemplateName {
+                    name: "order_update".to_owned(),
+                    language: Some("es".to_owned()),
+                },
+            ),
+            (
+                "9a1b-kapso".to_owned(),
+                TemplateName {
+                    name: "welcome".to_owned(),
+                    language: None,
+                },
+            ),
+        ]),
+        ..config(&server)
+    });
+    for id in ["7f3c9a10-kapso", "9a1b-kapso", "unmapped_name"] {
+        messenger
+            .send(outbound(OutboundBody::Template {
+                template_id: id.to_owned(),
+                parameters: json!({}),
+            }))
+            .await
+            .unwrap();
+    }
+    let requests = server.received_requests().await.unwrap();
+    let templates: Vec<Value> = requests
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["template"].clone())
+        .collect();
+    assert_eq!(
+        templates,
+        [
+            json!({"name": "order_update", "language": {"code": "es"}}),
+            json!({"name": "welcome", "language": {"code": "en_US"}}),
+            json!({"name": "unmapped_name", "language": {"code": "en_US"}}),
+        ]
     );
 }
 
@@ -730,6 +779,20 @@ fn webhook_interactive_replies() {
             title: "Premium plan".into()
         })
     );
+    // The interactive object is kept as sent (a row's description; a WhatsApp Flow's answer,
+    // which is no reply to a choice).
+    assert_eq!(
+        m.interactive.as_ref().unwrap()["list_reply"]["description"],
+        "$20/month"
+    );
+    let m = one("interactive_nfm_reply.json");
+    assert_eq!((m.text.as_str(), m.reply.as_ref()), ("", None));
+    assert_eq!(
+        m.interactive.unwrap(),
+        json!({"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+               "response_json": "{\"flow_token\": \"ex_1\", \"date\": \"2026-02-01\"}"}})
+    );
+    assert_eq!(one("text.json").interactive, None);
 }
 
 #[test]

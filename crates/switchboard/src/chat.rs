@@ -19,12 +19,15 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::display::{self, ChoiceLabel};
 use crate::input::{self, Command, Line};
+use crate::project::Target;
 use crate::session::{Action, Outcome, Session, SessionOptions};
 
 /// Arguments of `switchboard chat`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The flow file (JSON or YAML, any shape).
+    /// The flow file (JSON or YAML, any shape), or a workflow of a Kapso project: its folder
+    /// (`workflows/<slug>`), or — inside the project — its slug.
+    #[arg(value_name = "FLOW|WORKFLOW")]
     pub flow: PathBuf,
     /// Read user turns from FILE (`-`: stdin), one per line, instead of prompting.
     #[arg(long, value_name = "-|FILE")]
@@ -73,6 +76,17 @@ pub fn load_flow(path: &Path) -> anyhow::Result<Result<Flow, String>> {
     Ok(Ok(loaded.flow))
 }
 
+/// Prints a refused flow's report and says why; exit status 1.
+fn refuse(report: &str, what: &str) -> anyhow::Result<u8> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{report}")?;
+    writeln!(
+        err,
+        "error: {what} has error diagnostics: refusing to run it"
+    )?;
+    Ok(1)
+}
+
 /// Runs `switchboard chat`; returns the exit status.
 pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
     let mode = match (&args.script, args.json) {
@@ -85,19 +99,6 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
     };
     let phone = normalise_phone(&args.phone)
         .with_context(|| format!("--phone `{}` is not an E.164 number", args.phone))?;
-    let flow = match load_flow(&args.flow)? {
-        Ok(flow) => flow,
-        Err(report) => {
-            let mut err = std::io::stderr().lock();
-            write!(err, "{report}")?;
-            writeln!(
-                err,
-                "error: {} has error diagnostics: refusing to run it",
-                args.flow.display()
-            )?;
-            return Ok(1);
-        }
-    };
     let config = match &args.config {
         Some(path) => Some(Arc::new(crate::config::Config::read(path)?)),
         None => None,
@@ -106,24 +107,59 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
         .as_ref()
         .map(|c| c.secret_variables())
         .unwrap_or_default();
-    secrets.extend(crate::logging::env_references(
-        &std::fs::read_to_string(&args.flow).unwrap_or_default(),
-    ));
+    let options = SessionOptions {
+        phone: phone.clone(),
+        name: args.name.clone(),
+        functions: args.functions.clone(),
+        config: config.clone(),
+    };
+    let (mut session, secret_values) = match crate::project::target(&args.flow)? {
+        Target::Flow(path) => {
+            let flow = match load_flow(&path)? {
+                Ok(flow) => flow,
+                Err(report) => return refuse(&report, &path.display().to_string()),
+            };
+            secrets.extend(crate::logging::env_references(
+                &std::fs::read_to_string(&path).unwrap_or_default(),
+            ));
+            let session = Session::new(&crate::session::flow_id(&path), flow, options)?;
+            (session, Vec::new())
+        }
+        Target::Project(root, folder) => {
+            let validate = crate::project::options(config.as_deref());
+            let (project, _) = crate::project::open(&root, None, &validate)?;
+            let Some(workflow) = folder.as_deref().and_then(|f| project.workflow(f)) else {
+                bail!(
+                    "{} is a Kapso project: name one of its workflows (inside the project, its slug will do): {}",
+                    crate::project::shown(&root),
+                    crate::project::slugs(&project)
+                );
+            };
+            let selection = std::iter::once(workflow.folder.clone()).collect();
+            if let Some(report) =
+                crate::project::errors(&project.check(Some(&selection), &validate))
+            {
+                return refuse(&report, &format!("workflow `{}`", workflow.slug));
+            }
+            for w in &project.workflows {
+                if let Some(bytes) = &w.definition {
+                    secrets.extend(crate::logging::env_references(&String::from_utf8_lossy(
+                        bytes,
+                    )));
+                }
+            }
+            let slug = workflow.slug.clone();
+            Session::with_project(&project, &slug, options)?
+        }
+    };
     // Off unless SWITCHBOARD_LOG asks: the transcript already shows failures.
-    crate::logging::init(
-        "off",
-        crate::logging::Redactor::from_env(secrets.iter().map(String::as_str)),
+    let redactor = crate::logging::Redactor::new(
+        secrets
+            .iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .chain(secret_values),
     );
-    let mut session = Session::new(
-        &crate::session::flow_id(&args.flow),
-        flow,
-        SessionOptions {
-            phone: phone.clone(),
-            name: args.name.clone(),
-            functions: args.functions.clone(),
-            config,
-        },
-    )?;
+    crate::logging::init("off", redactor);
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
     match args.script.as_deref() {

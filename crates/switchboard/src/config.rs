@@ -29,11 +29,17 @@
 //! match = "*"
 //! provider = "openai"
 //!
+//! [llm.models]                    # a Kapso model id (provider_model_id) → the name to use
+//! "198e0c41-7a4f-4c9b-9c1e-5d2b8f0a6e31" = "gpt-4o-mini"
+//!
 //! [whatsapp]
 //! phone_number_id = "106540352242922"
 //! access_token_env = "WHATSAPP_ACCESS_TOKEN"
 //! app_secret_env = "WHATSAPP_APP_SECRET"
 //! verify_token_env = "WHATSAPP_VERIFY_TOKEN"
+//!
+//! [whatsapp.templates]            # a Kapso template id → Meta's template name and language
+//! "7f3c9a10-2b44-4d0e-9c55-1a2b3c4d5e6f" = { name = "order_update", language = "es" }
 //!
 //! [http]
 //! connect_timeout_seconds = 10
@@ -71,7 +77,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_runtime::{Adapters, FailureKind, TemplateLimits};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -79,9 +84,9 @@ use switchboard_http::{FunctionConfig, HttpClientConfig, HttpFunctionInvoker, Re
 use switchboard_js::{JsFunctionInvoker, JsOptions};
 use switchboard_llm::{LlmConfig, ModelRouter};
 use switchboard_mcp::{McpClientConfig, RmcpClient};
-use switchboard_runtime::adapters::{
-    AdapterError, AdapterResult, FunctionCall, FunctionInvoker, LanguageModel,
-};
+use switchboard_runtime::adapters::{FunctionInvoker, LanguageModel};
+use switchboard_runtime::store::ExecutionStore;
+use switchboard_runtime::{Adapters, TemplateLimits};
 use switchboard_whatsapp::{CloudApiConfig, CloudApiMessenger};
 
 /// The contents of `switchboard.toml`.
@@ -154,6 +159,9 @@ pub struct WhatsAppSection {
     /// Retries after a 429, a 5xx or a failed connection (default 3).
     #[serde(default)]
     pub max_retries: Option<u32>,
+    /// Kapso template ids (`send_template.template_id`) → Meta's template name and language.
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, switchboard_whatsapp::TemplateName>,
 }
 
 /// `[api]`: who may use the executions API of `serve`.
@@ -273,6 +281,7 @@ impl WhatsAppSection {
         if let Some(n) = self.max_retries {
             c.max_retries = n;
         }
+        c.templates = self.templates.clone();
         Ok(c)
     }
 }
@@ -347,24 +356,15 @@ pub struct TemplatesSection {
     pub recursion_limit: Option<usize>,
 }
 
-/// Several invokers in order: each call goes to the first that knows the function (an
-/// invoker answering `not_found` passes it on).
-struct FunctionChain(Vec<Arc<dyn FunctionInvoker>>);
-
-#[async_trait::async_trait]
-impl FunctionInvoker for FunctionChain {
-    async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<serde_json::Value> {
-        let mut last = None;
-        for invoker in &self.0 {
-            match invoker.invoke(call).await {
-                Err(e) if e.kind == "not_found" => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            AdapterError::new(FailureKind::NotFound, "no function is configured")
-        }))
-    }
+/// What `[functions]` sets for a Kapso project's own functions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionDefaults {
+    /// The call timeout when a `function.yaml` gives none.
+    pub timeout: Option<Duration>,
+    /// The memory limit in bytes when a `function.yaml` gives none.
+    pub memory_limit: Option<usize>,
+    /// The only variables the functions see (`[functions] env`); `None`: every one.
+    pub only: Option<Vec<String>>,
 }
 
 /// A positive number of seconds from the configuration, or an error naming the key.
@@ -389,6 +389,37 @@ impl Config {
     /// Parses configuration text.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
         Ok(toml::from_str(text)?)
+    }
+
+    /// The model map of `[llm] models` (a Kapso model id → the model name), for
+    /// `EngineConfig::model_ids` and the validator's `model-id-unmapped`.
+    pub fn model_ids(&self) -> std::collections::BTreeMap<String, String> {
+        self.llm
+            .as_ref()
+            .map(|l| l.models.clone())
+            .unwrap_or_default()
+    }
+
+    /// The defaults `[functions]` gives a project's functions.
+    pub fn project_function_defaults(&self) -> anyhow::Result<FunctionDefaults> {
+        let Some(f) = &self.functions else {
+            return Ok(FunctionDefaults::default());
+        };
+        let timeout = f
+            .timeout_seconds
+            .map(|s| seconds("[functions] timeout_seconds", s))
+            .transpose()?;
+        let memory_limit = match f.memory_limit_mb {
+            Some(0) => bail!("[functions] memory_limit_mb must be positive"),
+            Some(mb) => Some(mb.saturating_mul(1024 * 1024)),
+            None => None,
+        };
+        let only = (!f.env.is_empty()).then(|| f.env.clone());
+        Ok(FunctionDefaults {
+            timeout,
+            memory_limit,
+            only,
+        })
     }
 
     /// The template limits: `[templates]` over the defaults (a zero, or a recursion limit above
@@ -475,6 +506,16 @@ impl Config {
         &self,
         http: &ReqwestHttpClient,
     ) -> anyhow::Result<Option<Arc<dyn FunctionInvoker>>> {
+        self.function_invoker_with(http, None)
+    }
+
+    /// [`Config::function_invoker`], with the local functions' `env.KV` in `kv_store` (the
+    /// engine's store: it then survives restarts) instead of in memory.
+    pub fn function_invoker_with(
+        &self,
+        http: &ReqwestHttpClient,
+        kv_store: Option<Arc<dyn ExecutionStore>>,
+    ) -> anyhow::Result<Option<Arc<dyn FunctionInvoker>>> {
         let Some(f) = &self.functions else {
             return Ok(None);
         };
@@ -497,6 +538,7 @@ impl Config {
             let mut options = JsOptions {
                 ids: f.ids.clone(),
                 http: Some(Arc::new(http.clone())),
+                kv_store,
                 ..JsOptions::default()
             };
             if let Some(t) = timeout {
@@ -521,7 +563,7 @@ impl Config {
         Ok(match chain.len() {
             0 => None,
             1 => chain.pop(),
-            _ => Some(Arc::new(FunctionChain(chain))),
+            _ => Some(Arc::new(switchboard_project::FunctionChain(chain))),
         })
     }
 

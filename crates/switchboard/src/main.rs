@@ -19,6 +19,8 @@
 //! * [`switchboard_mcp`](../switchboard_mcp/index.html): agent MCP tools;
 //! * [`switchboard_sqlite`](../switchboard_sqlite/index.html) and
 //!   [`switchboard_postgres`](../switchboard_postgres/index.html): durable execution stores;
+//! * [`switchboard_project`](../switchboard_project/index.html): a pulled Kapso project on an
+//!   engine (project mode of chat, test and serve);
 //! * [`switchboard_server`](../switchboard_server/index.html): WhatsApp webhooks and the executions
 //!   API (axum);
 //! * [`switchboard_store_tests`](../switchboard_store_tests/index.html): the store conformance
@@ -26,16 +28,19 @@
 //!
 //! # The command line
 //!
-//! * `switchboard validate [--format human|json] [--registries FILE] PATH...` checks flow files
-//!   (exactly `cargo xtask validate`: exit 0 no errors, 1 errors, 2 usage, I/O or not a flow);
-//! * `switchboard chat FLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
-//!   [--config switchboard.toml]` talks to a flow, interactively or from a script of user turns:
-//!   offline by default, with real language models when a configuration names them;
+//! * `switchboard validate [--format human|json] [--registries FILE] [--config FILE] PATH...`
+//!   checks flow files and Kapso projects (as `cargo xtask validate`: exit 0 no errors, 1
+//!   errors, 2 usage, I/O or not a flow);
+//! * `switchboard chat FLOW|WORKFLOW [--script -|FILE] [--json] [--phone +E164] [--name NAME]
+//!   [--config switchboard.toml]` talks to a flow or a Kapso project's workflow, interactively
+//!   or from a script of user turns: offline by default (a project's own functions run
+//!   locally), with real adapters where a configuration names them;
 //! * `switchboard test [--print] [--config switchboard.toml] PATH...` runs conversation scripts
 //!   and reports `ok`/`FAIL`;
-//! * `switchboard serve --flows DIR [--listen ADDR] [--store memory|sqlite://PATH|postgres://…]
-//!   [--config switchboard.toml] [--inbound FLOW] [--phone-number-id ID] [--offline]
-//!   [--migrate]` serves WhatsApp webhooks and the executions API;
+//! * `switchboard serve PROJECT_DIR|--flows DIR [--listen ADDR]
+//!   [--store memory|sqlite://PATH|postgres://…] [--config switchboard.toml] [--inbound FLOW]
+//!   [--phone-number-id ID] [--offline] [--migrate]` serves WhatsApp webhooks and the executions
+//!   API for a Kapso project (its workflow.yaml triggers) or a directory of flows;
 //! * `switchboard migrate --store STORE` brings a store's schema up to date, and
 //!   `switchboard prune --store STORE --older-than 30d` removes old ended executions.
 //!
@@ -52,6 +57,7 @@ mod config;
 mod display;
 mod input;
 mod logging;
+mod project;
 mod scripts;
 mod serve;
 mod session;
@@ -73,14 +79,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate flow files and directories (exit 0: no errors, 1: errors, 2: unreadable).
+    /// Validate flow files, directories and Kapso projects (exit 0: no errors, 1: errors, 2:
+    /// unreadable).
     Validate(validate::Args),
-    /// Chat with a flow offline: interactively, or from a script of user turns.
+    /// Chat with a flow or a Kapso project's workflow offline: interactively, or from a script.
     #[command(after_help = CHAT_HELP)]
     Chat(chat::Args),
     /// Run conversation scripts (files, or directories of *.yaml/*.yml).
     Test(scripts::Args),
-    /// Serve WhatsApp webhooks and the executions API over a directory of flows.
+    /// Serve WhatsApp webhooks and the executions API for a Kapso project or a directory of
+    /// flows.
     #[command(after_help = SERVE_HELP)]
     Serve(serve::Args),
     /// Bring a store's schema up to date (PostgreSQL migrations; SQLite migrates when opened).
@@ -90,9 +98,13 @@ enum Command {
 }
 
 const SERVE_HELP: &str = "\
-Every flow file of DIR is registered under its file stem with an api_call trigger; --inbound FLOW
-(default: the only flow, else the first by file name) also gets the inbound trigger on the business
-number (--phone-number-id, else [whatsapp] phone_number_id).
+A Kapso project (PROJECT_DIR, holding kapso.yaml): every workflow is registered by slug (and Kapso
+uuid) and can be started through the API; a message on a number starts the active workflow whose
+active inbound_message trigger names it (draft and paused workflows are not started by messages);
+the project's functions run locally, with its .env. A directory of flows (--flows DIR): every
+flow file is registered under its file stem with an api_call trigger; --inbound FLOW (default: the
+only flow, else the first by file name) also gets the inbound trigger on the business number
+(--phone-number-id, else [whatsapp] phone_number_id).
 Replies go to the WhatsApp Cloud API of [whatsapp] in --config (token from the variable it names,
 default WHATSAPP_ACCESS_TOKEN); without [whatsapp], serve refuses to start unless --offline (replies
 logged and dropped, offline fakes for families the configuration leaves out). Webhook signatures use
@@ -115,7 +127,9 @@ Lines (typed or scripted):
   #clock <seconds>  let time pass on the manual clock and fire due wait timeouts
 At a terminal also: a choice's number taps it; /vars, /events, /quit.
 Status changes print as `-- waiting`, `-- ended (<reason>)`, `-- handoff`, `-- failed: <kind>: <message>`
-(on stderr in script mode). A flow with error diagnostics is refused (exit 1).";
+(on stderr in script mode). A flow with error diagnostics is refused (exit 1).
+FLOW may be a workflow of a Kapso project: its folder, or inside the project its slug; every workflow
+is registered and the project's functions run locally (with its .env), no configuration needed.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -2,7 +2,10 @@
 //! [`switchboard_script::run_script_file`] and reports `ok`/`FAIL` per file.
 //!
 //! Directories are searched recursively for `*.yaml`/`*.yml`, leaving out files that are flows
-//! (the flows a script names often sit next to it); files named on the command line always run.
+//! (the flows a script names often sit next to it), a Kapso project's own files (`kapso.yaml`,
+//! `workflow.yaml`, `function.yaml`), `node_modules/` and dot-folders; files named on the
+//! command line always run. A script may run a Kapso project (`project:` and a workflow slug
+//! as `flow:`, see `switchboard_script`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,8 +52,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(&p, files)?;
-        } else if is_script(&p) && !is_flow(&p) {
+            if !switchboard_validator::fs::is_skipped_dir(&p) {
+                walk(&p, files)?;
+            }
+        } else if is_script(&p) && !is_flow(&p) && !is_project_file(&p) {
             files.push(p);
         }
     }
@@ -62,6 +67,15 @@ fn is_script(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
     )
+}
+
+/// `true` for the settings files of a Kapso project (`kapso.yaml`, `workflow.yaml`,
+/// `function.yaml` inside a project): they are not scripts.
+fn is_project_file(path: &Path) -> bool {
+    matches!(
+        path.file_name().and_then(|n| n.to_str()),
+        Some("kapso.yaml" | "workflow.yaml" | "function.yaml")
+    ) && switchboard_project::locate(path).is_some()
 }
 
 /// `true` for a file that loads as a flow: directories of scripts often keep the flows they

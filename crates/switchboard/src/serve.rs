@@ -46,9 +46,13 @@ use crate::store::StoreSpec;
 /// Arguments of `switchboard serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// A Kapso project (a directory holding `kapso.yaml`): every workflow is served, started by
+    /// the triggers of its `workflow.yaml`. Or a directory of flow files (as `--flows`).
+    #[arg(value_name = "PROJECT_DIR", conflicts_with = "flows")]
+    pub path: Option<PathBuf>,
     /// A directory of flow files; each is registered under its file stem.
     #[arg(long, value_name = "DIR")]
-    pub flows: PathBuf,
+    pub flows: Option<PathBuf>,
     /// The address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -63,11 +67,13 @@ pub struct Args {
     /// A `switchboard.toml` (docs/configuration.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The WhatsApp business number (`phone_number_id`) the inbound trigger listens on
-    /// (default: `[whatsapp] phone_number_id`, else a test number).
+    /// The WhatsApp business number (`phone_number_id`) the inbound trigger of a flow folder
+    /// listens on, and API starts use by default (default: `[whatsapp] phone_number_id`, else
+    /// a project's first inbound number, else a test number).
     #[arg(long, value_name = "ID")]
     pub phone_number_id: Option<String>,
-    /// The flow (file stem) a new conversation starts (default: the only flow, else the first).
+    /// For a folder of flows: the flow (file stem) a new conversation starts (default: the only
+    /// flow, else the first). A project's workflow.yaml triggers choose instead.
     #[arg(long, value_name = "FLOW")]
     pub inbound: Option<String>,
     /// Serve without WhatsApp and with offline fakes for every family the configuration does
@@ -155,18 +161,45 @@ pub struct Prepared {
     pub config: Config,
     /// Redacts every secret the process knows of from logs.
     pub redactor: Redactor,
-    /// The flow inbound messages start.
+    /// What inbound messages start (a flow, or each project workflow with its number).
     pub inbound: String,
     /// Printed before serving (`warning: …`).
     pub warnings: Vec<String>,
 }
 
-/// An engine with every flow of `args.flows` registered and triggered.
+/// An engine with every flow of the directory (or every workflow of the project) registered
+/// and triggered.
 pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let config = match &args.config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
+    let Some(dir) = args.path.clone().or_else(|| args.flows.clone()) else {
+        bail!("give a Kapso project (PROJECT_DIR) or a directory of flows (--flows DIR)");
+    };
+    let project = match switchboard_project::locate(&dir) {
+        Some((root, _)) => {
+            if args.inbound.is_some() {
+                bail!(
+                    "--inbound is for a directory of flows: in a Kapso project the triggers of each workflow.yaml choose"
+                );
+            }
+            let validate = crate::project::options(Some(&config));
+            let (project, errors) = crate::project::open(&root, None, &validate)?;
+            if let Some(report) = errors {
+                bail!(
+                    "the project {} has error diagnostics:\n{report}",
+                    crate::project::shown(&root)
+                );
+            }
+            Some(project)
+        }
+        None => None,
+    };
+    let inbound_triggers = project
+        .as_ref()
+        .map(switchboard_project::inbound_triggers)
+        .unwrap_or_default();
     let phone_number_id = args
         .phone_number_id
         .clone()
@@ -176,14 +209,19 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
                 .as_ref()
                 .and_then(|w| w.phone_number_id.clone())
         })
+        .or_else(|| {
+            inbound_triggers
+                .first()
+                .and_then(|t| t.phone_number_id.clone())
+        })
         .unwrap_or_else(|| BUSINESS_NUMBER.to_owned());
     let mut warnings = Vec::new();
     let server = config.server.clone().unwrap_or_default();
+    let store = StoreSpec::parse(&args.store)?.open(&config)?;
     // Every family is named here: production adapters where the configuration has them (or
     // needs none), offline fakes only with --offline, and otherwise nothing — a family nobody
     // configured fails its calls rather than faking them.
-    let store = StoreSpec::parse(&args.store)?.open(&config)?;
-    let mut builder = Engine::builder(store)
+    let mut builder = Engine::builder(store.clone())
         .config(EngineConfig {
             default_phone_number_id: phone_number_id.clone(),
             resend_after_ms: server
@@ -191,6 +229,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
                 .map(|s| seconds("[server] resend_after_seconds", s))
                 .transpose()?
                 .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            model_ids: config.model_ids(),
             templates: config.template_limits()?,
             ..EngineConfig::default()
         })
@@ -217,7 +256,25 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         builder = builder.model(model);
     }
     let http = config.http_client()?;
-    if let Some(functions) = config.function_invoker(&http)? {
+    let mut secret_values = Vec::new();
+    let functions = match &project {
+        // A project's own functions run locally, after those [functions] configures; their
+        // env.KV lives in the store.
+        Some(project) => {
+            let (functions, values) = crate::project::functions(
+                project,
+                Some(&config),
+                store.clone(),
+                &http,
+                Some(Arc::new(http.clone())),
+            )?;
+            secret_values = values;
+            functions
+        }
+        // Local functions of [functions] dir keep env.KV in the store too.
+        None => config.function_invoker_with(&http, Some(store.clone()))?,
+    };
+    if let Some(functions) = functions {
         builder = builder.functions(functions);
     }
     if config.http.is_some() || !args.offline {
@@ -240,9 +297,124 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         });
     }
     let mut secret_names = config.secret_variables();
+    let inbound = match &project {
+        Some(project) => {
+            register_project(&engine, project, &inbound_triggers, &mut warnings)?;
+            for w in &project.workflows {
+                if let Some(bytes) = &w.definition {
+                    secret_names.extend(env_references(&String::from_utf8_lossy(bytes)));
+                }
+            }
+            if inbound_triggers.is_empty() {
+                "none (no active workflow has an active inbound_message trigger)".to_owned()
+            } else {
+                inbound_triggers
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} on {}",
+                            t.flow_id,
+                            t.phone_number_id.as_deref().unwrap_or("?")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+        None => register_flows(
+            &engine,
+            args,
+            &dir,
+            &phone_number_id,
+            &mut warnings,
+            &mut secret_names,
+        )?,
+    };
+    if config.whatsapp.is_some() {
+        let served: Vec<switchboard_model::Flow> = match &project {
+            Some(project) => project
+                .workflows
+                .iter()
+                .filter_map(|w| w.load().and_then(Result::ok).map(|l| l.flow))
+                .collect(),
+            None => flow_files(&dir)?
+                .iter()
+                .filter_map(|p| load_flow(p).ok().and_then(Result::ok))
+                .collect(),
+        };
+        for id in template_ids(&served, &config) {
+            warnings.push(format!(
+                "template id `{id}` is not in [whatsapp.templates]: it is sent as the template's name, in the configured language"
+            ));
+        }
+    }
+    secret_names.extend([
+        app_secret_env(&config).to_owned(),
+        verify_token_env(&config).to_owned(),
+    ]);
+    let redactor = Redactor::new(
+        secret_names
+            .iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .chain(secret_values),
+    );
+    Ok(Prepared {
+        engine,
+        config,
+        redactor,
+        inbound,
+        warnings,
+    })
+}
+
+/// Registers a project's workflows (by slug and uuid, each startable through the API) and the
+/// inbound triggers of its active workflows; says what will not start.
+fn register_project(
+    engine: &Engine,
+    project: &switchboard_project::Project,
+    inbound: &[Trigger],
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let registered = switchboard_project::register(engine, project)?;
+    for (slug, why) in &registered.refused {
+        warnings.push(format!("workflow `{slug}` is not served: {why}"));
+    }
+    for t in inbound {
+        engine.add_trigger(t.clone())?;
+    }
+    for w in &project.workflows {
+        let listens = w.triggers().iter().any(|t| {
+            t.kind == switchboard_validator::project::TriggerKind::InboundMessage && t.active
+        });
+        if listens && w.status() != switchboard_validator::project::WorkflowStatus::Active {
+            warnings.push(format!(
+                "workflow `{}` is {}: its inbound_message triggers start nothing (API starts still work)",
+                w.slug,
+                w.status().as_str()
+            ));
+        }
+    }
+    for (slug, kind) in switchboard_project::unsupported_triggers(project) {
+        warnings.push(format!(
+            "workflow `{slug}`: `{kind}` triggers are not run by Switchboard yet"
+        ));
+    }
+    Ok(())
+}
+
+/// Registers the flow files of a directory (each under its file stem, with an API trigger)
+/// and the inbound trigger of `--inbound` (else the only or first flow); returns that flow.
+fn register_flows(
+    engine: &Engine,
+    args: &Args,
+    dir: &Path,
+    phone_number_id: &str,
+    warnings: &mut Vec<String>,
+    secret_names: &mut Vec<String>,
+) -> anyhow::Result<String> {
     let mut ids = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
-    for path in flow_files(&args.flows)? {
+    for path in flow_files(dir)? {
         let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
             bail!("{}: the file name is not UTF-8", path.display());
         };
@@ -283,7 +455,7 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         Some(flow) if ids.contains(flow) => flow.clone(),
         Some(flow) => bail!(
             "--inbound {flow}: no such flow in {} (flows: {})",
-            args.flows.display(),
+            dir.display(),
             ids.join(", ")
         ),
         None => {
@@ -300,21 +472,32 @@ pub fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     engine.add_trigger(Trigger {
         flow_id: inbound.clone(),
         trigger_type: TriggerType::InboundMessage,
-        phone_number_id: Some(phone_number_id),
+        phone_number_id: Some(phone_number_id.to_owned()),
         active: true,
     })?;
-    secret_names.extend([
-        app_secret_env(&config).to_owned(),
-        verify_token_env(&config).to_owned(),
-    ]);
-    let redactor = Redactor::from_env(secret_names.iter().map(String::as_str));
-    Ok(Prepared {
-        engine,
-        config,
-        redactor,
-        inbound,
-        warnings,
-    })
+    Ok(inbound)
+}
+
+/// The `send_template` ids of the served flows that `[whatsapp.templates]` does not map (each
+/// once, sorted).
+fn template_ids(flows: &[switchboard_model::Flow], config: &Config) -> Vec<String> {
+    let mapped = config
+        .whatsapp
+        .as_ref()
+        .map(|w| w.templates.clone())
+        .unwrap_or_default();
+    let mut ids = std::collections::BTreeSet::new();
+    for flow in flows {
+        for node in &flow.nodes {
+            if let switchboard_model::NodeConfig::SendTemplate(t) = node.config()
+                && let Some(id) = t.template_id.as_deref().filter(|id| !id.trim().is_empty())
+                && !mapped.contains_key(id)
+            {
+                ids.insert(id.to_owned());
+            }
+        }
+    }
+    ids.into_iter().collect()
 }
 
 /// The worker of `[server]`.
@@ -571,7 +754,8 @@ mod tests {
     fn every_valid_flow_registers() {
         let dir = valid_flows_dir("every");
         let args = Args {
-            flows: dir.clone(),
+            path: None,
+            flows: Some(dir.clone()),
             listen: "127.0.0.1:0".into(),
             store: "memory".into(),
             config: None,
@@ -592,10 +776,54 @@ mod tests {
     }
 
     #[test]
+    fn a_project_is_served_by_its_triggers() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/projects/bakery");
+        let args = Args {
+            path: Some(dir),
+            flows: None,
+            listen: "127.0.0.1:0".into(),
+            store: "memory".into(),
+            config: None,
+            phone_number_id: None,
+            inbound: None,
+            offline: true,
+            migrate: false,
+        };
+        let prepared = prepare(&args).unwrap();
+        assert_eq!(
+            prepared.inbound,
+            "order-bot on 111000111, support-desk on 222000222"
+        );
+        for expected in [
+            "workflow `holiday-hours` is paused: its inbound_message triggers start nothing",
+            "workflow `new-menu` is draft: its inbound_message triggers start nothing",
+            "workflow `support-desk`: `whatsapp_event` triggers are not run by Switchboard yet",
+        ] {
+            assert!(
+                prepared.warnings.iter().any(|w| w.starts_with(expected)),
+                "{expected}: {:?}",
+                prepared.warnings
+            );
+        }
+        let err = prepare(&Args {
+            inbound: Some("order-bot".into()),
+            ..args
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("--inbound is for a directory of flows"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn without_a_messenger_serve_refuses_unless_offline() {
         let dir = valid_flows_dir("messenger");
         let args = Args {
-            flows: dir,
+            path: None,
+            flows: Some(dir),
             listen: "127.0.0.1:0".into(),
             store: "memory".into(),
             config: None,

@@ -16,8 +16,8 @@ use switchboard_runtime::config::Delays;
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::store::{ExecutionFilter, MemoryStore};
 use switchboard_runtime::{
-    Dispatch, Engine, EngineConfig, Event, EventType, Execution, FlowDefinition, InboundMessage,
-    Reply, Status, TemplateLimits, Trigger, WaitingReason,
+    Adapters, Dispatch, Engine, EngineConfig, Event, EventType, Execution, FlowDefinition,
+    InboundMessage, Reply, Status, TemplateLimits, Trigger, WaitingReason,
 };
 
 use crate::display;
@@ -96,28 +96,8 @@ impl Session {
     /// Registers `flow` under `flow_id` on a fresh engine with offline adapters (environment
     /// secrets, manual clock, in-memory store) and an inbound trigger on [`BUSINESS_NUMBER`].
     pub fn new(flow_id: &str, flow: Flow, options: SessionOptions) -> anyhow::Result<Session> {
-        let mut offline = OfflineAdapters::default();
-        if let Some(dir) = &options.functions {
-            let functions = switchboard_script::function_answers(dir)
-                .with_context(|| format!("cannot read function answers in {}", dir.display()))?;
-            offline.functions = Arc::new(functions);
-        }
-        let mut adapters = offline.adapters();
-        let mut templates = TemplateLimits::default();
-        if let Some(config) = &options.config {
-            config.apply(&mut adapters)?;
-            templates = config.template_limits()?;
-        }
-        let engine = Engine::builder(Arc::new(MemoryStore::new()))
-            .adapters(adapters)
-            .config(EngineConfig {
-                default_phone_number_id: BUSINESS_NUMBER.into(),
-                templates,
-                // The chat runs on a manual clock: a delay moves it and the turn goes on.
-                delays: Delays::Sleep,
-                ..EngineConfig::default()
-            })
-            .build();
+        let store = Arc::new(MemoryStore::new());
+        let (engine, offline) = engine(store, &options, |_, _| Ok(()))?;
         engine
             .register_flow(FlowDefinition {
                 id: flow_id.to_owned(),
@@ -126,6 +106,64 @@ impl Session {
                 flow,
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Session::started(engine, offline, options, flow_id)
+    }
+
+    /// Every workflow of a Kapso project on a fresh engine, as [`Session::new`] does for one
+    /// flow, talking to the workflow `slug`: the project's functions run in the local
+    /// JavaScript runner (after those `[functions]` configures and the `--functions` answers),
+    /// with `env.KV` in the session's store and the project's `.env`. Returns the session and
+    /// the values of the `.env` variables (secrets, for the log redactor).
+    pub fn with_project(
+        project: &switchboard_project::Project,
+        slug: &str,
+        options: SessionOptions,
+    ) -> anyhow::Result<(Session, Vec<String>)> {
+        let store = Arc::new(MemoryStore::new());
+        let mut secrets = Vec::new();
+        let (engine, offline) = engine(store.clone(), &options, |adapters, canned| {
+            let config = options.config.as_deref();
+            let http = match config {
+                Some(c) => c.http_client()?,
+                None => switchboard_http::ReqwestHttpClient::new()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            // `fetch` goes where webhook nodes go: offline, the scripted client.
+            let (functions, values) = crate::project::functions(
+                project,
+                config,
+                store.clone(),
+                &http,
+                Some(adapters.http.clone()),
+            )?;
+            secrets = values;
+            let mut chain: Vec<Arc<dyn switchboard_runtime::adapters::FunctionInvoker>> =
+                Vec::new();
+            if canned {
+                chain.push(adapters.functions.clone());
+            }
+            chain.extend(functions);
+            if !chain.is_empty() {
+                adapters.functions = Arc::new(switchboard_project::FunctionChain(chain));
+            }
+            Ok(())
+        })?;
+        let registered = switchboard_project::register(&engine, project)?;
+        if !registered.workflows.iter().any(|w| w == slug) {
+            anyhow::bail!(
+                "workflow `{slug}` cannot run (workflows: {})",
+                registered.workflows.join(", ")
+            );
+        }
+        Ok((Session::started(engine, offline, options, slug)?, secrets))
+    }
+
+    fn started(
+        engine: Engine,
+        offline: OfflineAdapters,
+        options: SessionOptions,
+        flow_id: &str,
+    ) -> anyhow::Result<Session> {
         engine.add_trigger(Trigger {
             flow_id: flow_id.to_owned(),
             trigger_type: switchboard_runtime::state::TriggerType::InboundMessage,
@@ -341,6 +379,7 @@ impl Session {
             text: text.to_owned(),
             reply,
             timestamp: None,
+            interactive: None,
         }
     }
 
@@ -452,6 +491,43 @@ impl Session {
 }
 
 /// Reads the flow id a chat registers a file under: its file stem.
+/// An engine on offline adapters (environment secrets, manual clock, `store`), with the
+/// `--functions` answers and the configuration's adapters; `more` changes the adapters last
+/// (told whether `--functions` gave answers).
+fn engine(
+    store: Arc<MemoryStore>,
+    options: &SessionOptions,
+    more: impl FnOnce(&mut Adapters, bool) -> anyhow::Result<()>,
+) -> anyhow::Result<(Engine, OfflineAdapters)> {
+    let mut offline = OfflineAdapters::default();
+    if let Some(dir) = &options.functions {
+        let functions = switchboard_script::function_answers(dir)
+            .with_context(|| format!("cannot read function answers in {}", dir.display()))?;
+        offline.functions = Arc::new(functions);
+    }
+    let mut adapters = offline.adapters();
+    let mut model_ids = Default::default();
+    let mut templates = TemplateLimits::default();
+    if let Some(config) = &options.config {
+        config.apply(&mut adapters)?;
+        model_ids = config.model_ids();
+        templates = config.template_limits()?;
+    }
+    more(&mut adapters, options.functions.is_some())?;
+    let engine = Engine::builder(store)
+        .adapters(adapters)
+        .config(EngineConfig {
+            default_phone_number_id: BUSINESS_NUMBER.into(),
+            // The chat runs on a manual clock: a delay moves it and the turn goes on.
+            delays: Delays::Sleep,
+            model_ids,
+            templates,
+            ..EngineConfig::default()
+        })
+        .build();
+    Ok((engine, offline))
+}
+
 pub fn flow_id(path: &Path) -> String {
     path.file_stem()
         .and_then(|s| s.to_str())

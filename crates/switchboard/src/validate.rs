@@ -1,5 +1,7 @@
 //! `switchboard validate`: the same run, output and exit status as `cargo xtask validate`,
-//! through the validator's file-system front end ([`switchboard_validator::fs`]).
+//! through the validator's file-system front end ([`switchboard_validator::fs`]): flow files,
+//! directories, and Kapso projects (a project root, a workflow folder, or inside a project a
+//! workflow's slug). `--config` adds the model map of `[llm] models` (`model-id-unmapped`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,10 +25,15 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "human")]
     pub format: FormatArg,
     /// Known functions, flows, models and templates (JSON) for `unresolved-reference` and
-    /// `call-cycle`.
+    /// `call-cycle` (a Kapso project is its own registry).
     #[arg(long, value_name = "FILE")]
     pub registries: Option<PathBuf>,
-    /// Flow files and directories (searched recursively for .json, .yaml and .yml).
+    /// A `switchboard.toml`: the model ids its `[llm] models` maps are not `model-id-unmapped`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Flow files, directories (searched recursively for .json, .yaml and .yml, leaving out
+    /// node_modules/ and dot-folders), Kapso projects or their workflows (inside a project, a
+    /// workflow's slug will do).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
@@ -36,6 +43,12 @@ pub fn main(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Re
     let mut options = Options::default();
     if let Some(path) = &args.registries {
         options.registries = read_registries(path)?;
+    }
+    if let Some(path) = &args.config {
+        options.model_ids = crate::config::Config::read(path)?
+            .model_ids()
+            .into_keys()
+            .collect();
     }
     let format = match args.format {
         FormatArg::Human => Format::Human,
@@ -61,6 +74,7 @@ mod tests {
         let args = Args {
             format,
             registries: None,
+            config: None,
             paths: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)],
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());

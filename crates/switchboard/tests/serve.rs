@@ -474,6 +474,29 @@ edges:
         other_took < Duration::from_secs(15),
         "the other contact waited {other_took:?}"
     );
+    // Webhooks are acknowledged once stored; the worker runs the turns afterwards. Both turns
+    // must be over within the same bound: the hostile execution failed, the other contact is
+    // waiting for the answer.
+    let acknowledged = std::time::Instant::now();
+    let deadline = acknowledged + Duration::from_secs(15);
+    let turns_took = loop {
+        let failed = json_body(&request(&addr, "GET /v1/executions?status=failed", ""));
+        let waiting = json_body(&request(
+            &addr,
+            "GET /v1/executions?conversation_id=15550001111:14155550199",
+            "",
+        ));
+        if failed["data"].as_array().is_some_and(|a| !a.is_empty())
+            && waiting["data"][0]["status"] == "waiting"
+        {
+            break acknowledged.elapsed();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the turns were not over within 15 s: {failed} {waiting}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let grown = memory_kib(pid)
         .zip(before)
         .map(|((_, peak), (rss, _))| peak.saturating_sub(rss));
@@ -481,7 +504,10 @@ edges:
         grown.is_none_or(|kib| kib < 64 * 1024),
         "memory grew by {grown:?} KiB"
     );
-    eprintln!("hostile turn: {took:?}, other contact: {other_took:?}, peak memory +{grown:?} KiB");
+    eprintln!(
+        "hostile webhook: {took:?}, other contact's: {other_took:?}, both turns over \
+         {turns_took:?} later, peak memory +{grown:?} KiB"
+    );
 
     // The other contact was greeted and is waiting for the answer (the webhook is acknowledged
     // once stored; the turns run right after, in the worker).

@@ -1,5 +1,6 @@
-//! The integration nodes: `function` and `webhook` (and the HTTP methods webhooks use), and
-//! their decoders.
+//! The integration nodes: `function`, `webhook` (and the HTTP methods webhooks use) and
+//! `pipedream` (a Kapso node type Switchboard loads and validates but does not run), and their
+//! decoders.
 
 use super::{
     AI_FIELDS_KEYS, AiField, FUNCTION_REF_KEYS, MODEL_REF_KEYS, ModelRef, ResourceRef, TextField,
@@ -26,8 +27,32 @@ pub struct Webhook {
     pub method: Option<String>,
     /// `headers`, decoded from an object or JSON string.
     pub headers: Option<Value>,
-    /// `body_template` (alias `body`), decoded from a value or JSON string.
+    /// `body_template` (aliases `body` and `request_body`), decoded from a value or JSON
+    /// string.
     pub body_template: Option<Value>,
+    /// `save_response_to`
+    pub save_response_to: Option<String>,
+    /// The model that generates AI fields.
+    pub model: ModelRef,
+    /// `ai_field_config`
+    pub ai_fields: Vec<AiField>,
+}
+
+/// `pipedream`: a Pipedream action run by Kapso. Switchboard loads and validates it
+/// (`unsupported-node-type`) but does not run it: reaching it fails the node with
+/// `unsupported_node`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pipedream {
+    /// `app_slug` (required)
+    pub app_slug: Option<String>,
+    /// `action_id` (required)
+    pub action_id: Option<String>,
+    /// `account_id`
+    pub account_id: Option<String>,
+    /// `configured_props` (templated leaves), decoded from an object or JSON string.
+    pub configured_props: Option<Value>,
+    /// `dynamic_props_id`
+    pub dynamic_props_id: Option<String>,
     /// `save_response_to`
     pub save_response_to: Option<String>,
     /// The model that generates AI fields.
@@ -99,6 +124,7 @@ pub(super) const WEBHOOK_KEYS: &[&str] = keys![
         "headers",
         "body_template",
         "body",
+        "request_body",
         "save_response_to",
     ],
     MODEL_REF_KEYS,
@@ -107,12 +133,42 @@ pub(super) const WEBHOOK_KEYS: &[&str] = keys![
 
 pub(super) fn webhook(o: Obj, cx: &mut Cx) -> Webhook {
     let method_key = o.alias(cx, "method", "http_method");
+    // Three spellings of the body: `body_template`, then `body`, then `request_body` (the
+    // keyword of Kapso's WebhookNode); the first present wins.
     let body_key = o.alias(cx, "body_template", "body");
+    let body_key = o.alias(cx, body_key, "request_body");
     Webhook {
         url: o.text(cx, "url"),
         method: o.str(cx, method_key),
         headers: o.headers(cx, "headers"),
         body_template: o.json_field(cx, body_key, JsonShape::Any),
+        save_response_to: o.str(cx, "save_response_to"),
+        model: model_ref(o, cx),
+        ai_fields: ai_fields(o, cx),
+    }
+}
+
+/// The keys of a `pipedream` config.
+pub(super) const PIPEDREAM_KEYS: &[&str] = keys![
+    &[
+        "app_slug",
+        "action_id",
+        "account_id",
+        "configured_props",
+        "dynamic_props_id",
+        "save_response_to",
+    ],
+    MODEL_REF_KEYS,
+    AI_FIELDS_KEYS,
+];
+
+pub(super) fn pipedream(o: Obj, cx: &mut Cx) -> Pipedream {
+    Pipedream {
+        app_slug: o.str(cx, "app_slug"),
+        action_id: o.str(cx, "action_id"),
+        account_id: o.str(cx, "account_id"),
+        configured_props: o.json_field(cx, "configured_props", JsonShape::Object),
+        dynamic_props_id: o.str(cx, "dynamic_props_id"),
         save_response_to: o.str(cx, "save_response_to"),
         model: model_ref(o, cx),
         ai_fields: ai_fields(o, cx),

@@ -9,7 +9,8 @@
 //! AI-field settings) and the dispatch of `decode`; each family lives in a submodule with its
 //! configs and their decoders: `messages` (`send_text`, `send_template`, `send_interactive`),
 //! `control` (`start`, `wait_for_response`, `decide`, `set_variable`, `call`, `handoff`,
-//! `emit_event`), `integration` (`function`, `webhook`) and `agent` (`agent` and its tools).
+//! `emit_event`), `integration` (`function`, `webhook`, `pipedream`) and `agent` (`agent` and its
+//! tools).
 
 /// A key list made of other key lists, concatenated at compile time, so that a key shared by
 /// several decoders (the model reference, the sender keys, …) is listed once:
@@ -40,13 +41,14 @@ pub use control::{
     Call, Condition, Decide, DecisionType, EmitEvent, Handoff, SetVariable, ValueType,
     WaitForResponse,
 };
-pub use integration::{FunctionNode, HttpMethod, Webhook};
+pub use integration::{FunctionNode, HttpMethod, Pipedream, Webhook};
 pub use messages::{
     Button, FlowAction, FlowActionPayload, HeaderType, InteractiveType, ListRow, ListSection,
     SendInteractive, SendTemplate, SendText, Sender,
 };
 
-/// The 13 node types.
+/// The node types: the 13 Switchboard runs, and `pipedream`, which Kapso still defines and
+/// Switchboard loads and validates without running it ([`NodeKind::is_supported`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeKind {
     /// `start`
@@ -75,11 +77,13 @@ pub enum NodeKind {
     Handoff,
     /// `emit_event`
     EmitEvent,
+    /// `pipedream` (loaded and validated, not run)
+    Pipedream,
 }
 
 impl NodeKind {
-    /// Every node type, in the order of flow-format §8.
-    pub const ALL: [NodeKind; 13] = [
+    /// Every node type: the 13 of flow-format §8 in its order, then `pipedream`.
+    pub const ALL: [NodeKind; 14] = [
         NodeKind::Start,
         NodeKind::SendText,
         NodeKind::SendTemplate,
@@ -93,6 +97,7 @@ impl NodeKind {
         NodeKind::Agent,
         NodeKind::Handoff,
         NodeKind::EmitEvent,
+        NodeKind::Pipedream,
     ];
 
     /// The `node_type` spellings, in the order of [`NodeKind::ALL`].
@@ -110,7 +115,17 @@ impl NodeKind {
         "agent",
         "handoff",
         "emit_event",
+        "pipedream",
     ];
+
+    /// The `node_type` spellings of the 13 node types Switchboard runs.
+    pub const SUPPORTED_NAMES: &'static [&'static str] = Self::ALL_NAMES.split_at(13).0;
+
+    /// `false` for a node type Switchboard loads and validates but does not run (`pipedream`):
+    /// an execution reaching it fails with `unsupported_node`.
+    pub fn is_supported(self) -> bool {
+        self != NodeKind::Pipedream
+    }
 
     /// The `node_type` string.
     pub fn as_str(self) -> &'static str {
@@ -142,6 +157,7 @@ impl NodeKind {
             NodeKind::Agent => agent::AGENT_KEYS,
             NodeKind::Handoff => control::HANDOFF_KEYS,
             NodeKind::EmitEvent => control::EMIT_EVENT_KEYS,
+            NodeKind::Pipedream => integration::PIPEDREAM_KEYS,
         }
     }
 }
@@ -175,6 +191,8 @@ pub enum NodeConfig {
     Handoff(Handoff),
     /// `emit_event`
     EmitEvent(EmitEvent),
+    /// `pipedream` (loaded and validated, not run)
+    Pipedream(Pipedream),
     /// A node whose `node_type` is missing or unknown.
     Unknown,
 }
@@ -189,19 +207,29 @@ pub struct ModelRef {
 }
 
 impl ModelRef {
-    /// `true` when either reference is set (and non-empty).
+    /// `true` when either reference is set (and not blank).
     pub fn is_set(&self) -> bool {
-        self.id.as_deref().is_some_and(|s| !s.is_empty())
-            || self.name.as_deref().is_some_and(|s| !s.is_empty())
+        self.candidates().next().is_some()
     }
 
-    /// The references to try, in order.
+    /// The references to try, in order (blank ones left out).
     pub fn candidates(&self) -> impl Iterator<Item = &str> {
         self.id
             .iter()
             .chain(&self.name)
             .map(String::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// `provider_model_name`, when set (and not blank): the model's name.
+    pub fn model_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|s| !s.trim().is_empty())
+    }
+
+    /// `provider_model_id`, when set (and not blank): a Kapso id, used only through a model
+    /// map.
+    pub fn model_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|s| !s.trim().is_empty())
     }
 }
 
@@ -218,18 +246,18 @@ pub struct ResourceRef {
 }
 
 impl ResourceRef {
-    /// `true` when either reference is set (and non-empty).
+    /// `true` when either reference is set (and not blank).
     pub fn is_set(&self) -> bool {
         self.candidates().next().is_some()
     }
 
-    /// The references to try, in order.
+    /// The references to try, in order (blank ones left out).
     pub fn candidates(&self) -> impl Iterator<Item = &str> {
         self.id
             .iter()
             .chain(&self.slug)
             .map(String::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.trim().is_empty())
     }
 }
 
@@ -274,6 +302,7 @@ pub(crate) fn decode(kind: NodeKind, o: Obj, cx: &mut Cx) -> NodeConfig {
         NodeKind::Agent => NodeConfig::Agent(Box::new(agent::agent(o, cx))),
         NodeKind::Handoff => NodeConfig::Handoff(control::handoff(o, cx)),
         NodeKind::EmitEvent => NodeConfig::EmitEvent(control::emit_event(o, cx)),
+        NodeKind::Pipedream => NodeConfig::Pipedream(integration::pipedream(o, cx)),
     }
 }
 
@@ -292,6 +321,7 @@ fn within(kind: NodeKind) -> &'static str {
         NodeKind::Agent => "agent config",
         NodeKind::Handoff => "handoff config",
         NodeKind::EmitEvent => "emit_event config",
+        NodeKind::Pipedream => "pipedream config",
     }
 }
 

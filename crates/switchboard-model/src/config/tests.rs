@@ -96,6 +96,7 @@ impl Sample {
                 ("llm_configuration", self.open()),
             ],
             NodeKind::Webhook => vec![("ai_field_config", self.ai_fields("url"))],
+            NodeKind::Pipedream => vec![("ai_field_config", self.ai_fields("configured_props"))],
             NodeKind::Agent => vec![
                 (
                     "flow_agent_webhooks",

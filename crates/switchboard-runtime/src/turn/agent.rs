@@ -50,6 +50,7 @@ impl<'e> Turn<'e> {
             | NodeConfig::Call(_)
             | NodeConfig::Handoff(_)
             | NodeConfig::EmitEvent(_)
+            | NodeConfig::Pipedream(_)
             | NodeConfig::Unknown => String::new(),
         };
         // A prompt that does not render is a node failure (`template_error`, §3.1), never the
@@ -175,8 +176,10 @@ impl<'e> Turn<'e> {
             .await
     }
 
-    /// An agent webhook tool: URL, headers and body rendered with `args`; the arguments are
-    /// merged over the rendered body object (never rendered themselves).
+    /// An agent webhook tool (kapso-project §4.5): URL, headers and body rendered with the
+    /// tool call's arguments (bare names resolve in them first, then in `vars`); the request
+    /// body is the arguments with the rendered `body` merged over them — `body` holds
+    /// constants sent without AI changes, so its keys win (arguments are never rendered).
     #[allow(clippy::too_many_arguments)]
     async fn tool_http(
         &mut self,
@@ -207,10 +210,12 @@ impl<'e> Turn<'e> {
         }
         let headers = self.render_headers(xi, node_id, headers, Some(args))?;
         let mut rendered = self.render_with_args(xi, node_id, "body", body, args, None)?;
-        if let (Value::Object(b), Value::Object(a)) = (&mut rendered, args) {
-            for (k, v) in a {
-                b.insert(k.clone(), v.clone());
+        if let (Value::Object(b), Value::Object(a)) = (&rendered, args) {
+            let mut merged = a.clone();
+            for (k, v) in b {
+                merged.insert(k.clone(), v.clone());
             }
+            rendered = Value::Object(merged);
         }
         self.http_call(xi, node_id, method, url, headers, Some(rendered))
             .await
@@ -264,7 +269,10 @@ async fn run_turn(turn: &mut Turn<'_>, xi: usize, flow: &Arc<CompiledFlow>, ni: 
     }
     let tools = offered_tools(turn, xi, cfg);
     let max = cfg.max_iterations_or_default().max(1);
-    let model = cfg.model.candidates().next().unwrap_or_default().to_owned();
+    let model = match turn.model_name(&cfg.model) {
+        Ok(m) => m,
+        Err(f) => return Step::Fail(f),
+    };
     let mut iterations: i64 = 0;
     loop {
         if iterations >= max {
@@ -478,6 +486,84 @@ fn object_schema() -> Value {
     json!({"type": "object", "properties": {}, "required": []})
 }
 
+/// The parameters of a webhook tool without `body_schema`: the names its `url` and `headers`
+/// templates read (bare, or as `args.<name>`), as strings, so the model can fill
+/// `https://api.example.com/inventory/{{sku}}` (kapso-project §4.5).
+fn placeholder_schema(w: &switchboard_model::config::WebhookTool) -> Value {
+    let mut names: Vec<String> = Vec::new();
+    let mut texts: Vec<&str> = w.url.iter().map(String::as_str).collect();
+    if let Some(switchboard_model::Value::Object(h)) = &w.headers {
+        texts.extend(h.iter().filter_map(|(_, v)| v.as_str()));
+    }
+    for text in texts {
+        for name in placeholders(text) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    if names.is_empty() {
+        return object_schema();
+    }
+    let properties: Map<String, Value> = names
+        .iter()
+        .map(|n| (n.clone(), json!({"type": "string"})))
+        .collect();
+    json!({"type": "object", "properties": properties, "required": names})
+}
+
+/// The variable names `{{ name… }}` blocks of a template start with (`args.name` counts as
+/// `name`; the namespaces `vars`, `system`, `context`, `metadata` and secrets do not count).
+fn placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        rest = &rest[open + 2..];
+        let Some(close) = rest.find("}}") else { break };
+        let expr = rest[..close].trim();
+        rest = &rest[close + 2..];
+        let ident = |s: &str| -> Option<String> {
+            let end = s
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(s.len());
+            let name = &s[..end];
+            (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()))
+                .then(|| name.to_owned())
+        };
+        let Some(first) = ident(expr) else { continue };
+        let name = match first.as_str() {
+            "args" => expr.strip_prefix("args.").and_then(ident),
+            "vars" | "system" | "context" | "metadata" | "true" | "false" | "none" => None,
+            _ => Some(first),
+        };
+        if let Some(n) = name
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// A display name made safe for a tool name: characters outside `[A-Za-z0-9_-]` become `_`.
+fn tool_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// An MCP tool as offered to the model: `<server>__<tool>`, the server's display name made
+/// safe ("Documentation Server" → `Documentation_Server__search`, kapso-project §4.6).
+fn mcp_tool_name(server: &str, tool: &str) -> String {
+    format!("{}__{tool}", tool_safe(server))
+}
+
 fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
     let mut out = Vec::new();
     for t in cfg.builtin_tools() {
@@ -495,7 +581,7 @@ fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
             parameters: w
                 .body_schema
                 .as_ref()
-                .map_or_else(object_schema, switchboard_model::Value::to_json),
+                .map_or_else(|| placeholder_schema(w), switchboard_model::Value::to_json),
         });
     }
     for f in &cfg.function_tools {
@@ -523,7 +609,7 @@ fn offered_tools(turn: &Turn<'_>, xi: usize, cfg: &Agent) -> Vec<ToolSpec> {
                 .and_then(|s| s.name.clone())
                 .unwrap_or_default();
             out.push(ToolSpec {
-                name: format!("{server}__{name}"),
+                name: mcp_tool_name(&server, name),
                 description: desc.clone(),
                 parameters: params.clone(),
             });
@@ -709,8 +795,12 @@ async fn run_tool(
                 if question.is_empty() || file.is_empty() {
                     return err("`question` and `media_id` or `url` are required");
                 }
+                let model = match turn.model_name(&cfg.model) {
+                    Ok(m) => m,
+                    Err(f) => return err(f.message),
+                };
                 let req = ChatRequest {
-                    model: cfg.model.candidates().next().unwrap_or_default().to_owned(),
+                    model,
                     purpose: Purpose::AskAboutFile {
                         node_id: node_id.to_owned(),
                     },
@@ -808,7 +898,7 @@ async fn run_tool(
             .mcp_servers
             .iter()
             .enumerate()
-            .find(|(_, s)| s.name.as_deref() == Some(server))
+            .find(|(_, s)| tool_safe(s.name.as_deref().unwrap_or_default()) == server)
     {
         let known = turn.execs[xi]
             .agent
@@ -879,4 +969,59 @@ fn retrieve(text: &str, query: &str) -> String {
         out.push_str(p);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_model::config::WebhookTool;
+
+    fn tool(url: &str, headers: Option<switchboard_model::Value>) -> WebhookTool {
+        WebhookTool {
+            name: Some("inventory".into()),
+            url: Some(url.into()),
+            headers,
+            ..WebhookTool::default()
+        }
+    }
+
+    #[test]
+    fn placeholders_of_url_and_headers_become_string_parameters() {
+        assert_eq!(
+            placeholders(
+                "https://x.io/{{sku}}/{{ args.size }}?v={{vars.v}}&s={{system.flow_id}}&{{sku}}"
+            ),
+            ["sku", "size"]
+        );
+        assert_eq!(
+            placeholders("{{ 1 }} {{ true }} {{ none }} {{ x | upper }} {{"),
+            ["x"]
+        );
+        let mut headers = switchboard_model::Map::new();
+        headers.insert("X-Shop", "{{shop}}");
+        let schema = placeholder_schema(&tool(
+            "https://bakery.example/inventory/{{sku}}",
+            Some(switchboard_model::Value::Object(headers)),
+        ));
+        assert_eq!(
+            schema,
+            json!({"type": "object",
+                   "properties": {"sku": {"type": "string"}, "shop": {"type": "string"}},
+                   "required": ["sku", "shop"]})
+        );
+        assert_eq!(
+            placeholder_schema(&tool("https://x.io/static", None)),
+            object_schema()
+        );
+    }
+
+    #[test]
+    fn mcp_display_names_become_tool_safe_prefixes() {
+        assert_eq!(
+            mcp_tool_name("Documentation Server", "search"),
+            "Documentation_Server__search"
+        );
+        assert_eq!(mcp_tool_name("docs", "search"), "docs__search");
+        assert_eq!(tool_safe("Café / Menü-2"), "Caf____Men_-2");
+    }
 }

@@ -105,61 +105,72 @@ impl Turn<'_> {
                     Err(f) => return Step::Fail(f),
                 }
             }
-            let model = c.model.candidates().next().unwrap_or_default().to_owned();
-            let mut messages = vec![ChatMessage::new("system", prompt.clone())];
-            messages.extend(self.history_messages());
-            let req = ChatRequest {
-                model: model.clone(),
-                purpose: Purpose::Decide {
-                    node_id: node_id.clone(),
-                    labels: labels.clone(),
-                    conditions,
-                    last_user_input: last.unwrap_or_default(),
-                    last_reply_id: self.execs[xi]
-                        .vars
-                        .get("last_user_reply")
-                        .and_then(|r| r.get("id"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                },
-                messages,
-                tools: Vec::new(),
-                temperature: Some(c.llm_temperature.unwrap_or(0.0)),
-                max_tokens: Some(c.llm_max_tokens.unwrap_or(10000)),
-                reasoning_effort: None,
-            };
-            match self.ctx.adapters.model.complete(req).await {
-                Ok(resp) => {
-                    let answer = resp.text.unwrap_or_default();
-                    let t = answer.trim();
-                    let found = labels
-                        .iter()
-                        .find(|l| l.as_str() == t)
-                        .or_else(|| labels.iter().find(|l| l.eq_ignore_ascii_case(t)));
-                    match found {
-                        Some(l) => (
-                            l.clone(),
-                            false,
-                            None,
-                            json!({"model": model, "prompt": prompt, "response": answer}),
-                        ),
-                        None => (
-                            first.clone(),
-                            true,
-                            Some("no_match".to_owned()),
-                            json!({"model": model, "prompt": prompt, "response": answer}),
-                        ),
+            // A model named only by a Kapso id needs the model map (kapso-project §4.2); an
+            // unmapped one falls back like a failed model call, with its own reason.
+            match self.model_name(&c.model) {
+                Err(f) => (
+                    first.clone(),
+                    true,
+                    Some(f.kind.as_str().to_owned()),
+                    json!({"prompt": prompt, "error": f.message}),
+                ),
+                Ok(model) => {
+                    let mut messages = vec![ChatMessage::new("system", prompt.clone())];
+                    messages.extend(self.history_messages());
+                    let req = ChatRequest {
+                        model: model.clone(),
+                        purpose: Purpose::Decide {
+                            node_id: node_id.clone(),
+                            labels: labels.clone(),
+                            conditions,
+                            last_user_input: last.unwrap_or_default(),
+                            last_reply_id: self.execs[xi]
+                                .vars
+                                .get("last_user_reply")
+                                .and_then(|r| r.get("id"))
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                        },
+                        messages,
+                        tools: Vec::new(),
+                        temperature: Some(c.llm_temperature.unwrap_or(0.0)),
+                        max_tokens: Some(c.llm_max_tokens.unwrap_or(10000)),
+                        reasoning_effort: None,
+                    };
+                    match self.ctx.adapters.model.complete(req).await {
+                        Ok(resp) => {
+                            let answer = resp.text.unwrap_or_default();
+                            let t = answer.trim();
+                            let found = labels
+                                .iter()
+                                .find(|l| l.as_str() == t)
+                                .or_else(|| labels.iter().find(|l| l.eq_ignore_ascii_case(t)));
+                            match found {
+                                Some(l) => (
+                                    l.clone(),
+                                    false,
+                                    None,
+                                    json!({"model": model, "prompt": prompt, "response": answer}),
+                                ),
+                                None => (
+                                    first.clone(),
+                                    true,
+                                    Some("no_match".to_owned()),
+                                    json!({"model": model, "prompt": prompt, "response": answer}),
+                                ),
+                            }
+                        }
+                        Err(e) => {
+                            // The event records only `adapter_error`; the log says why.
+                            tracing::warn!(node_id = %node_id, model = %model, error = %e, "AI decide: the model call failed; taking the first condition");
+                            (
+                                first.clone(),
+                                true,
+                                Some("adapter_error".to_owned()),
+                                json!({"model": model, "prompt": prompt}),
+                            )
+                        }
                     }
-                }
-                Err(e) => {
-                    // The event records only `adapter_error`; the log says why.
-                    tracing::warn!(node_id = %node_id, model = %model, error = %e, "AI decide: the model call failed; taking the first condition");
-                    (
-                        first.clone(),
-                        true,
-                        Some("adapter_error".to_owned()),
-                        json!({"model": model, "prompt": prompt}),
-                    )
                 }
             }
         };

@@ -170,16 +170,14 @@ impl Turn<'_> {
             OutboundBody::Media { media_type, .. } => media_type.as_str(),
         }
         .to_owned();
-        self.conv.record(
-            HistoryMessage {
-                id: message_id.to_owned(),
-                direction: Direction::Outbound,
-                kind,
-                text,
-                at: self.now,
-            },
-            self.ctx.config.history_window,
-        );
+        let mut h = HistoryMessage::new(message_id, Direction::Outbound, kind, text, self.now);
+        h.has_media = matches!(body, OutboundBody::Media { .. });
+        if let OutboundBody::Interactive(i) = body {
+            h.interactive_type = Some(i.interactive_type.clone());
+        }
+        h.status = Some("sent".to_owned());
+        h.status_at = Some(self.now);
+        self.conv.record(h, self.ctx.config.history_window);
         self.performed(xi, node_id, action, json!({"message_id": message_id}));
     }
 
@@ -362,6 +360,13 @@ impl Turn<'_> {
             };
         }
         record.statuses.push(entry);
+        // The history's delivery status (what `whatsapp_context` reports), when it is newer.
+        for m in self.conv.messages.iter_mut().rev() {
+            if m.id == status.message_id && m.status_at.is_none_or(|t| t <= status.at) {
+                m.status = Some(status.status.clone());
+                m.status_at = Some(status.at);
+            }
+        }
         let xi = self.load(&record.execution_id).await?;
         let mut payload = json!({
             "outbox_id": record.id,

@@ -477,6 +477,7 @@ impl<'e> Turn<'e> {
                             | NodeKind::SendTemplate
                             | NodeKind::SendInteractive
                             | NodeKind::Agent
+                            | NodeKind::Pipedream
                     )
                 );
                 if catchable {
@@ -697,6 +698,7 @@ impl<'e> Turn<'e> {
                 | NodeConfig::Agent(_)
                 | NodeConfig::Handoff(_)
                 | NodeConfig::EmitEvent(_)
+                | NodeConfig::Pipedream(_)
                 | NodeConfig::Unknown => "subworkflow_error".to_owned(),
             };
             let value = json!({
@@ -760,7 +762,7 @@ impl<'e> Turn<'e> {
                     json!({"function": c.function.id.as_ref().or(c.function.slug.as_ref())});
                 self.action(xi, &node_id, "function", request);
                 match self
-                    .call_function(xi, &node_id, &c.function, None, None)
+                    .call_function(xi, &node_id, &c.function, Some(&[]), None)
                     .await
                 {
                     Ok(Value::Object(resp)) => {
@@ -853,6 +855,15 @@ impl<'e> Turn<'e> {
                 Step::Stop
             }
             NodeConfig::EmitEvent(c) => self.emit_event(xi, &node_id, c).await,
+            // Loaded and validated (`unsupported-node-type`), never run: its `error` edge, or
+            // the execution's failure, applies (kapso-project §3).
+            NodeConfig::Pipedream(c) => Step::Fail(Failure::new(
+                FailureKind::UnsupportedNode,
+                format!(
+                    "node type `pipedream` ({}) is not run by Switchboard",
+                    c.app_slug.as_deref().unwrap_or("no app")
+                ),
+            )),
             NodeConfig::Unknown => Step::Fail(Failure::new(
                 FailureKind::InvalidRequest,
                 "unknown node type",

@@ -1,11 +1,11 @@
 //! Rendering helpers: templates with their missing-variable notes, AI-filled fields, text fields.
 
 use serde_json::{Map, Value, json};
-use switchboard_model::config::{Sender, TextField};
+use switchboard_model::config::{ModelRef, Sender, TextField};
 
 use crate::adapters::{ChatRequest, Purpose};
 use crate::event::EventType;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureKind};
 use crate::state::{ChatMessage, Direction};
 use crate::template::{Mode, Rendered, Scope, TemplateError};
 
@@ -122,12 +122,7 @@ impl Turn<'_> {
             if out.contains_key(&path) {
                 continue;
             }
-            let model = sender
-                .model
-                .candidates()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let model = self.model_name(&sender.model)?;
             self.emit(
                 xi,
                 EventType::AiFieldResolving,
@@ -175,6 +170,29 @@ impl Turn<'_> {
             out.insert(path, Value::String(text));
         }
         Ok(out)
+    }
+
+    /// The model name sent for a node's model reference (kapso-project §4.2):
+    /// `provider_model_name`, else the name the model map (`EngineConfig::model_ids`) gives
+    /// its `provider_model_id`; an id nobody mapped is a `model_not_found` failure.
+    pub(super) fn model_name(&self, m: &ModelRef) -> Result<String, Failure> {
+        if let Some(name) = m.model_name() {
+            return Ok(name.to_owned());
+        }
+        match m.model_id() {
+            Some(id) => self.ctx.config.model_ids.get(id).cloned().ok_or_else(|| {
+                Failure::new(
+                    FailureKind::ModelNotFound,
+                    format!(
+                        "the node names its model only by the Kapso id `{id}`, which no model map resolves"
+                    ),
+                )
+            }),
+            None => Err(Failure::new(
+                FailureKind::ModelNotFound,
+                "the node names no model",
+            )),
+        }
     }
 
     pub(super) fn history_messages(&self) -> Vec<ChatMessage> {

@@ -150,16 +150,7 @@ impl Turn<'_> {
         for m in &batch {
             self.message_ids
                 .push((self.conv.id.clone(), m.id.clone(), self.now));
-            self.conv.record(
-                HistoryMessage {
-                    id: m.id.clone(),
-                    direction: Direction::Inbound,
-                    kind: m.kind.clone(),
-                    text: m.text.clone(),
-                    at: m.timestamp.unwrap_or(self.now),
-                },
-                window,
-            );
+            self.conv.record(inbound_history(m, self.now), window);
         }
         let message_ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
         let text = batch
@@ -511,7 +502,8 @@ impl Turn<'_> {
                         | NodeKind::SetVariable
                         | NodeKind::Call
                         | NodeKind::Handoff
-                        | NodeKind::EmitEvent,
+                        | NodeKind::EmitEvent
+                        | NodeKind::Pipedream,
                     )
                     | None => WaitingReason::HandoffResumed,
                 };
@@ -563,4 +555,48 @@ impl Turn<'_> {
         self.steps = 0;
         self.run(xi, ni).await
     }
+}
+
+/// What the history keeps of an inbound message (kapso-project §4.1: type, content, reply id
+/// and title, media flag, status).
+fn inbound_history(m: &InboundMessage, now: crate::time::Timestamp) -> HistoryMessage {
+    let at = m.timestamp.unwrap_or(now);
+    let mut h = HistoryMessage::new(
+        m.id.clone(),
+        Direction::Inbound,
+        m.kind.clone(),
+        m.text.clone(),
+        at,
+    );
+    let sent_type = m
+        .interactive
+        .as_ref()
+        .and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(r) = &m.reply {
+        h.reply_id = Some(r.id.clone());
+        h.reply_title = Some(r.title.clone());
+        // A template's quick-reply button is a button reply to the flow.
+        h.interactive_type = Some(if r.kind == "button" {
+            "button_reply".to_owned()
+        } else {
+            r.kind.clone()
+        });
+    } else {
+        h.interactive_type = sent_type.clone();
+    }
+    // The reply object as WhatsApp sent it (a list row's description, a WhatsApp Flow's
+    // answer); without it, `whatsapp_context` shows the reply's id and title.
+    if let (Some(t), Some(i)) = (&sent_type, &m.interactive)
+        && let Some(data) = i.get(t.as_str())
+    {
+        h.interactive_data = Some(data.clone());
+    }
+    h.has_media = matches!(
+        m.kind.as_str(),
+        "image" | "video" | "audio" | "document" | "sticker"
+    );
+    h.status = Some("received".to_owned());
+    h
 }

@@ -83,6 +83,7 @@ impl Turn<'_> {
             } else if let Some(rest) = path
                 .strip_prefix("body_template.")
                 .or_else(|| path.strip_prefix("body."))
+                .or_else(|| path.strip_prefix("request_body."))
                 && let Some(b) = &mut body
             {
                 set_path(b, rest, v.clone());

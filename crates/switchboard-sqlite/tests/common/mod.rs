@@ -140,4 +140,21 @@ impl ExecutionStore for TempStore {
     async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {
         self.store.release_lease(conversation_id, owner).await
     }
+    async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.store.kv_get(namespace, key).await
+    }
+    async fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.store.kv_put(namespace, key, value).await
+    }
+    async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        self.store.kv_delete(namespace, key).await
+    }
+    async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.store.kv_list(namespace, prefix, limit).await
+    }
 }
