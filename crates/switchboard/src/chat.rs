@@ -122,6 +122,7 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
             name: args.name.clone(),
             functions: args.functions.clone(),
             config,
+            others: Vec::new(),
         },
     )?;
     let mut out = std::io::stdout().lock();

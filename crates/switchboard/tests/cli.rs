@@ -804,3 +804,52 @@ fn chat_fails_hostile_templates_quickly_and_in_bounded_memory() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn graph_draws_a_flow_and_a_directory_of_flows() {
+    let run = check(&["graph", "fixtures/flows/valid/support_triage.json"], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.starts_with("<svg"), "{}", run.stdout);
+    assert!(run.stdout.contains("data-node-id=\"route\""));
+    assert!(run.stderr.contains("1 warning(s)"), "{}", run.stderr);
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid/support_triage.json",
+            "--format",
+            "mermaid",
+            "--direction",
+            "td",
+        ],
+        "",
+    );
+    assert!(run.stdout.contains("flowchart TD"), "{}", run.stdout);
+    let run = check(&["graph", "fixtures/flows/valid", "--format", "dot"], "");
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("--out DIR"), "{}", run.stderr);
+    let out = std::env::temp_dir().join(format!("sb-graph-{}", std::process::id()));
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid",
+            "--format",
+            "dot",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let dot = std::fs::read_to_string(out.join("echo.dot")).unwrap();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    std::fs::remove_dir_all(&out).unwrap();
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/invalid/invalid-document__root_array.json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("not a flow"), "{}", run.stderr);
+}
