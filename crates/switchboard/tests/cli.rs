@@ -853,3 +853,23 @@ fn graph_draws_a_flow_and_a_directory_of_flows() {
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.contains("not a flow"), "{}", run.stderr);
 }
+
+#[test]
+fn the_diagram_in_the_readme_is_what_graph_draws() {
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid/appointment_booking.json",
+            "--direction",
+            "td",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let committed =
+        std::fs::read_to_string(root().join("docs/images/appointment_booking.svg")).unwrap();
+    assert!(
+        committed == run.stdout,
+        "docs/images/appointment_booking.svg is stale: rerun the command in README.md"
+    );
+}
