@@ -5,7 +5,7 @@
 //! WhatsApp-like chat, and Events, Variables and Errors tabs. It talks to a small JSON API
 //! (docs/graph-and-playground.md): `GET /api/state?since=N` long-polls for the whole state,
 //! and `POST /api/{message,reply,clock,restart,workflow,reload}` act. The conversation runs on a
-//! [`Session`] (the same engine `switchboard chat` builds: offline adapters and a manual clock
+//! [`Session`](crate::session::Session) (the same engine `switchboard chat` builds: offline adapters and a manual clock
 //! unless `--config` names real ones; the messenger always stays in the page).
 //!
 //! It binds loopback by default, refuses requests whose `Host` is not the address it serves
