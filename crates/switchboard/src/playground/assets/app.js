@@ -176,7 +176,12 @@ function renderBot(m, last, li) {
       a.rel = "noopener noreferrer";
       card.append(a);
     }
-    if (m.flow) card.append(el("button", "cta", "▤ " + m.flow.flow_cta + " (WhatsApp Flow " + m.flow.flow_id + ")"));
+    if (m.flow) {
+      // A WhatsApp Flow opens only in WhatsApp: shown as its button, with what it would open.
+      const f = el("span", "cta", "▤ " + m.flow.flow_cta);
+      f.title = `WhatsApp Flow ${m.flow.flow_id} (${m.flow.flow_action}${m.flow.flow_action_payload && m.flow.flow_action_payload.screen ? ": " + m.flow.flow_action_payload.screen : ""})`;
+      card.append(f, el("span", "muted small", "WhatsApp Flow " + m.flow.flow_id + ": answer it by typing"));
+    }
     if (card.childNodes.length) li.append(card);
   } else {
     li.append(el("pre", null, JSON.stringify(m, null, 2)));
