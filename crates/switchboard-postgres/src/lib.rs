@@ -25,8 +25,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::{Value, json};
 use switchboard_runtime::store::{
-    DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore, InboundItem, NewInbound,
-    OutboxQuery, OutboxRecord, OutboxState, QueuedInbound, TurnCommit, effect_due,
+    Claimed, ConversationWork, DueTimer, DueWork, Enqueued, ExecutionFilter, ExecutionStore,
+    InboundItem, NewInbound, OutboxQuery, OutboxRecord, OutboxState, QueuedInbound, TurnCommit,
+    effect_due,
 };
 use switchboard_runtime::{
     Conversation, Event, EventType, Execution, Status, StoreError, Timestamp,
@@ -869,6 +870,114 @@ impl ExecutionStore for PostgresStore {
             )
             .await?;
         Ok(!rows.is_empty())
+    }
+
+    async fn claim(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<Claimed, StoreError> {
+        // One statement: read the conversation's inbox, the conversation and its active
+        // execution; decide whether work is due (the rule of `ConversationWork::is_due`, as
+        // `due_work` applies it); then either take or renew the lease, or let ours go. The
+        // two writes exclude each other, so they never touch the lease row twice.
+        let until = now.millis().saturating_add(ttl_ms);
+        let rows = self
+            .query(
+                "WITH conv AS (
+                     SELECT version, body FROM switchboard_conversations WHERE id = $1
+                 ),
+                 active AS (
+                     SELECT e.version, e.body, e.timer_due_at, e.effect_due_at
+                     FROM switchboard_executions e
+                     WHERE e.id = (SELECT body::json ->> 'active_execution_id' FROM conv)
+                 ),
+                 inbox AS (
+                     SELECT seq, key, kind, received_at, due_at, body FROM switchboard_inbox
+                     WHERE conversation_id = $1
+                 ),
+                 due AS (
+                     SELECT EXISTS (SELECT 1 FROM inbox WHERE kind = 'status')
+                         OR (EXISTS (SELECT 1 FROM inbox WHERE kind = 'message')
+                             AND (SELECT max(due_at) FROM inbox WHERE kind = 'message') <= $3
+                             AND NOT EXISTS (SELECT 1 FROM active
+                                             WHERE effect_due_at IS NOT NULL))
+                         OR EXISTS (SELECT 1 FROM active
+                                    WHERE effect_due_at <= $3 OR timer_due_at <= $3) AS due
+                 ),
+                 taken AS (
+                     INSERT INTO switchboard_leases (conversation_id, owner, expires_at)
+                     SELECT $1, $2, $4 FROM due WHERE due.due
+                     ON CONFLICT (conversation_id) DO UPDATE
+                         SET owner = excluded.owner, expires_at = excluded.expires_at
+                         WHERE switchboard_leases.owner = excluded.owner
+                            OR switchboard_leases.expires_at <= $3
+                     RETURNING 1
+                 ),
+                 freed AS (
+                     DELETE FROM switchboard_leases
+                     WHERE conversation_id = $1 AND owner = $2 AND NOT (SELECT due FROM due)
+                     RETURNING 1
+                 )
+                 SELECT (SELECT due FROM due), EXISTS (SELECT 1 FROM taken),
+                        (SELECT count(*) FROM freed),
+                        (SELECT version FROM conv), (SELECT body FROM conv),
+                        (SELECT version FROM active), (SELECT body FROM active),
+                        (SELECT json_agg(json_build_array(seq, key, received_at, due_at, body)
+                                         ORDER BY seq)::text FROM inbox)",
+                &[&conversation_id, &owner, &now.millis(), &until],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Err(backend("claim returned no row"));
+        };
+        let due: bool = row.get(0);
+        if !due {
+            return Ok(Claimed::Idle);
+        }
+        if !row.get::<_, bool>(1) {
+            return Ok(Claimed::Busy);
+        }
+        let conversation = match (row.get::<_, Option<i64>>(3), row.get::<_, Option<&str>>(4)) {
+            (Some(v), Some(body)) => {
+                let mut c: Conversation = decode(body, "conversation")?;
+                c.version = version_of(v, "conversation")?;
+                Some(c)
+            }
+            _ => None,
+        };
+        let active = match (row.get::<_, Option<i64>>(5), row.get::<_, Option<&str>>(6)) {
+            (Some(v), Some(body)) => {
+                let mut e: Execution = decode(body, "execution")?;
+                e.version = version_of(v, "execution")?;
+                Some(e)
+            }
+            _ => None,
+        };
+        let items: Vec<(i64, String, i64, i64, String)> = match row.get::<_, Option<&str>>(7) {
+            Some(text) => decode(text, "inbox items")?,
+            None => Vec::new(),
+        };
+        let queued = items
+            .into_iter()
+            .map(|(seq, key, received_at, due_at, body)| {
+                Ok(QueuedInbound {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    conversation_id: conversation_id.to_owned(),
+                    key,
+                    item: decode(&body, "inbox item")?,
+                    received_at: Timestamp(received_at),
+                    due_at: Timestamp(due_at),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Claimed::Work(ConversationWork {
+            queued,
+            conversation,
+            active,
+        }))
     }
 
     async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError> {

@@ -28,8 +28,8 @@ use crate::request::{
 };
 use crate::state::{Contact, Conversation, Execution, Status, TriggerType};
 use crate::store::{
-    ExecutionFilter, ExecutionStore, InboundItem, OutboxQuery, OutboxRecord, QueuedInbound,
-    TurnCommit,
+    ConversationWork, ExecutionFilter, ExecutionStore, InboundItem, OutboxQuery, OutboxRecord,
+    QueuedInbound, TurnCommit,
 };
 use crate::template::Renderer;
 use crate::time::Timestamp;
@@ -387,7 +387,7 @@ impl Engine {
         &self,
         batch: Vec<InboundMessage>,
     ) -> Result<Dispatch, EngineError> {
-        self.inbound_turn(batch, Vec::new()).await
+        self.inbound_turn(batch, Vec::new(), None).await
     }
 
     /// Handles a conversation's queued messages (one debounced batch, in arrival order) and
@@ -406,7 +406,31 @@ impl Engine {
             self.consume(consumed).await?;
             return Ok(Dispatch::Duplicate);
         }
-        self.inbound_turn(batch, consumed).await
+        self.inbound_turn(batch, consumed, None).await
+    }
+
+    /// [`Engine::handle_queued`] for a conversation the worker claimed: the turn starts from
+    /// the conversation and active execution read with the claim (no further reads), and
+    /// trusts the inbox's deduplication (a message id already processed is never queued; the
+    /// commit refuses one all the same).
+    pub async fn handle_claimed(
+        &self,
+        work: &ConversationWork,
+        items: &[QueuedInbound],
+    ) -> Result<Dispatch, EngineError> {
+        let consumed: Vec<u64> = items.iter().map(|q| q.seq).collect();
+        let batch: Vec<InboundMessage> = items
+            .iter()
+            .filter_map(|q| match &q.item {
+                InboundItem::Message(m) => Some(m.clone()),
+                InboundItem::Status(_) => None,
+            })
+            .collect();
+        if batch.is_empty() {
+            self.consume(consumed).await?;
+            return Ok(Dispatch::Duplicate);
+        }
+        self.inbound_turn(batch, consumed, Some(work)).await
     }
 
     /// Removes queued items without handling them (a message that cannot be handled must not
@@ -434,6 +458,7 @@ impl Engine {
         &self,
         batch: Vec<InboundMessage>,
         consumed: Vec<u64>,
+        claimed: Option<&ConversationWork>,
     ) -> Result<Dispatch, EngineError> {
         let Some(first) = batch.first() else {
             return Err(EngineError::InvalidRequest("empty batch".into()));
@@ -446,17 +471,23 @@ impl Engine {
         let conv_id = conversation_id(&pnid, &phone);
         let mut fresh = Vec::with_capacity(batch.len());
         for m in batch {
-            if !self.ctx.store.seen_message(&conv_id, &m.id).await?
-                && !fresh.iter().any(|f: &InboundMessage| f.id == m.id)
-            {
-                fresh.push(m);
+            if fresh.iter().any(|f: &InboundMessage| f.id == m.id) {
+                continue;
             }
+            if claimed.is_none() && self.ctx.store.seen_message(&conv_id, &m.id).await? {
+                continue;
+            }
+            fresh.push(m);
         }
         if fresh.is_empty() {
             self.consume(consumed).await?;
             return Ok(Dispatch::Duplicate);
         }
-        let mut conv = match self.ctx.store.conversation(&conv_id).await? {
+        let stored = match claimed {
+            Some(work) => work.conversation.clone().filter(|c| c.id == conv_id),
+            None => self.ctx.store.conversation(&conv_id).await?,
+        };
+        let mut conv = match stored {
             Some(c) => c,
             None => Conversation::new(
                 conv_id.clone(),
@@ -477,6 +508,9 @@ impl Engine {
         }
         let mut turn = Turn::new(&self.ctx, conv, now);
         turn.consumed = consumed;
+        if let Some(work) = claimed {
+            turn.preload(work.active.clone());
+        }
         let dispatch = turn.inbound(fresh).await?;
         turn.commit().await?;
         Ok(dispatch)
@@ -486,7 +520,22 @@ impl Engine {
     /// (a scheduled send that is due, or an effect a crash interrupted): see
     /// [`Resumed`]. The conversation's worker calls it, holding its lease.
     pub async fn resume_pending(&self, conversation_id: &str) -> Result<Resumed, EngineError> {
-        let Some(conv) = self.ctx.store.conversation(conversation_id).await? else {
+        let conv = self.ctx.store.conversation(conversation_id).await?;
+        self.resume(conv, None).await
+    }
+
+    /// [`Engine::resume_pending`] for a conversation the worker claimed (no further reads).
+    pub async fn resume_claimed(&self, work: &ConversationWork) -> Result<Resumed, EngineError> {
+        self.resume(work.conversation.clone(), work.active.clone())
+            .await
+    }
+
+    async fn resume(
+        &self,
+        conv: Option<Conversation>,
+        active_execution: Option<Execution>,
+    ) -> Result<Resumed, EngineError> {
+        let Some(conv) = conv else {
             return Ok(Resumed::Nothing);
         };
         let Some(active) = conv.active_execution_id.clone() else {
@@ -494,6 +543,7 @@ impl Engine {
         };
         let now = self.ctx.adapters.clock.now();
         let mut turn = Turn::new(&self.ctx, conv, now);
+        turn.preload(active_execution);
         let xi = turn.load(&active).await?;
         let resumed = turn.resume_effect(xi).await?;
         if resumed == Resumed::Continued {
@@ -552,6 +602,28 @@ impl Engine {
             return Ok(false);
         };
         let conv = self.ctx.load_conversation(&exec.conversation_id).await?;
+        self.fire(conv, exec, now).await
+    }
+
+    /// Fires the wait timeout of a claimed conversation's active execution if it is due (no
+    /// further reads). Returns whether it fired.
+    pub async fn fire_claimed(&self, work: &ConversationWork) -> Result<bool, EngineError> {
+        let now = self.ctx.adapters.clock.now();
+        let (Some(conv), Some(exec)) = (work.conversation.clone(), work.active.clone()) else {
+            return Ok(false);
+        };
+        if exec.timer.as_ref().is_none_or(|t| t.due_at > now) {
+            return Ok(false);
+        }
+        self.fire(conv, exec, now).await
+    }
+
+    async fn fire(
+        &self,
+        conv: Conversation,
+        exec: Execution,
+        now: Timestamp,
+    ) -> Result<bool, EngineError> {
         let mut turn = Turn::new(&self.ctx, conv, now);
         let fired = turn.timeout(exec).await?;
         if fired {

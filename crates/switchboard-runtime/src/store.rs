@@ -118,6 +118,56 @@ pub struct QueuedInbound {
     pub due_at: Timestamp,
 }
 
+/// What a worker reads when it claims a conversation: its queued items, the conversation and
+/// its active execution, so the turn that follows need not read them again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConversationWork {
+    /// Queued items, in arrival order.
+    pub queued: Vec<QueuedInbound>,
+    /// The conversation (`None` before its first commit).
+    pub conversation: Option<Conversation>,
+    /// Its active (innermost) execution.
+    pub active: Option<Execution>,
+}
+
+impl ConversationWork {
+    /// `true` when something is due at `now`: a queued delivery status; queued messages whose
+    /// latest `due_at` has passed, unless the active execution has a pending effect (messages
+    /// wait for it); a pending effect that is due ([`effect_due`]); a due wait timeout. The
+    /// same rule as [`ExecutionStore::due_work`], for one conversation.
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        let statuses = self
+            .queued
+            .iter()
+            .any(|q| matches!(q.item, InboundItem::Status(_)));
+        let effect = self.active.as_ref().and_then(effect_due);
+        let mut messages = self
+            .queued
+            .iter()
+            .filter(|q| matches!(q.item, InboundItem::Message(_)))
+            .peekable();
+        let messages_due =
+            messages.peek().is_some() && messages.all(|q| q.due_at <= now) && effect.is_none();
+        let timer_due = self
+            .active
+            .as_ref()
+            .and_then(|e| e.timer.as_ref())
+            .is_some_and(|t| t.due_at <= now);
+        statuses || messages_due || effect.is_some_and(|d| d <= now) || timer_due
+    }
+}
+
+/// What [`ExecutionStore::claim`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claimed {
+    /// Work is due and the lease is the caller's (taken or renewed).
+    Work(ConversationWork),
+    /// Nothing is due: the caller's lease, if it held one, was let go.
+    Idle,
+    /// Work is due but another owner holds a live lease.
+    Busy,
+}
+
 /// A conversation with work that is due, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueWork {
@@ -327,6 +377,60 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives a lease up (nothing when `owner` does not hold it).
     async fn release_lease(&self, conversation_id: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// A worker's look at one conversation: when work is due ([`ConversationWork::is_due`]),
+    /// takes or renews the lease for `owner` until `now + ttl_ms` and returns what the next
+    /// turn needs ([`Claimed::Work`]), or [`Claimed::Busy`] when another owner holds a live
+    /// lease; when nothing is due, lets `owner`'s lease go ([`Claimed::Idle`]).
+    ///
+    /// The default composes the other methods; a networked store does it in one round trip.
+    async fn claim(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<Claimed, StoreError> {
+        if !self
+            .acquire_lease(conversation_id, owner, now, ttl_ms)
+            .await?
+        {
+            let work = self.conversation_work(conversation_id).await?;
+            return Ok(if work.is_due(now) {
+                Claimed::Busy
+            } else {
+                Claimed::Idle
+            });
+        }
+        let work = self.conversation_work(conversation_id).await?;
+        if work.is_due(now) {
+            Ok(Claimed::Work(work))
+        } else {
+            self.release_lease(conversation_id, owner).await?;
+            Ok(Claimed::Idle)
+        }
+    }
+
+    /// A conversation's queued items, the conversation and its active execution.
+    async fn conversation_work(
+        &self,
+        conversation_id: &str,
+    ) -> Result<ConversationWork, StoreError> {
+        let queued = self.queued(conversation_id).await?;
+        let conversation = self.conversation(conversation_id).await?;
+        let active = match conversation
+            .as_ref()
+            .and_then(|c| c.active_execution_id.as_deref())
+        {
+            Some(id) => self.execution(id).await?,
+            None => None,
+        };
+        Ok(ConversationWork {
+            queued,
+            conversation,
+            active,
+        })
+    }
 }
 
 /// How long inbound message ids are remembered for deduplication.

@@ -31,7 +31,9 @@ use tokio::sync::{Notify, Semaphore};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::request::{conversation_id, normalise_phone};
-use crate::store::{DeliveryStatus, Enqueued, InboundItem, NewInbound};
+use crate::store::{
+    Claimed, ConversationWork, DeliveryStatus, Enqueued, InboundItem, NewInbound, QueuedInbound,
+};
 use crate::time::Timestamp;
 use crate::turn::Resumed;
 
@@ -303,30 +305,29 @@ impl Worker {
         started
     }
 
-    /// Takes the conversation: this process's lock, then the store lease (renewed in the
-    /// background). `None` when another process holds the lease.
-    async fn hold(&self, conversation_id: &str) -> Result<Option<Held>, EngineError> {
+    /// This process's lock on a conversation.
+    async fn local_lock(&self, conversation_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let local = {
             let mut locks = lock(&self.inner.locks);
             locks.entry(conversation_id.to_owned()).or_default().clone()
         };
-        let guard = local.lock_owned().await;
+        local.lock_owned().await
+    }
+
+    fn lease_ttl_ms(&self) -> i64 {
+        i64::try_from(self.inner.config.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Renews the store lease every third of its time until the returned task is aborted.
+    fn renew_in_background(&self, conversation_id: &str) -> tokio::task::JoinHandle<()> {
         let engine = &self.inner.engine;
-        let ttl = i64::try_from(self.inner.config.lease.as_millis()).unwrap_or(i64::MAX);
-        let owner = self.inner.config.owner.clone();
-        let now = engine.adapters().clock.now();
-        if !engine
-            .store()
-            .acquire_lease(conversation_id, &owner, now, ttl)
-            .await?
-        {
-            return Ok(None);
-        }
         let store = engine.store().clone();
         let clock = engine.adapters().clock.clone();
         let conv = conversation_id.to_owned();
+        let owner = self.inner.config.owner.clone();
+        let ttl = self.lease_ttl_ms();
         let every = self.inner.config.lease / 3;
-        let renewal = tokio::spawn(async move {
+        tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let now = clock.now();
@@ -341,10 +342,30 @@ impl Worker {
                     }
                 }
             }
-        });
+        })
+    }
+
+    /// Takes the conversation: this process's lock, then the store lease (renewed in the
+    /// background). `None` when another process holds the lease.
+    async fn hold(&self, conversation_id: &str) -> Result<Option<Held>, EngineError> {
+        let guard = self.local_lock(conversation_id).await;
+        let engine = &self.inner.engine;
+        let now = engine.adapters().clock.now();
+        if !engine
+            .store()
+            .acquire_lease(
+                conversation_id,
+                &self.inner.config.owner,
+                now,
+                self.lease_ttl_ms(),
+            )
+            .await?
+        {
+            return Ok(None);
+        }
         Ok(Some(Held {
             _local: guard,
-            renewal,
+            renewal: self.renew_in_background(conversation_id),
         }))
     }
 
@@ -370,94 +391,152 @@ impl Worker {
         }
     }
 
-    /// Processes one conversation's due work (see the [module docs](self)).
-    pub async fn process(&self, conversation_id: &str) -> Result<Processed, EngineError> {
-        let Some(held) = self.hold(conversation_id).await? else {
-            return Ok(Processed {
-                busy: true,
-                ..Processed::default()
-            });
-        };
-        let result = self.work(conversation_id).await;
-        self.release(conversation_id, held).await;
-        result
+    /// The store's look at a conversation for this worker ([`ExecutionStore::claim`]): the
+    /// lease taken or renewed with what the next turn needs, or let go when nothing is due.
+    ///
+    /// [`ExecutionStore::claim`]: crate::store::ExecutionStore::claim
+    async fn claim(&self, conversation_id: &str) -> Result<Claimed, EngineError> {
+        let engine = &self.inner.engine;
+        let now = engine.adapters().clock.now();
+        Ok(engine
+            .store()
+            .claim(
+                conversation_id,
+                &self.inner.config.owner,
+                now,
+                self.lease_ttl_ms(),
+            )
+            .await?)
     }
 
-    async fn work(&self, conversation_id: &str) -> Result<Processed, EngineError> {
-        let engine = &self.inner.engine;
+    /// Processes one conversation's due work (see the [module docs](self)).
+    ///
+    /// Cost in store calls: one claim (the lease with the queued items, the conversation and
+    /// its active execution), the turn's commits, then one claim per further turn — the last
+    /// of which, finding nothing due, lets the lease go.
+    pub async fn process(&self, conversation_id: &str) -> Result<Processed, EngineError> {
+        let local = self.local_lock(conversation_id).await;
+        let work = match self.claim(conversation_id).await {
+            Ok(Claimed::Work(work)) => work,
+            Ok(Claimed::Idle) => {
+                drop(local);
+                self.tidy(conversation_id);
+                return Ok(Processed::default());
+            }
+            Ok(Claimed::Busy) => {
+                drop(local);
+                self.tidy(conversation_id);
+                return Ok(Processed {
+                    busy: true,
+                    ..Processed::default()
+                });
+            }
+            Err(e) => {
+                drop(local);
+                self.tidy(conversation_id);
+                return Err(e);
+            }
+        };
+        let held = Held {
+            _local: local,
+            renewal: self.renew_in_background(conversation_id),
+        };
         let mut done = Processed::default();
+        let result = self.work(conversation_id, work, &mut done).await;
+        match result {
+            // The last claim found nothing due (and let the lease go) or another owner.
+            Ok(true) => {
+                drop(held);
+                self.tidy(conversation_id);
+            }
+            Ok(false) | Err(_) => self.release(conversation_id, held).await,
+        }
+        result.map(|_| done)
+    }
+
+    /// Runs turns from claims until nothing is due or `max_turns`; `Ok(true)` when the lease
+    /// is no longer this worker's (the last claim let it go).
+    async fn work(
+        &self,
+        conversation_id: &str,
+        mut work: ConversationWork,
+        done: &mut Processed,
+    ) -> Result<bool, EngineError> {
         for _ in 0..self.inner.config.max_turns.max(1) {
-            let queued = engine.store().queued(conversation_id).await?;
-            let (statuses, messages): (Vec<_>, Vec<_>) = queued
-                .into_iter()
-                .partition(|q| matches!(q.item, InboundItem::Status(_)));
-            for s in &statuses {
+            if !self.step(conversation_id, &work, done).await? {
+                return Ok(false);
+            }
+            match self.claim(conversation_id).await? {
+                Claimed::Work(next) => work = next,
+                Claimed::Idle | Claimed::Busy => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    /// One piece of a claimed conversation's work; `false` when there was nothing to do (or a
+    /// race to leave for later).
+    async fn step(
+        &self,
+        conversation_id: &str,
+        work: &ConversationWork,
+        done: &mut Processed,
+    ) -> Result<bool, EngineError> {
+        let engine = &self.inner.engine;
+        let (statuses, messages): (Vec<_>, Vec<_>) = work
+            .queued
+            .iter()
+            .partition(|q| matches!(q.item, InboundItem::Status(_)));
+        if !statuses.is_empty() {
+            // Each status commits: what the claim read is stale afterwards.
+            for s in statuses {
                 engine.apply_status(s).await?;
                 done.statuses += 1;
             }
-            match engine.resume_pending(conversation_id).await? {
-                Resumed::Continued => {
-                    done.turns += 1;
-                    continue;
-                }
-                // Messages wait for the pending effect.
-                Resumed::NotDue => return Ok(done),
-                Resumed::Nothing => {}
-            }
-            let now = engine.adapters().clock.now();
-            if !messages.is_empty() && messages.iter().all(|q| q.due_at <= now) {
-                let debounced = messages.iter().any(|q| q.due_at > q.received_at);
-                let batch = if debounced {
-                    &messages[..]
-                } else {
-                    &messages[..1]
-                };
-                match engine.handle_queued(batch).await {
-                    Ok(_) => {}
-                    // Another writer changed the conversation first: its items stay queued and
-                    // are taken up again on the next look.
-                    Err(EngineError::Conflict(m)) => {
-                        tracing::debug!(conversation_id = %conversation_id, conflict = %m, "turn lost a race; retrying later");
-                        return Ok(done);
-                    }
-                    // A message that cannot be handled (a sender that is not a number) must not
-                    // block the ones after it: it is dropped and logged.
-                    Err(e @ EngineError::InvalidRequest(_)) => {
-                        tracing::warn!(conversation_id = %conversation_id, error = %e, "inbound message dropped");
-                        engine.drop_queued(batch).await?;
-                    }
-                    Err(e) => return Err(e),
-                }
-                done.turns += 1;
-                continue;
-            }
-            if self.fire_timer(conversation_id).await? {
-                done.turns += 1;
-                continue;
-            }
-            break;
+            return Ok(true);
         }
-        Ok(done)
-    }
-
-    async fn fire_timer(&self, conversation_id: &str) -> Result<bool, EngineError> {
-        let engine = &self.inner.engine;
-        let Some(conv) = engine.store().conversation(conversation_id).await? else {
-            return Ok(false);
-        };
-        let Some(active) = conv.active_execution_id else {
-            return Ok(false);
-        };
-        let Some(exec) = engine.store().execution(&active).await? else {
-            return Ok(false);
-        };
+        match engine.resume_claimed(work).await? {
+            Resumed::Continued => {
+                done.turns += 1;
+                return Ok(true);
+            }
+            // Messages wait for the pending effect.
+            Resumed::NotDue => return Ok(false),
+            Resumed::Nothing => {}
+        }
         let now = engine.adapters().clock.now();
-        if exec.timer.as_ref().is_none_or(|t| t.due_at > now) {
-            return Ok(false);
+        if !messages.is_empty() && messages.iter().all(|q| q.due_at <= now) {
+            let debounced = messages.iter().any(|q| q.due_at > q.received_at);
+            let batch: Vec<QueuedInbound> = if debounced {
+                messages.into_iter().cloned().collect()
+            } else {
+                messages.into_iter().take(1).cloned().collect()
+            };
+            match engine.handle_claimed(work, &batch).await {
+                Ok(_) => {}
+                // Another writer changed the conversation first: its items stay queued and
+                // are taken up again on the next look.
+                Err(EngineError::Conflict(m)) => {
+                    tracing::debug!(conversation_id = %conversation_id, conflict = %m, "turn lost a race; retrying later");
+                    return Ok(false);
+                }
+                // A message that cannot be handled (a sender that is not a number) must not
+                // block the ones after it: it is dropped and logged.
+                Err(e @ EngineError::InvalidRequest(_)) => {
+                    tracing::warn!(conversation_id = %conversation_id, error = %e, "inbound message dropped");
+                    engine.drop_queued(&batch).await?;
+                }
+                Err(e) => return Err(e),
+            }
+            done.turns += 1;
+            return Ok(true);
         }
-        match engine.fire_timer(&active).await {
-            Ok(fired) => Ok(fired),
-            Err(EngineError::Conflict(_)) => Ok(false),
+        match engine.fire_claimed(work).await {
+            Ok(true) => {
+                done.turns += 1;
+                Ok(true)
+            }
+            Ok(false) | Err(EngineError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }

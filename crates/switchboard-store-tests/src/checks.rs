@@ -17,9 +17,9 @@ use switchboard_runtime::state::{
     WaitingReason,
 };
 use switchboard_runtime::store::{
-    DeliveryStatus, DueTimer, Effect, Enqueued, ExecutionFilter, ExecutionStore, InboundItem,
-    MESSAGE_ID_RETENTION_MS, NewInbound, OutboxQuery, OutboxRecord, OutboxState, StatusRecord,
-    TurnCommit,
+    Claimed, DeliveryStatus, DueTimer, Effect, Enqueued, ExecutionFilter, ExecutionStore,
+    InboundItem, MESSAGE_ID_RETENTION_MS, NewInbound, OutboxQuery, OutboxRecord, OutboxState,
+    StatusRecord, TurnCommit,
 };
 use switchboard_runtime::time::Timestamp;
 
@@ -1928,4 +1928,178 @@ pub(crate) async fn leases(store: Arc<dyn ExecutionStore>) {
         s.acquire_lease("c1", "w3", at(2_000), 1_000).await,
         "released: free"
     ));
+}
+
+fn claimed_keys(c: &Claimed) -> Vec<String> {
+    match c {
+        Claimed::Work(w) => w.queued.iter().map(|q| q.key.clone()).collect(),
+        other => panic!("expected work, got {other:?}"),
+    }
+}
+
+/// Claims: nothing due is `Idle` (and lets the caller's lease go); due work takes the lease
+/// and returns the queued items in order with the conversation and its active execution;
+/// another owner's live lease is `Busy` until it expires; the rule of what is due matches
+/// `due_work` (debounced messages, pending effects, timers).
+pub(crate) async fn claims(store: Arc<dyn ExecutionStore>) {
+    let s = store.as_ref();
+    let at = |ms: i64| Timestamp(T0.0 + ms);
+    assert_eq!(
+        ok(s.claim("c1", "w1", at(0), 1_000).await, "claim"),
+        Claimed::Idle,
+        "an unknown conversation has nothing due"
+    );
+    assert!(
+        ok(s.acquire_lease("c1", "w2", at(0), 1_000).await, "lease"),
+        "an idle claim took no lease"
+    );
+    ok(s.release_lease("c1", "w2").await, "release");
+
+    // A conversation with an active execution waiting on a timer due at 400, and two
+    // debounced messages due at 300.
+    let mut conv = conversation("c1");
+    conv.active_execution_id = Some("ex_c1".into());
+    let mut exec = waiting("ex_c1", Some(400));
+    exec.conversation_id = "c1".into();
+    commit(
+        s,
+        TurnCommit {
+            conversations: vec![conv.clone()],
+            executions: vec![exec.clone()],
+            ..TurnCommit::default()
+        },
+        "conversation",
+    )
+    .await;
+    ok(
+        s.enqueue(vec![
+            inbound_message("c1", "a", 10, 200),
+            inbound_message("c1", "b", 20, 300),
+        ])
+        .await,
+        "enqueue",
+    );
+    assert_eq!(
+        ok(s.claim("c1", "w1", at(250), 1_000).await, "claim"),
+        Claimed::Idle,
+        "the batch is not due before its latest message"
+    );
+    let claimed = ok(s.claim("c1", "w1", at(350), 1_000).await, "claim");
+    assert_eq!(claimed_keys(&claimed), ["a", "b"], "in arrival order");
+    let Claimed::Work(work) = &claimed else {
+        unreachable!()
+    };
+    assert_eq!(
+        work.conversation.as_ref().map(|c| (&c.id, c.version)),
+        Some((&conv.id, 1)),
+        "the conversation, with its stored version"
+    );
+    assert_eq!(
+        work.active.as_ref().map(|e| (&e.id, e.version)),
+        Some((&exec.id, 1)),
+        "the active execution, with its stored version"
+    );
+    assert!(work.is_due(at(350)));
+    assert_eq!(
+        ok(s.claim("c1", "w2", at(400), 1_000).await, "claim"),
+        Claimed::Busy,
+        "w1's lease is live"
+    );
+    assert!(
+        !ok(s.acquire_lease("c1", "w2", at(400), 1_000).await, "lease"),
+        "the claim took the lease for w1"
+    );
+    assert!(
+        matches!(
+            ok(s.claim("c1", "w1", at(900), 1_000).await, "claim"),
+            Claimed::Work(_)
+        ),
+        "renewed by its owner"
+    );
+    assert!(
+        matches!(
+            ok(s.claim("c1", "w2", at(2_000), 1_000).await, "claim"),
+            Claimed::Work(_)
+        ),
+        "expired: taken over"
+    );
+
+    // Consumed messages leave the timer: due at 400, so still work at 2000.
+    let queued = ok(s.queued("c1").await, "queued");
+    commit(
+        s,
+        TurnCommit {
+            consumed: queued.iter().map(|q| q.seq).collect(),
+            ..TurnCommit::default()
+        },
+        "consume",
+    )
+    .await;
+    let claimed = ok(s.claim("c1", "w2", at(2_000), 1_000).await, "claim");
+    assert!(
+        claimed_keys(&claimed).is_empty(),
+        "the timer is due: {claimed:?}"
+    );
+    // Without the timer nothing is due: the claim lets w2's lease go.
+    let mut calm = ok(s.execution("ex_c1").await, "load").expect("stored");
+    calm.timer = None;
+    commit(
+        s,
+        TurnCommit {
+            executions: vec![calm],
+            ..TurnCommit::default()
+        },
+        "no timer",
+    )
+    .await;
+    assert_eq!(
+        ok(s.claim("c1", "w2", at(2_100), 1_000).await, "claim"),
+        Claimed::Idle
+    );
+    assert!(
+        ok(s.acquire_lease("c1", "w3", at(2_100), 1_000).await, "lease"),
+        "the idle claim let w2's lease go"
+    );
+    ok(s.release_lease("c1", "w3").await, "release");
+
+    // A pending effect holds messages back until it is due; a status is due at once.
+    let mut conv2 = conversation("c2");
+    conv2.active_execution_id = Some("ex_c2".into());
+    commit(
+        s,
+        TurnCommit {
+            conversations: vec![conv2],
+            executions: vec![with_effect("ex_c2", "c2", 5_000)],
+            ..TurnCommit::default()
+        },
+        "effect",
+    )
+    .await;
+    ok(
+        s.enqueue(vec![inbound_message("c2", "m", 10, 10)]).await,
+        "enqueue",
+    );
+    assert_eq!(
+        ok(s.claim("c2", "w1", at(3_000), 1_000).await, "claim"),
+        Claimed::Idle,
+        "the message waits for the pending effect"
+    );
+    assert_eq!(
+        claimed_keys(&ok(s.claim("c2", "w1", at(5_000), 1_000).await, "claim")),
+        ["m"],
+        "the effect is due: work (with the waiting message)"
+    );
+    ok(s.release_lease("c2", "w1").await, "release");
+    ok(
+        s.enqueue(vec![inbound_status("c2", "wamid.1", "read", 3_000)])
+            .await,
+        "status",
+    );
+    assert!(
+        matches!(
+            ok(s.claim("c2", "w1", at(3_000), 1_000).await, "claim"),
+            Claimed::Work(_)
+        ),
+        "a status is due at once"
+    );
 }

@@ -104,11 +104,13 @@ pub enum Check {
     DueWork,
     /// Leases: one owner at a time, renewal, expiry, release.
     Leases,
+    /// Claims: the lease with the conversation's work when something is due, else let go.
+    Claims,
 }
 
 impl Check {
     /// Every check, in the order [`run`] runs them.
-    pub const ALL: [Check; 13] = [
+    pub const ALL: [Check; 14] = [
         Check::RoundTrip,
         Check::Versions,
         Check::StaleCommitChangesNothing,
@@ -122,6 +124,7 @@ impl Check {
         Check::Outbox,
         Check::DueWork,
         Check::Leases,
+        Check::Claims,
     ];
 
     /// The check's name (`round_trip`, `versions`, …).
@@ -140,6 +143,7 @@ impl Check {
             Check::Outbox => "outbox",
             Check::DueWork => "due_work",
             Check::Leases => "leases",
+            Check::Claims => "claims",
         }
     }
 
@@ -163,6 +167,7 @@ impl Check {
             Check::Outbox => tokio::spawn(checks::outbox(store)),
             Check::DueWork => tokio::spawn(checks::due_work(store)),
             Check::Leases => tokio::spawn(checks::leases(store)),
+            Check::Claims => tokio::spawn(checks::claims(store)),
         };
         task.await.map_err(|e| Violation {
             check: self,

@@ -434,12 +434,12 @@ edges:
     let (other, other_took) = other.join().unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(15),
         "the hostile turn took {took:?}"
     );
     assert!(other.starts_with("HTTP/1.1 200"), "{other}");
     assert!(
-        other_took < Duration::from_secs(1),
+        other_took < Duration::from_secs(15),
         "the other contact waited {other_took:?}"
     );
     let grown = memory_kib(pid)

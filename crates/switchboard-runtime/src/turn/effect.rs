@@ -369,6 +369,16 @@ impl Turn<'_> {
         }
         let node_id = record.node_id.clone();
         self.emit(xi, EventType::MessageStatus, Some(&node_id), None, payload);
+        // A send a crash interrupted is settled by its status: the execution may go on now,
+        // not at its resend time.
+        let now = self.now;
+        if matches!(record.state, OutboxState::Sent { .. })
+            && let Some(p) = self.execs[xi].pending_effect.as_mut()
+            && p.outbox_id == record.id
+            && p.due_at > now
+        {
+            p.due_at = now;
+        }
         self.outbox.push(record);
         Ok(())
     }

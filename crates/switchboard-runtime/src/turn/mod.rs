@@ -85,6 +85,9 @@ pub(crate) struct Turn<'e> {
     outbox: Vec<OutboxRecord>,
     /// Inbox items consumed by this turn, removed with the next commit.
     pub consumed: Vec<u64>,
+    /// An execution read before the turn (with a worker's claim): taken instead of reading
+    /// the store when the turn first needs it.
+    preloaded: Option<Execution>,
 }
 
 async fn store_commit(ctx: &EngineContext, commit: TurnCommit) -> Result<(), EngineError> {
@@ -145,7 +148,13 @@ impl<'e> Turn<'e> {
             next_id: None,
             outbox: Vec::new(),
             consumed: Vec::new(),
+            preloaded: None,
         }
+    }
+
+    /// Gives the turn an execution already read (it is not read again).
+    pub fn preload(&mut self, execution: Option<Execution>) {
+        self.preloaded = execution;
     }
 
     pub fn execution(&self, id: &str) -> Option<&Execution> {
@@ -187,6 +196,7 @@ impl<'e> Turn<'e> {
             next_id: None,
             outbox: std::mem::take(&mut self.outbox),
             consumed: std::mem::take(&mut self.consumed),
+            preloaded: None,
         };
         copy.redact_all();
         copy.log();
@@ -245,7 +255,13 @@ impl<'e> Turn<'e> {
         if let Some(i) = self.execs.iter().position(|e| e.id == id) {
             return Ok(i);
         }
-        let e = self.ctx.load_execution(id).await?;
+        let e = match self.preloaded.take() {
+            Some(e) if e.id == id => e,
+            other => {
+                self.preloaded = other;
+                self.ctx.load_execution(id).await?
+            }
+        };
         self.execs.push(e);
         Ok(self.execs.len() - 1)
     }
