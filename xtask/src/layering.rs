@@ -151,7 +151,13 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         krate: "switchboard-bench",
-        workspace: &[MODEL, VALIDATOR, RUNTIME, "switchboard-sqlite"],
+        workspace: &[
+            MODEL,
+            VALIDATOR,
+            RUNTIME,
+            "switchboard-sqlite",
+            "switchboard-postgres",
+        ],
         // The serve harness: a fake Graph API (axum) and a load driver (reqwest).
         heavy: &[
             "tokio",

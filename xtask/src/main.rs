@@ -30,7 +30,7 @@ const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
   cargo xtask bench validate [--sizes N...] [--runs R]
   cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
-  cargo xtask bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…]
+  cargo xtask bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres|postgres://…]
   cargo xtask layering
   cargo xtask fuzz <load|check|template|script|webhook|all> [seconds] [--quick]";
 

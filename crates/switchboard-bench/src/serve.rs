@@ -22,9 +22,10 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    ECHO_LOOP, FakeGraph, Load, ServeProcess, check_replies, drive_paced, percentile, serve_config,
-    serve_env, unix_now,
+    ECHO_LOOP, FakeGraph, Load, ServeProcess, check_replies, drive_paced, percentile,
+    serve_config_with, serve_env, unix_now,
 };
+use switchboard_postgres::{PoolOptions, PostgresStore};
 
 const SECRET: &str = "bench-app-secret";
 
@@ -41,7 +42,9 @@ pub struct Options {
     pub parallel: usize,
     /// Numbers of serve processes to measure.
     pub workers: Vec<usize>,
-    /// `sqlite`, or a `postgres://…` URL.
+    /// `sqlite`; `postgres` (the database in `SWITCHBOARD_BENCH_POSTGRES`, else the local
+    /// server's `postgres` database); or a `postgres://…` URL. On PostgreSQL each run gets a
+    /// fresh schema, dropped afterwards.
     pub store: String,
     /// Offered rate of the paced run (webhooks per second).
     pub rate: f64,
@@ -67,6 +70,85 @@ impl Drop for TempDir {
     }
 }
 
+/// The PostgreSQL URL of a `--store` value, if it names PostgreSQL.
+fn postgres_url(store: &str) -> Option<String> {
+    if store == "postgres" {
+        Some(
+            std::env::var("SWITCHBOARD_BENCH_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+        )
+    } else if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        Some(store.to_owned())
+    } else {
+        None
+    }
+}
+
+/// The store as printed: a PostgreSQL URL without its credentials.
+fn store_name(store: &str) -> String {
+    match postgres_url(store) {
+        Some(url) => match url.split_once("://").map(|(_, rest)| rest) {
+            Some(rest) => format!(
+                "postgres://{}",
+                rest.rsplit_once('@').map_or(rest, |(_, h)| h)
+            ),
+            None => "postgres".into(),
+        },
+        None => store.to_owned(),
+    }
+}
+
+/// A fresh, migrated schema for one run on PostgreSQL.
+struct BenchSchema {
+    url: String,
+    schema: String,
+    admin: PostgresStore,
+    transactions_at_start: u64,
+}
+
+impl BenchSchema {
+    async fn create(url: String, n: usize) -> anyhow::Result<BenchSchema> {
+        let schema = format!("sbbench_{}_{}_{n}", std::process::id(), unix_now());
+        let admin = PostgresStore::connect(&url, &PoolOptions::default())
+            .context("connecting to PostgreSQL")?;
+        admin
+            .create_schema(&schema)
+            .await
+            .context("creating the schema")?;
+        let store = PostgresStore::connect(
+            &url,
+            &PoolOptions {
+                schema: Some(schema.clone()),
+                max_size: 1,
+                ..PoolOptions::default()
+            },
+        )?;
+        store.migrate().await.context("migrating")?;
+        drop(store);
+        let transactions_at_start = admin.database_transactions().await?;
+        Ok(BenchSchema {
+            url,
+            schema,
+            admin,
+            transactions_at_start,
+        })
+    }
+
+    async fn transactions_since_start(&self) -> anyhow::Result<u64> {
+        // Ended sessions publish their counts at exit: give them a moment.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Ok(self
+            .admin
+            .database_transactions()
+            .await?
+            .saturating_sub(self.transactions_at_start))
+    }
+
+    async fn drop(self) {
+        let _ = self.admin.drop_schema(&self.schema).await;
+    }
+}
+
 /// One run with `n` serve processes: every contact writing as fast as it is acknowledged
 /// (`rate` `None`: the most the server takes), or new messages offered at `rate` per second
 /// (the latency a server at that load gives).
@@ -79,11 +161,17 @@ pub async fn run_one(o: &Options, n: usize, rate: Option<f64>) -> anyhow::Result
     std::fs::create_dir_all(dir.0.join("flows"))?;
     std::fs::write(dir.0.join("flows/echo_loop.yaml"), ECHO_LOOP)?;
     let graph = FakeGraph::start(SECRET, true).await?;
-    let config = serve_config(&dir.0, &graph, "worker_concurrency = 64")?;
-    let store = if o.store == "sqlite" {
-        format!("sqlite://{}", dir.0.join("state.sqlite").display())
-    } else {
-        o.store.clone()
+    let postgres = match postgres_url(&o.store) {
+        Some(url) => Some(BenchSchema::create(url, n).await?),
+        None => None,
+    };
+    let extra = postgres.as_ref().map_or(String::new(), |p| {
+        format!("[postgres]\nschema = \"{}\"\npool_size = 16\n", p.schema)
+    });
+    let config = serve_config_with(&dir.0, &graph, "worker_concurrency = 64", &extra)?;
+    let store = match &postgres {
+        Some(p) => p.url.clone(),
+        None => format!("sqlite://{}", dir.0.join("state.sqlite").display()),
     };
     let args = vec![
         "--flows".to_owned(),
@@ -161,6 +249,15 @@ pub async fn run_one(o: &Options, n: usize, rate: Option<f64>) -> anyhow::Result
     for s in servers {
         s.terminate(Duration::from_secs(10));
     }
+    // Statements (round trips) of every serve process, counted by PostgreSQL once their
+    // sessions have ended.
+    let round_trips_per_turn = match &postgres {
+        Some(p) => Some(p.transactions_since_start().await? as f64 / total as f64),
+        None => None,
+    };
+    if let Some(p) = postgres {
+        p.drop().await;
+    }
     let acks_per_s = driven.acknowledged as f64 / driven.elapsed.as_secs_f64();
     let turns_per_s = total as f64 / all_replied.as_secs_f64();
     let cpu_per_turn = (cpu_after - cpu_before) / total as f64;
@@ -168,9 +265,12 @@ pub async fn run_one(o: &Options, n: usize, rate: Option<f64>) -> anyhow::Result
         Some(r) => format!("offered at {r:.0}/s"),
         None => format!("{} at once, as fast as acknowledged", o.parallel),
     };
+    let trips = round_trips_per_turn.map_or(String::new(), |r| {
+        format!("; {r:.2} database round trips per turn (all statements, statuses included)")
+    });
     println!(
-        "serve store={} workers={n}: {} contacts × {} messages, {offered}: {:.0} acknowledged webhooks/s (ack p50 {:.2} ms, p99 {:.2} ms); {:.0} turns/s, turn p50 {:.1} ms, p99 {:.1} ms; {:.2} CPU-ms per turn",
-        o.store,
+        "serve store={} workers={n}: {} contacts × {} messages, {offered}: {:.0} acknowledged webhooks/s (ack p50 {:.2} ms, p99 {:.2} ms); {:.0} turns/s, turn p50 {:.1} ms, p99 {:.1} ms; {:.2} CPU-ms per turn{trips}",
+        store_name(&o.store),
         o.contacts,
         o.messages,
         acks_per_s,
@@ -183,13 +283,18 @@ pub async fn run_one(o: &Options, n: usize, rate: Option<f64>) -> anyhow::Result
     );
     Ok(json!({
         "mode": "serve",
-        "store": o.store,
+        "store": store_name(&o.store),
+        "database_round_trips_per_turn": round_trips_per_turn,
         "workers": n,
         "contacts": o.contacts,
         "messages_per_contact": o.messages,
         "parallel": o.parallel,
         "offered_rate_per_s": rate,
-        "durability": "every acknowledged webhook is in the store before its 200 (SQLite WAL, synchronous=FULL)",
+        "durability": if round_trips_per_turn.is_some() {
+            "every acknowledged webhook is committed to PostgreSQL before its 200"
+        } else {
+            "every acknowledged webhook is in the store before its 200 (SQLite WAL, synchronous=FULL)"
+        },
         "acknowledged_webhooks_per_s": acks_per_s,
         "ack_latency_ms": {"p50": percentile(&ack, 50.0) as f64 / 1000.0, "p99": percentile(&ack, 99.0) as f64 / 1000.0},
         "turns_per_s": turns_per_s,

@@ -11,11 +11,15 @@
 //! * **Schema**: versioned SQL files (`migrations/`), applied by [`PostgresStore::migrate`]
 //!   (`switchboard migrate`, or `serve --migrate`) under an advisory lock, recorded in
 //!   `switchboard_schema_migrations`; applying them twice is a no-op.
-//! * **Many workers**: conversations are held by leases in `switchboard_leases` (taken with one
-//!   conditional upsert); versions on every record make a stale writer's commit fail
+//! * **Many workers**: conversations are held by leases in `switchboard_leases`; a worker's
+//!   claim (`ExecutionStore::claim`) is one statement that takes or renews the lease and reads
+//!   the conversation's inbox, the conversation and its active execution — or lets the lease go
+//!   when nothing is due. Versions on every record make a stale writer's commit fail
 //!   (`StoreError::Conflict`, SQLSTATE `SB409`) before anything is sent.
-//! * **Cost**: [`PostgresStore::round_trips`] counts the statements sent, so a benchmark can
-//!   show the round trips of a turn.
+//! * **Cost**: a turn that sends one message is 4 round trips (claim, the commit before the
+//!   send, the commit after it, the claim that finds nothing more and lets the lease go);
+//!   [`PostgresStore::round_trips`] counts the statements this process sent and
+//!   [`PostgresStore::database_transactions`] those of every process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,8 +40,14 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 /// The migrations, in order: `(version, name, SQL)`.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (
+        2,
+        "unlogged_leases",
+        include_str!("../migrations/0002_unlogged_leases.sql"),
+    ),
+];
 
 /// The schema version this build needs.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -151,6 +161,13 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Backend("the PostgreSQL URL does not parse".into()))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Backend(
+                "the PostgreSQL URL asks for TLS (sslmode=require), which this store does not \
+                 speak: connect over a private network or through a local TLS proxy"
+                    .into(),
+            ));
+        }
         config.connect_timeout(options.connect_timeout);
         let mut server_options = format!(
             "-c statement_timeout={}",
@@ -244,6 +261,32 @@ impl PostgresStore {
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .await
             .map_err(pg)
+    }
+
+    /// Transactions committed and rolled back in this store's database so far, by every
+    /// session (`pg_stat_database`): outside migrations each statement this store sends is one
+    /// transaction, so the difference over a run counts the round trips of every process on
+    /// the database (benchmarks and monitoring). PostgreSQL publishes a session's counts when
+    /// it ends or goes idle, so read it after the processes measured have stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the database cannot be reached.
+    pub async fn database_transactions(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .map_err(pg)?;
+        let row = client
+            .query_one(
+                "SELECT (xact_commit + xact_rollback)::BIGINT FROM pg_stat_database
+                 WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
     /// The schema version of the database (0: no Switchboard schema).
@@ -987,5 +1030,46 @@ impl ExecutionStore for PostgresStore {
         )
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str) -> String {
+        match PostgresStore::connect(url, &PoolOptions::default()) {
+            Ok(_) => panic!("{url} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_url_asking_for_tls_is_refused_with_a_reason() {
+        let e = refused("postgres://u:secret@127.0.0.1:5432/db?sslmode=require");
+        assert!(e.contains("sslmode=require"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_refused_without_echoing_it() {
+        let e = refused("postgres://u:secret@[::1/db");
+        assert!(e.contains("does not parse"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn a_schema_must_be_a_plain_identifier() {
+        let e = match PostgresStore::connect(
+            "postgres://u@127.0.0.1:5432/db",
+            &PoolOptions {
+                schema: Some("x; DROP TABLE y".into()),
+                ..PoolOptions::default()
+            },
+        ) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("schema") || e.contains("identifier"), "{e}");
     }
 }

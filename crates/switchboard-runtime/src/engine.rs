@@ -594,6 +594,64 @@ impl Engine {
         turn.commit().await
     }
 
+    /// Applies a claimed conversation's queued delivery statuses (see
+    /// [`Engine::apply_status`]) as one turn with one commit, starting from the conversation
+    /// and active execution read with the claim. Statuses naming no outbox record of this
+    /// conversation are only removed.
+    pub async fn apply_claimed_statuses(
+        &self,
+        work: &ConversationWork,
+        items: &[&QueuedInbound],
+    ) -> Result<(), EngineError> {
+        let consumed: Vec<u64> = items.iter().map(|q| q.seq).collect();
+        let Some(conv) = work.conversation.clone() else {
+            return self.consume(consumed).await;
+        };
+        let now = self.ctx.adapters.clock.now();
+        let mut turn = Turn::new(&self.ctx, conv, now);
+        turn.preload(work.active.clone());
+        turn.consumed = consumed;
+        for item in items {
+            let InboundItem::Status(status) = &item.item else {
+                continue;
+            };
+            let Some(record) = self.status_record(status).await? else {
+                continue;
+            };
+            if record.conversation_id != turn.conv.id {
+                continue;
+            }
+            turn.delivery_status(record, status).await?;
+        }
+        turn.commit().await
+    }
+
+    /// The outbox record a delivery status names: by `biz_opaque_callback_data`, else by
+    /// WhatsApp message id.
+    async fn status_record(
+        &self,
+        status: &crate::store::DeliveryStatus,
+    ) -> Result<Option<OutboxRecord>, EngineError> {
+        if let Some(id) = &status.outbox_id
+            && let Some(r) = self
+                .ctx
+                .store
+                .outbox(&OutboxQuery::Id(id.clone()))
+                .await?
+                .into_iter()
+                .next()
+        {
+            return Ok(Some(r));
+        }
+        Ok(self
+            .ctx
+            .store
+            .outbox(&OutboxQuery::WhatsappId(status.message_id.clone()))
+            .await?
+            .into_iter()
+            .next())
+    }
+
     /// Fires one execution's wait timeout if it is due (see [`Engine::fire_due_timers`]).
     /// Returns whether it fired.
     pub async fn fire_timer(&self, execution_id: &str) -> Result<bool, EngineError> {

@@ -488,10 +488,11 @@ impl Worker {
             .iter()
             .partition(|q| matches!(q.item, InboundItem::Status(_)));
         if !statuses.is_empty() {
-            // Each status commits: what the claim read is stale afterwards.
-            for s in statuses {
-                engine.apply_status(s).await?;
-                done.statuses += 1;
+            // One commit for all of them: what the claim read is stale afterwards.
+            match engine.apply_claimed_statuses(work, &statuses).await {
+                Ok(()) => done.statuses += statuses.len(),
+                Err(EngineError::Conflict(_)) => return Ok(false),
+                Err(e) => return Err(e),
             }
             return Ok(true);
         }

@@ -537,3 +537,59 @@ async fn conversations_run_concurrently() {
     let _ = stop.send(());
     runner.await.unwrap();
 }
+
+#[tokio::test]
+async fn statuses_queued_together_are_all_recorded_in_one_commit() {
+    let s = Setup::new();
+    let recorder = Arc::new(RecordingMessenger::default());
+    let w = worker(s.engine(&echo_flow(), recorder.clone()), "w");
+    w.accept(vec![InboundItem::Message(msg("m1", "+14155550100", "hi"))])
+        .await
+        .unwrap();
+    assert_eq!(w.run_until_idle().await.unwrap(), 1);
+    assert_eq!(texts(&recorder.sent()), ["hello"]);
+    let status = |status: &str, at: i64| {
+        InboundItem::Status(DeliveryStatus {
+            message_id: "wamid.x".into(),
+            status: status.into(),
+            at: Timestamp(s.clock.now_ts().0 + at),
+            recipient_id: "14155550100".into(),
+            phone_number_id: PN.into(),
+            outbox_id: Some("ex_1.1".into()),
+            errors: Vec::new(),
+        })
+    };
+    // Three statuses of one message (one redelivered) queued before the worker looks.
+    let accepted = w
+        .accept(vec![
+            status("delivered", 1),
+            status("read", 2),
+            status("delivered", 1),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(
+        accepted[..],
+        [
+            Ok(Enqueued::Queued(_)),
+            Ok(Enqueued::Queued(_)),
+            Ok(Enqueued::Duplicate)
+        ]
+    ));
+    w.run_until_idle().await.unwrap();
+    assert!(s.store.queued("pn:14155550100").await.unwrap().is_empty());
+    let record = &s
+        .store
+        .outbox(&OutboxQuery::Id("ex_1.1".into()))
+        .await
+        .unwrap()[0];
+    let recorded: Vec<&str> = record.statuses.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(recorded, ["delivered", "read"], "both kept, in order");
+    let events = w.engine().list_events("ex_1", None, 100, 0).await.unwrap();
+    let statuses = events
+        .iter()
+        .filter(|e| e.event_type.as_str() == "message_status")
+        .count();
+    assert_eq!(statuses, 2, "one event per status");
+    assert_eq!(recorder.sent().len(), 1, "nothing resent");
+}

@@ -106,6 +106,28 @@ async fn wait_for(graph: &FakeGraph, n: usize, limit: Duration) {
     tokio::time::sleep(Duration::from_secs(3)).await;
 }
 
+/// The longest time a contact waited between two of its replies, counting replies from
+/// `since` on (and the wait from `since` to a contact's first reply after it).
+fn longest_wait_after(
+    received: &[switchboard_bench::harness::Received],
+    since: Instant,
+) -> Duration {
+    let mut last: std::collections::HashMap<&str, Instant> = std::collections::HashMap::new();
+    let mut longest = Duration::ZERO;
+    let mut sorted: Vec<_> = received.iter().collect();
+    sorted.sort_by_key(|r| r.at);
+    for r in sorted {
+        if r.at < since {
+            last.insert(r.to.as_str(), r.at);
+            continue;
+        }
+        let from = last.get(r.to.as_str()).map_or(since, |t| (*t).max(since));
+        longest = longest.max(r.at.saturating_duration_since(from));
+        last.insert(r.to.as_str(), r.at);
+    }
+    longest
+}
+
 fn verdict(load: &Load, graph: &FakeGraph, log: &Path) {
     let received = graph.received();
     let (missing, duplicated, disorder) = check_replies(load, &received);
@@ -149,6 +171,7 @@ async fn three_processes(kill_twice: bool) {
             .await
         }
     });
+    let mut kills = Vec::new();
     if kill_twice {
         for fraction in [0.3, 0.6] {
             let at = (total as f64 * fraction) as usize;
@@ -161,6 +184,7 @@ async fn three_processes(kill_twice: bool) {
             *targets.lock().unwrap() = urls(&servers);
             graph.set_targets(urls(&servers));
             victim.kill();
+            kills.push(Instant::now());
             let restarted = setup.spawn(&config);
             servers.insert(0, restarted);
             *targets.lock().unwrap() = urls(&servers);
@@ -180,6 +204,17 @@ async fn three_processes(kill_twice: bool) {
         graph.received().len()
     );
     verdict(&load, &graph, &setup.dir.join("serve.log"));
+    if let Some(first_kill) = kills.first() {
+        // The conversations the killed process held wait for its leases to expire (3 s), then
+        // continue on another process: no contact waits much longer than that for its next
+        // reply after a kill.
+        let gap = longest_wait_after(&graph.received(), *first_kill);
+        eprintln!("{name}: longest wait of a contact for its next reply after a kill: {gap:?}");
+        assert!(
+            gap < Duration::from_secs(3 + 5),
+            "a contact waited {gap:?} for its next reply (lease 3 s)"
+        );
+    }
     for s in servers {
         assert!(
             s.terminate(Duration::from_secs(15)),

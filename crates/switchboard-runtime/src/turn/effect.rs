@@ -339,6 +339,11 @@ impl Turn<'_> {
         mut record: OutboxRecord,
         status: &DeliveryStatus,
     ) -> Result<(), EngineError> {
+        // A record this turn already changed (several statuses of one message) is taken from
+        // the turn, not from the store.
+        if let Some(i) = self.outbox.iter().position(|r| r.id == record.id) {
+            record = self.outbox.remove(i);
+        }
         let entry = StatusRecord {
             status: status.status.clone(),
             at: status.at,
