@@ -339,7 +339,7 @@ pub fn extract(flow: &Flow, diagnostics: &[Diagnostic]) -> Graph {
     }
 }
 
-/// Sets the link of every `call` node whose workflow `options.links` knows.
+/// The link of a `call` node: its own, else the one `options.links` has for its workflow.
 pub(crate) fn call_link<'a>(node: &'a GraphNode, options: &'a Options) -> Option<&'a str> {
     let (w, link) = node.call.as_ref()?;
     link.as_deref()
