@@ -134,6 +134,12 @@ pub const RULES: &[Rule] = &[
         heavy: &["tokio", "petgraph", "minijinja", "tokio-postgres"],
     },
     Rule {
+        // Diagrams: pure text from a loaded flow and its diagnostics (no async, no I/O).
+        krate: "switchboard-graph",
+        workspace: &[MODEL, VALIDATOR],
+        heavy: &["petgraph", "minijinja"],
+    },
+    Rule {
         krate: "switchboard-server",
         workspace: &[MODEL, VALIDATOR, RUNTIME, HTTP, "switchboard-whatsapp"],
         heavy: &["tokio", "petgraph", "minijinja", "reqwest", "hyper", "axum"],
@@ -154,6 +160,7 @@ pub const RULES: &[Rule] = &[
             "switchboard-sqlite",
             "switchboard-postgres",
             "switchboard-server",
+            "switchboard-graph",
         ],
         heavy: &[
             "tokio",

@@ -112,6 +112,7 @@ pub async fn main(args: Args, stdin_is_terminal: bool) -> anyhow::Result<u8> {
         name: args.name.clone(),
         functions: args.functions.clone(),
         config: config.clone(),
+        others: Vec::new(),
     };
     let (mut session, secret_values) = match crate::project::target(&args.flow)? {
         Target::Flow(path) => {

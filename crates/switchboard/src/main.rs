@@ -41,6 +41,9 @@
 //!   [--store memory|sqlite://PATH|postgres://…] [--config switchboard.toml] [--inbound FLOW]
 //!   [--phone-number-id ID] [--offline] [--migrate]` serves WhatsApp webhooks and the executions
 //!   API for a Kapso project (its workflow.yaml triggers) or a directory of flows;
+//! * `switchboard graph FLOW|PROJECT [--format mermaid|dot|svg] [--out FILE|DIR]` draws a
+//!   flow (`switchboard-graph`), and `switchboard playground [FLOW|PROJECT] [--listen ADDR]
+//!   [--config FILE]` serves a page to look at a flow and talk to it;
 //! * `switchboard migrate --store STORE` brings a store's schema up to date, and
 //!   `switchboard prune --store STORE --older-than 30d` removes old ended executions.
 //!
@@ -55,9 +58,12 @@
 mod chat;
 mod config;
 mod display;
+mod graph;
 mod input;
 mod logging;
+mod playground;
 mod project;
+mod workflows;
 mod scripts;
 mod serve;
 mod session;
@@ -91,6 +97,12 @@ enum Command {
     /// flows.
     #[command(after_help = SERVE_HELP)]
     Serve(serve::Args),
+    /// Draw a flow as a diagram: Mermaid, Graphviz DOT, or an SVG laid out by Switchboard.
+    #[command(after_help = GRAPH_HELP)]
+    Graph(graph::Args),
+    /// Serve a page to look at a flow and talk to it (diagram, chat, events, variables).
+    #[command(after_help = PLAYGROUND_HELP)]
+    Playground(playground::Args),
     /// Bring a store's schema up to date (PostgreSQL migrations; SQLite migrates when opened).
     Migrate(store::MigrateArgs),
     /// Remove executions (with their events and messages) that ended longer ago than an age.
@@ -118,6 +130,27 @@ GET /v1/executions/{id}/messages, POST /v1/executions/{id}/resume|status|jump,
 GET /v1/executions/{id}/events, GET /v1/events/{id}.
 The listening address is printed on stdout; logs go to stderr (SWITCHBOARD_LOG, default info),
 with every known secret redacted. Ctrl-C or SIGTERM stops gracefully.";
+
+const GRAPH_HELP: &str = "\
+The diagram shows every node (shape and colour by kind, id, a short summary), decide edges with
+their conditions (a condition without an edge as a dotted stub), error edges dashed, handoffs as
+dead ends, call nodes with the workflow they call (linked in a project), wait timeouts, and
+unreachable nodes in grey. Nodes with diagnostics are outlined (red: error, orange: warning) and
+their counts go to stderr. The SVG needs no other program: Switchboard lays it out itself.
+Examples:
+  switchboard graph fixtures/flows/valid/appointment_booking.json --out booking.svg
+  switchboard graph flow.yaml --format mermaid
+  switchboard graph my-project --format svg --out diagrams/";
+
+const PLAYGROUND_HELP: &str = "\
+Open the printed address in a browser: the diagram with the validator's diagnostics, a
+WhatsApp-like chat, the node the conversation is at, and Events, Variables and Errors tabs.
+Offline adapters by default (scripted fakes, a manual clock: \"advance the clock\" fires wait
+timeouts); --config switchboard.toml uses its real models, functions, HTTP and MCP. Nothing is
+ever sent to WhatsApp: the chat is the messenger. The file is watched: when it changes, the
+diagram and diagnostics update and the page offers to replay the conversation or restart.
+Binds 127.0.0.1:8787 by default (loopback only unless --listen says otherwise; port 0 picks a
+free port). The address is printed on stdout. The page's JSON API is in docs/graph-and-playground.md.";
 
 const CHAT_HELP: &str = "\
 Lines (typed or scripted):
@@ -163,6 +196,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Graph(args) => graph::main(
+            &args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Playground(args) => runtime()?.block_on(playground::main(args)),
         Command::Migrate(args) => {
             runtime()?.block_on(store::migrate(&args, &mut std::io::stdout().lock()))
         }

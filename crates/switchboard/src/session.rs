@@ -37,6 +37,9 @@ pub struct SessionOptions {
     /// A configuration whose adapters replace the offline ones (see
     /// [`Config::apply`](crate::config::Config::apply)); the messenger stays offline.
     pub config: Option<Arc<crate::config::Config>>,
+    /// Other flows registered beside the chatted one (without a trigger), by id: the
+    /// workflows a project's `call` nodes reach.
+    pub others: Vec<(String, Flow)>,
 }
 
 impl Default for SessionOptions {
@@ -46,6 +49,7 @@ impl Default for SessionOptions {
             name: None,
             functions: None,
             config: None,
+            others: Vec::new(),
         }
     }
 }
@@ -106,6 +110,19 @@ impl Session {
                 flow,
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (id, other) in &options.others {
+            if id == flow_id {
+                continue;
+            }
+            engine
+                .register_flow(FlowDefinition {
+                    id: id.clone(),
+                    slug: Some(id.clone()),
+                    version: "1".into(),
+                    flow: other.clone(),
+                })
+                .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        }
         Session::started(engine, offline, options, flow_id)
     }
 
@@ -430,6 +447,12 @@ impl Session {
             Status::Running => "-- running".to_owned(),
         };
         Ok(Some(line))
+    }
+
+    /// The time on the session's manual clock.
+    pub fn now(&self) -> switchboard_runtime::Timestamp {
+        use switchboard_runtime::adapters::Clock;
+        self.offline.clock.now()
     }
 
     /// The current (most recently started) execution.

@@ -1034,3 +1034,72 @@ fn the_tutorial_commands_print_what_it_shows() {
     assert_eq!(r.code, Some(0), "{r:?}");
     shown(&r.stdout);
 }
+
+#[test]
+fn graph_draws_a_flow_and_a_directory_of_flows() {
+    let run = check(&["graph", "fixtures/flows/valid/support_triage.json"], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.starts_with("<svg"), "{}", run.stdout);
+    assert!(run.stdout.contains("data-node-id=\"route\""));
+    assert!(run.stderr.contains("1 warning(s)"), "{}", run.stderr);
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid/support_triage.json",
+            "--format",
+            "mermaid",
+            "--direction",
+            "td",
+        ],
+        "",
+    );
+    assert!(run.stdout.contains("flowchart TD"), "{}", run.stdout);
+    let run = check(&["graph", "fixtures/flows/valid", "--format", "dot"], "");
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("--out DIR"), "{}", run.stderr);
+    let out = std::env::temp_dir().join(format!("sb-graph-{}", std::process::id()));
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid",
+            "--format",
+            "dot",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let dot = std::fs::read_to_string(out.join("echo.dot")).unwrap();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    std::fs::remove_dir_all(&out).unwrap();
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/invalid/invalid-document__root_array.json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("not a flow"), "{}", run.stderr);
+}
+
+#[test]
+fn the_diagram_in_the_readme_is_what_graph_draws() {
+    let run = check(
+        &[
+            "graph",
+            "fixtures/flows/valid/appointment_booking.json",
+            "--direction",
+            "td",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let committed =
+        std::fs::read_to_string(root().join("docs/images/appointment_booking.svg")).unwrap();
+    assert!(
+        committed == run.stdout,
+        "docs/images/appointment_booking.svg is stale: rerun the command in README.md"
+    );
+}
