@@ -77,7 +77,12 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 1, `no sideways scrolling at phone width (overflow ${overflow}px)`);
+  const wide = overflow <= 1 ? [] : await page.evaluate(() =>
+    [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 8)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")} (${Math.round(e.getBoundingClientRect().right)}px)`));
+  check(overflow <= 1, `no sideways scrolling at phone width (overflow ${overflow}px${wide.length ? "; past the edge: " + wide.join(", ") : ""})`);
   await page.screenshot({ path: `${cfg.screenshots}/4-phone.png`, fullPage: true });
 
   step = "a flow with an error";

@@ -185,13 +185,15 @@ pub const RULES: &[Rule] = &[
             "switchboard-sqlite",
             "switchboard-postgres",
         ],
-        // The serve harness: a fake Graph API (axum) and a load driver (reqwest).
+        // The serve harness: a fake Graph API (axum) and a load driver (reqwest); the serve
+        // benchmark on PostgreSQL (a fresh schema per run).
         heavy: &[
             "tokio",
             "petgraph",
             "minijinja",
             "saphyr-parser",
             "rusqlite",
+            "tokio-postgres",
             "axum",
             "hyper",
             "reqwest",

@@ -30,7 +30,9 @@ fn shape(kind: Kind) -> &'static str {
             NodeKind::Start => "oval",
             NodeKind::WaitForResponse => "parallelogram",
             NodeKind::Decide => "diamond",
-            NodeKind::Function | NodeKind::Webhook | NodeKind::Call => "component",
+            NodeKind::Function | NodeKind::Webhook | NodeKind::Call | NodeKind::Pipedream => {
+                "component"
+            }
             NodeKind::Agent => "hexagon",
             NodeKind::Handoff => "invtrapezium",
             NodeKind::SetVariable | NodeKind::EmitEvent => "cylinder",

@@ -442,6 +442,13 @@ fn summary(config: &NodeConfig, node_type: Option<&str>) -> Vec<String> {
                 out.push(format!("→ vars.{}", text::clip(v, 22)));
             }
         }
+        NodeConfig::Pipedream(p) => {
+            out.push(format!(
+                "pipedream {}",
+                text::clip(p.app_slug.as_deref().unwrap_or("?"), 22)
+            ));
+            out.push("not run by Switchboard".to_owned());
+        }
         NodeConfig::Webhook(w) => {
             let method = w.method.as_deref().unwrap_or("POST").to_uppercase();
             let url = w.url.as_ref().and_then(TextField::as_text).unwrap_or("?");

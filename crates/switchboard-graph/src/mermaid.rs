@@ -40,7 +40,7 @@ pub(crate) fn family(kind: Kind) -> &'static str {
             NodeKind::SendText | NodeKind::SendTemplate | NodeKind::SendInteractive => "message",
             NodeKind::WaitForResponse => "wait",
             NodeKind::Decide => "decide",
-            NodeKind::Function | NodeKind::Webhook => "code",
+            NodeKind::Function | NodeKind::Webhook | NodeKind::Pipedream => "code",
             NodeKind::Call => "call",
             NodeKind::Agent => "agent",
             NodeKind::Handoff => "handoff",
@@ -78,7 +78,9 @@ fn shaped(kind: Kind, label: &str) -> String {
             NodeKind::Start => ("([", "])"),
             NodeKind::WaitForResponse => ("[/", "/]"),
             NodeKind::Decide => ("{", "}"),
-            NodeKind::Function | NodeKind::Webhook | NodeKind::Call => ("[[", "]]"),
+            NodeKind::Function | NodeKind::Webhook | NodeKind::Call | NodeKind::Pipedream => {
+                ("[[", "]]")
+            }
             NodeKind::Agent => ("{{", "}}"),
             NodeKind::Handoff => ("[\\", "/]"),
             NodeKind::SetVariable | NodeKind::EmitEvent => ("[(", ")]"),

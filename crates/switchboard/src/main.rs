@@ -63,12 +63,12 @@ mod input;
 mod logging;
 mod playground;
 mod project;
-mod workflows;
 mod scripts;
 mod serve;
 mod session;
 mod store;
 mod validate;
+mod workflows;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1041,6 +1041,14 @@ fn graph_draws_a_flow_and_a_directory_of_flows() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.starts_with("<svg"), "{}", run.stdout);
     assert!(run.stdout.contains("data-node-id=\"route\""));
+    assert!(
+        run.stderr.is_empty(),
+        "no diagnostics, nothing said: {}",
+        run.stderr
+    );
+    // A flow with a warning says so on stderr (the diagram shows it).
+    let run = check(&["graph", "fixtures/flows/valid/customer_support.json"], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("1 warning(s)"), "{}", run.stderr);
     let run = check(
         &[

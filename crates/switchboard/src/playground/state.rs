@@ -12,8 +12,8 @@ use switchboard_runtime::{Event, EventType, Reply, normalise_phone};
 use switchboard_validator::Severity;
 
 use super::Args;
-use crate::workflows::{Workflow, workflows};
 use crate::session::{Action, Session, SessionOptions};
+use crate::workflows::{Workflow, workflows};
 
 /// At most this many chat lines are kept (the oldest go first).
 const CHAT_LIMIT: usize = 2_000;
