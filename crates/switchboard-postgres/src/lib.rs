@@ -946,8 +946,10 @@ impl ExecutionStore for PostgresStore {
         now: Timestamp,
         ttl_ms: i64,
     ) -> Result<Claimed, StoreError> {
-        // One statement: read the conversation's inbox, the conversation and its active
-        // execution; decide whether work is due (the rule of `ConversationWork::is_due`, as
+        // One statement: read the conversation's inbox (marking messages already processed:
+        // a redelivery whose insert waited on its first copy's commit slips past `enqueue`'s
+        // check under READ COMMITTED), the conversation and its active execution; decide
+        // whether work is due (the rule of `ConversationWork::is_due`, as
         // `due_work` applies it); then either take or renew the lease, or let ours go. The
         // two writes exclude each other, so they never touch the lease row twice.
         let until = now.millis().saturating_add(ttl_ms);
@@ -961,12 +963,18 @@ impl ExecutionStore for PostgresStore {
                      FROM switchboard_executions e
                      WHERE e.id = (SELECT body::json ->> 'active_execution_id' FROM conv)
                  ),
-                 inbox AS (
-                     SELECT seq, key, kind, received_at, due_at, body FROM switchboard_inbox
-                     WHERE conversation_id = $1
+                 queued AS (
+                     SELECT i.seq, i.key, i.kind, i.received_at, i.due_at, i.body,
+                            (i.kind = 'message' AND EXISTS (
+                                SELECT 1 FROM switchboard_message_ids m
+                                WHERE m.conversation_id = $1 AND m.message_id = i.key)) AS seen
+                     FROM switchboard_inbox i
+                     WHERE i.conversation_id = $1
                  ),
+                 inbox AS (SELECT * FROM queued WHERE NOT seen),
                  due AS (
-                     SELECT EXISTS (SELECT 1 FROM inbox WHERE kind = 'status')
+                     SELECT EXISTS (SELECT 1 FROM queued WHERE seen)
+                         OR EXISTS (SELECT 1 FROM inbox WHERE kind = 'status')
                          OR (EXISTS (SELECT 1 FROM inbox WHERE kind = 'message')
                              AND (SELECT max(due_at) FROM inbox WHERE kind = 'message') <= $3
                              AND NOT EXISTS (SELECT 1 FROM active
@@ -993,7 +1001,8 @@ impl ExecutionStore for PostgresStore {
                         (SELECT version FROM conv), (SELECT body FROM conv),
                         (SELECT version FROM active), (SELECT body FROM active),
                         (SELECT json_agg(json_build_array(seq, key, received_at, due_at, body)
-                                         ORDER BY seq)::text FROM inbox)",
+                                         ORDER BY seq)::text FROM inbox),
+                        (SELECT json_agg(seq ORDER BY seq)::text FROM queued WHERE seen)",
                 &[&conversation_id, &owner, &now.millis(), &until],
             )
             .await?;
@@ -1040,8 +1049,13 @@ impl ExecutionStore for PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let processed: Vec<u64> = match row.get::<_, Option<&str>>(8) {
+            Some(text) => decode(text, "processed inbox items")?,
+            None => Vec::new(),
+        };
         Ok(Claimed::Work(Box::new(ConversationWork {
             queued,
+            processed,
             conversation,
             active,
         })))

@@ -440,6 +440,12 @@ impl Engine {
         self.consume(items.iter().map(|q| q.seq).collect()).await
     }
 
+    /// Removes inbox items (by their `seq`) without a turn: a worker drops queued messages
+    /// its claim found processed already.
+    pub async fn remove_queued(&self, seqs: Vec<u64>) -> Result<(), EngineError> {
+        self.consume(seqs).await
+    }
+
     /// Removes inbox items without a turn.
     async fn consume(&self, consumed: Vec<u64>) -> Result<(), EngineError> {
         if consumed.is_empty() {

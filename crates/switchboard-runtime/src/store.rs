@@ -122,8 +122,12 @@ pub struct QueuedInbound {
 /// its active execution, so the turn that follows need not read them again.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConversationWork {
-    /// Queued items, in arrival order.
+    /// Queued items, in arrival order (without those in `processed`).
     pub queued: Vec<QueuedInbound>,
+    /// Queued messages whose id was processed already: a redelivery that reached the inbox
+    /// while its first copy's turn was committing (the inbox's check and that commit can
+    /// interleave on a networked store). They are removed without a turn.
+    pub processed: Vec<u64>,
     /// The conversation (`None` before its first commit).
     pub conversation: Option<Conversation>,
     /// Its active (innermost) execution.
@@ -153,7 +157,11 @@ impl ConversationWork {
             .as_ref()
             .and_then(|e| e.timer.as_ref())
             .is_some_and(|t| t.due_at <= now);
-        statuses || messages_due || effect.is_some_and(|d| d <= now) || timer_due
+        !self.processed.is_empty()
+            || statuses
+            || messages_due
+            || effect.is_some_and(|d| d <= now)
+            || timer_due
     }
 }
 
@@ -417,7 +425,17 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         conversation_id: &str,
     ) -> Result<ConversationWork, StoreError> {
-        let queued = self.queued(conversation_id).await?;
+        let mut queued = Vec::new();
+        let mut processed = Vec::new();
+        for q in self.queued(conversation_id).await? {
+            if matches!(q.item, InboundItem::Message(_))
+                && self.seen_message(conversation_id, &q.key).await?
+            {
+                processed.push(q.seq);
+            } else {
+                queued.push(q);
+            }
+        }
         let conversation = self.conversation(conversation_id).await?;
         let active = match conversation
             .as_ref()
@@ -428,6 +446,7 @@ pub trait ExecutionStore: Send + Sync {
         };
         Ok(ConversationWork {
             queued,
+            processed,
             conversation,
             active,
         })

@@ -486,6 +486,10 @@ impl Worker {
         done: &mut Processed,
     ) -> Result<bool, EngineError> {
         let engine = &self.inner.engine;
+        if !work.processed.is_empty() {
+            engine.remove_queued(work.processed.clone()).await?;
+            return Ok(true);
+        }
         let (statuses, messages): (Vec<_>, Vec<_>) = work
             .queued
             .iter()

@@ -2261,4 +2261,32 @@ pub(crate) async fn claims(store: Arc<dyn ExecutionStore>) {
         ),
         "a status is due at once"
     );
+    ok(s.release_lease("c2", "w1").await, "release");
+
+    // A message queued again after its id was processed (a redelivery racing its first copy's
+    // commit) is reported apart, to be removed without a turn.
+    ok(
+        s.enqueue(vec![
+            inbound_message("c3", "again", 10, 10),
+            inbound_message("c3", "fresh", 20, 20),
+        ])
+        .await,
+        "enqueue",
+    );
+    commit(
+        s,
+        TurnCommit {
+            message_ids: vec![("c3".into(), "again".into(), at(15))],
+            ..TurnCommit::default()
+        },
+        "the first copy's commit",
+    )
+    .await;
+    let claimed = ok(s.claim("c3", "w1", at(100), 1_000).await, "claim");
+    let Claimed::Work(work) = &claimed else {
+        panic!("work is due: {claimed:?}")
+    };
+    let queued: Vec<&str> = work.queued.iter().map(|q| q.key.as_str()).collect();
+    assert_eq!(queued, ["fresh"], "only the unprocessed message is queued");
+    assert_eq!(work.processed.len(), 1, "the processed one is set apart");
 }
