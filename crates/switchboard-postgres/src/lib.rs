@@ -520,6 +520,39 @@ fn now_ms() -> i64 {
 }
 
 /// The commit document `switchboard_commit` takes.
+/// A stored conversation: its body with the version of its row.
+fn conversation_row(version: i64, body: &str) -> Result<Conversation, StoreError> {
+    let mut c: Conversation = decode(body, "conversation")?;
+    c.version = version_of(version, "conversation")?;
+    Ok(c)
+}
+
+/// A stored execution: its body with the version of its row.
+fn execution_row(version: i64, body: &str) -> Result<Execution, StoreError> {
+    let mut e: Execution = decode(body, "execution")?;
+    e.version = version_of(version, "execution")?;
+    Ok(e)
+}
+
+/// A stored inbox item of a conversation.
+fn queued_row(
+    conversation_id: &str,
+    seq: i64,
+    key: String,
+    received_at: i64,
+    due_at: i64,
+    body: &str,
+) -> Result<QueuedInbound, StoreError> {
+    Ok(QueuedInbound {
+        seq: u64::try_from(seq).unwrap_or(0),
+        conversation_id: conversation_id.to_owned(),
+        key,
+        item: decode(body, "inbox item")?,
+        received_at: Timestamp(received_at),
+        due_at: Timestamp(due_at),
+    })
+}
+
 fn commit_document(commit: TurnCommit) -> Result<String, StoreError> {
     let mut conversations = Vec::with_capacity(commit.conversations.len());
     for mut c in commit.conversations {
@@ -624,11 +657,7 @@ impl ExecutionStore for PostgresStore {
             )
             .await?;
         rows.first()
-            .map(|r| {
-                let mut c: Conversation = decode(r.get::<_, &str>(1), "conversation")?;
-                c.version = version_of(r.get(0), "conversation")?;
-                Ok(c)
-            })
+            .map(|r| conversation_row(r.get(0), r.get(1)))
             .transpose()
     }
 
@@ -640,11 +669,7 @@ impl ExecutionStore for PostgresStore {
             )
             .await?;
         rows.first()
-            .map(|r| {
-                let mut e: Execution = decode(r.get::<_, &str>(1), "execution")?;
-                e.version = version_of(r.get(0), "execution")?;
-                Ok(e)
-            })
+            .map(|r| execution_row(r.get(0), r.get(1)))
             .transpose()
     }
 
@@ -772,9 +797,7 @@ impl ExecutionStore for PostgresStore {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let mut e: Execution = decode(r.get::<_, &str>(1), "execution")?;
-            e.version = version_of(r.get(0), "execution")?;
-            out.push(e);
+            out.push(execution_row(r.get(0), r.get(1))?);
         }
         if newer {
             out.reverse();
@@ -846,14 +869,14 @@ impl ExecutionStore for PostgresStore {
             .await?;
         rows.iter()
             .map(|r| {
-                Ok(QueuedInbound {
-                    seq: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-                    conversation_id: conversation_id.to_owned(),
-                    key: r.get(1),
-                    item: decode(r.get::<_, &str>(4), "inbox item")?,
-                    received_at: Timestamp(r.get(2)),
-                    due_at: Timestamp(r.get(3)),
-                })
+                queued_row(
+                    conversation_id,
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                )
             })
             .collect()
     }
@@ -1017,19 +1040,11 @@ impl ExecutionStore for PostgresStore {
             return Ok(Claimed::Busy);
         }
         let conversation = match (row.get::<_, Option<i64>>(3), row.get::<_, Option<&str>>(4)) {
-            (Some(v), Some(body)) => {
-                let mut c: Conversation = decode(body, "conversation")?;
-                c.version = version_of(v, "conversation")?;
-                Some(c)
-            }
+            (Some(v), Some(body)) => Some(conversation_row(v, body)?),
             _ => None,
         };
         let active = match (row.get::<_, Option<i64>>(5), row.get::<_, Option<&str>>(6)) {
-            (Some(v), Some(body)) => {
-                let mut e: Execution = decode(body, "execution")?;
-                e.version = version_of(v, "execution")?;
-                Some(e)
-            }
+            (Some(v), Some(body)) => Some(execution_row(v, body)?),
             _ => None,
         };
         let items: Vec<(i64, String, i64, i64, String)> = match row.get::<_, Option<&str>>(7) {
@@ -1039,14 +1054,7 @@ impl ExecutionStore for PostgresStore {
         let queued = items
             .into_iter()
             .map(|(seq, key, received_at, due_at, body)| {
-                Ok(QueuedInbound {
-                    seq: u64::try_from(seq).unwrap_or(0),
-                    conversation_id: conversation_id.to_owned(),
-                    key,
-                    item: decode(&body, "inbox item")?,
-                    received_at: Timestamp(received_at),
-                    due_at: Timestamp(due_at),
-                })
+                queued_row(conversation_id, seq, key, received_at, due_at, &body)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let processed: Vec<u64> = match row.get::<_, Option<&str>>(8) {

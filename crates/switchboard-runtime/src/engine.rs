@@ -395,19 +395,7 @@ impl Engine {
     /// removes them from the inbox with the same commit. Messages already processed are
     /// dropped (and removed). The conversation's worker calls it, holding its lease.
     pub async fn handle_queued(&self, items: &[QueuedInbound]) -> Result<Dispatch, EngineError> {
-        let consumed: Vec<u64> = items.iter().map(|q| q.seq).collect();
-        let batch: Vec<InboundMessage> = items
-            .iter()
-            .filter_map(|q| match &q.item {
-                InboundItem::Message(m) => Some(m.clone()),
-                InboundItem::Status(_) => None,
-            })
-            .collect();
-        if batch.is_empty() {
-            self.consume(consumed).await?;
-            return Ok(Dispatch::Duplicate);
-        }
-        self.inbound_turn(batch, consumed, None).await
+        self.queued_turn(items, None).await
     }
 
     /// [`Engine::handle_queued`] for a conversation the worker claimed: the turn starts from
@@ -418,6 +406,16 @@ impl Engine {
         &self,
         work: &ConversationWork,
         items: &[QueuedInbound],
+    ) -> Result<Dispatch, EngineError> {
+        self.queued_turn(items, Some(work)).await
+    }
+
+    /// The turn of queued items: their messages as one batch, every item consumed with its
+    /// commit (only consumed when none is a message).
+    async fn queued_turn(
+        &self,
+        items: &[QueuedInbound],
+        claimed: Option<&ConversationWork>,
     ) -> Result<Dispatch, EngineError> {
         let consumed: Vec<u64> = items.iter().map(|q| q.seq).collect();
         let batch: Vec<InboundMessage> = items
@@ -431,7 +429,7 @@ impl Engine {
             self.consume(consumed).await?;
             return Ok(Dispatch::Duplicate);
         }
-        self.inbound_turn(batch, consumed, Some(work)).await
+        self.inbound_turn(batch, consumed, claimed).await
     }
 
     /// Removes queued items without handling them (a message that cannot be handled must not
@@ -570,26 +568,7 @@ impl Engine {
             return Err(EngineError::InvalidRequest("not a delivery status".into()));
         };
         let consumed = vec![item.seq];
-        let mut record = None;
-        if let Some(id) = &status.outbox_id {
-            record = self
-                .ctx
-                .store
-                .outbox(&OutboxQuery::Id(id.clone()))
-                .await?
-                .into_iter()
-                .next();
-        }
-        if record.is_none() {
-            record = self
-                .ctx
-                .store
-                .outbox(&OutboxQuery::WhatsappId(status.message_id.clone()))
-                .await?
-                .into_iter()
-                .next();
-        }
-        let Some(record) = record else {
+        let Some(record) = self.status_record(status).await? else {
             return self.consume(consumed).await;
         };
         let Some(conv) = self.ctx.store.conversation(&record.conversation_id).await? else {
