@@ -6,8 +6,14 @@
 //! and nothing accepted is lost if the process dies. [`Worker::run`] then finds conversations
 //! with due work ([`ExecutionStore::due_work`](crate::store::ExecutionStore::due_work)) and processes each under two locks — a
 //! per-conversation mutex in this process and a lease in the store for the others — with a
-//! bound on how many conversations run at once. For one conversation it:
+//! bound on how many conversations run at once. The lease comes with a claim
+//! ([`ExecutionStore::claim`](crate::store::ExecutionStore::claim)), which also reads the
+//! conversation's queued items, the conversation and its active execution; each step below
+//! starts from the latest claim and is followed by a new one, and the claim that finds nothing
+//! due lets the lease go. For one conversation it:
 //!
+//! 0. removes queued messages that were processed already (a redelivery that raced its first
+//!    copy's commit);
 //! 1. applies queued delivery statuses (they may settle an interrupted send);
 //! 2. continues an execution left with a pending effect (a scheduled `delay_seconds` that is
 //!    due, or a send a crash interrupted); while that effect is not due, messages wait;
