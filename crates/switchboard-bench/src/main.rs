@@ -19,6 +19,8 @@ use anyhow::{Context, bail, ensure};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use switchboard_bench::serve::{BenchSchema, postgres_url};
+use switchboard_postgres::{PoolOptions, PostgresStore};
 use switchboard_runtime::adapters::{
     AdapterResult, ChatRequest, ChatResponse, LanguageModel, Messenger, OutboundBody,
     OutboundMessage, Purpose, SendReceipt,
@@ -248,7 +250,7 @@ async fn throughput(
     concurrency: usize,
 ) -> anyhow::Result<Value> {
     let concurrency = concurrency.max(1);
-    let store = make_store(store_name)?;
+    let (store, schema) = make_store(store_name, concurrency).await?;
     let s = setup(workload, store, convs, true)?;
     let mut start_lat = Vec::with_capacity(convs);
     for i in 0..convs {
@@ -301,6 +303,9 @@ async fn throughput(
             }
         }
     }
+    if let Some(schema) = schema {
+        schema.drop().await;
+    }
     let checksum = format!("{:x}", h.finalize());
     let expected = expected_checksum(root, convs, turns);
     let ok = expected.as_deref().is_none_or(|e| e == checksum) && bad == 0;
@@ -330,7 +335,10 @@ fn persistence(store: &str) -> &'static str {
         "memory" => {
             "in memory (like InMemorySaver), state written once per turn (at the pause, like durability=exit)"
         }
-        _ => "durable file, one transaction per turn, acknowledged after commit",
+        "postgres" => {
+            "durable (PostgreSQL), state committed before each message leaves and at the pause"
+        }
+        _ => "durable file, state committed before each message leaves and at the pause",
     }
 }
 
@@ -340,7 +348,7 @@ async fn memory(
     convs: usize,
     turns: usize,
 ) -> anyhow::Result<Value> {
-    let store = make_store(store_name)?;
+    let (store, schema) = make_store(store_name, 1).await?;
     let s = setup(workload, store, convs, false)?;
     // Warm up: one conversation and one turn on another number range.
     start(&s.engine, WARM_UP).await?;
@@ -355,6 +363,9 @@ async fn memory(
         }
     }
     let after = rss_bytes();
+    if let Some(schema) = schema {
+        schema.drop().await;
+    }
     let per = after.saturating_sub(before) as f64 / convs as f64;
     let (checksum, n) = {
         let h = s
@@ -376,19 +387,41 @@ async fn memory(
     }))
 }
 
-fn make_store(name: &str) -> anyhow::Result<Arc<dyn ExecutionStore>> {
+/// A store for one case, and the PostgreSQL schema to drop after it.
+async fn make_store(
+    name: &str,
+    concurrency: usize,
+) -> anyhow::Result<(Arc<dyn ExecutionStore>, Option<BenchSchema>)> {
     match name {
-        "memory" => Ok(Arc::new(MemoryStore::new())),
-        "memory-no-events" => Ok(Arc::new(MemoryStore::with_event_limit(0))),
+        "memory" => Ok((Arc::new(MemoryStore::new()), None)),
+        "memory-no-events" => Ok((Arc::new(MemoryStore::with_event_limit(0)), None)),
         "sqlite" => {
             let path = std::env::temp_dir()
                 .join(format!("switchboard-bench-{}.sqlite", std::process::id()));
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            Ok(Arc::new(switchboard_sqlite::SqliteStore::open(&path)?))
+            Ok((
+                Arc::new(switchboard_sqlite::SqliteStore::open(&path)?),
+                None,
+            ))
         }
-        other => bail!("unknown store `{other}` (available: memory, memory-no-events, sqlite)"),
+        "postgres" => {
+            let url = postgres_url("postgres").context("no PostgreSQL URL")?;
+            let schema = BenchSchema::create(url.clone(), 0).await?;
+            let store = PostgresStore::connect(
+                &url,
+                &PoolOptions {
+                    schema: Some(schema.schema.clone()),
+                    max_size: concurrency + 2,
+                    ..PoolOptions::default()
+                },
+            )?;
+            Ok((Arc::new(store), Some(schema)))
+        }
+        other => {
+            bail!("unknown store `{other}` (available: memory, memory-no-events, sqlite, postgres)")
+        }
     }
 }
 
@@ -411,7 +444,7 @@ fn main() -> anyhow::Result<()> {
     }
     ensure!(
         args.first().map(String::as_str) == Some("runtime"),
-        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite] [--memory-convs N]\n       switchboard-bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…] [--rate R] [--bin PATH]"
+        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite,postgres] [--memory-convs N] [--concurrent K]\n       switchboard-bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…] [--rate R] [--bin PATH]"
     );
     let mut convs = 1000;
     let mut turns = 20;
@@ -419,8 +452,10 @@ fn main() -> anyhow::Result<()> {
         "memory".to_owned(),
         "memory-no-events".to_owned(),
         "sqlite".to_owned(),
+        "postgres".to_owned(),
     ];
     let mut mem_convs = 10_000;
+    let mut concurrent = 32;
     let mut case: Option<(String, String, usize, usize, usize)> = None;
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
@@ -430,6 +465,7 @@ fn main() -> anyhow::Result<()> {
             "--turns" => turns = val()?.parse()?,
             "--stores" => stores = val()?.split(',').map(str::to_owned).collect(),
             "--memory-convs" => mem_convs = val()?.parse()?,
+            "--concurrent" => concurrent = val()?.parse()?,
             // Internal: run one case in this (fresh) process.
             "--case" => {
                 let spec = val()?.clone();
@@ -466,10 +502,19 @@ fn main() -> anyhow::Result<()> {
     // Every case runs in a fresh process, so memory figures are not polluted by earlier cases.
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     for store in &stores {
+        if store == "postgres"
+            && let Err(e) = rt.block_on(postgres_reachable())
+        {
+            println!("postgres: skipped ({e:#}); set SWITCHBOARD_BENCH_POSTGRES to a database URL");
+            continue;
+        }
         let mut specs = vec![format!("throughput:{store}:{convs}:{turns}:1")];
-        if store == "sqlite" {
-            specs.push(format!("throughput:{store}:{convs}:{turns}:32"));
+        if store == "sqlite" || store == "postgres" {
+            specs.push(format!("throughput:{store}:{convs}:{turns}:{concurrent}"));
         }
         specs.push(format!("memory:{store}:{mem_convs}:0:1"));
         specs.push(format!("memory:{store}:{}:20:1", mem_convs.min(1000)));
@@ -490,6 +535,99 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let peers = std::fs::read_to_string(root.join("fixtures/bench/peers.json"))
+        .context("reading fixtures/bench/peers.json")?;
+    let peers: Value = serde_json::from_str(&peers).context("fixtures/bench/peers.json")?;
+    compare(&results, &peers);
     println!("{}", json!({"bench": "runtime", "results": results}));
     Ok(())
 }
+
+/// Connects to the bench's PostgreSQL database once.
+async fn postgres_reachable() -> anyhow::Result<()> {
+    let url = postgres_url("postgres").context("no PostgreSQL URL")?;
+    let store = PostgresStore::connect(&url, &PoolOptions::default())?;
+    store.database_transactions().await?;
+    Ok(())
+}
+
+/// Prints each figure beside the peer's (`fixtures/bench/peers.json`), the ratio, and the goal.
+fn compare(results: &[Value], peers: &Value) {
+    let peer = |case: &str, key: &str| peers["cases"][case][key].as_f64();
+    println!();
+    println!(
+        "{:<46} {:>12} {:>36} {:>9} {:>12}",
+        "figure", "Switchboard", "peer (fixtures/bench/peers.json)", "ratio", "goal"
+    );
+    for r in results {
+        let store = r["store"].as_str().unwrap_or("?");
+        let durable = store == "sqlite" || store == "postgres";
+        match r["mode"].as_str() {
+            Some("throughput") => {
+                let k = r["concurrency"].as_u64().unwrap_or(1);
+                let ours = r["turns_per_s"].as_f64().unwrap_or(0.0);
+                let (case, name) = if durable {
+                    ("lg-tp-sqlite", "LangGraph SqliteSaver")
+                } else {
+                    ("lg-tp-memory", "LangGraph InMemorySaver")
+                };
+                let goal = match (store, k) {
+                    ("memory", _) => "≥ 250,000",
+                    ("sqlite", k) if k >= 32 => "≥ 20,000",
+                    _ => "",
+                };
+                if let Some(p) = peer(case, "turns_per_s") {
+                    println!(
+                        "{:<46} {:>12.0} {:>36} {:>8.0}× {:>12}",
+                        format!("turns/s, {store}, {k} at once"),
+                        ours,
+                        format!("{name} {p:.0}"),
+                        ours / p,
+                        goal
+                    );
+                }
+                let ours_p50 = r["turn_latency_us"]["p50"].as_f64().unwrap_or(0.0);
+                if let Some(p) = peer(case, "p50_us") {
+                    println!(
+                        "{:<46} {:>12.1} {:>36} {:>8.0}× {:>12}",
+                        format!("turn p50 µs, {store}, {k} at once"),
+                        ours_p50,
+                        format!("{name} {p:.0}"),
+                        p / ours_p50.max(0.1),
+                        ""
+                    );
+                }
+            }
+            Some("memory") => {
+                let turns = r["turns_before_pause"].as_u64().unwrap_or(0);
+                let ours = r["rss_growth_per_conversation_bytes"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+                let (case, name) = match (durable, turns) {
+                    (true, _) => ("lg-mem-sqlite", "LangGraph SqliteSaver"),
+                    (false, 0) => ("lg-mem-memory", "LangGraph InMemorySaver"),
+                    (false, _) => ("lg-mem-memory-20turns", "LangGraph InMemorySaver"),
+                };
+                let peer_turns = if durable { 0 } else { turns };
+                if let Some(p) = peer(case, "rss_per_conv") {
+                    println!(
+                        "{:<46} {:>12.0} {:>36} {:>8.1}× {:>12}",
+                        format!("bytes per paused conversation, {store}, {turns} turns"),
+                        ours,
+                        format!("{name} {p:.0} ({peer_turns} turns)"),
+                        p / ours.max(1.0),
+                        if durable { "" } else { "≤ 1,024" }
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    println!("(ratio: how many times better than the peer; memory and latency: peer ÷ ours)");
+}
+
+/// mimalloc rather than the system allocator: a turn makes many small, short-lived
+/// allocations, and glibc's malloc and free took about a third of a turn's instructions
+/// (callgrind on `cargo xtask bench runtime`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

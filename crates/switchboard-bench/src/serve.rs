@@ -71,7 +71,7 @@ impl Drop for TempDir {
 }
 
 /// The PostgreSQL URL of a `--store` value, if it names PostgreSQL.
-fn postgres_url(store: &str) -> Option<String> {
+pub fn postgres_url(store: &str) -> Option<String> {
     if store == "postgres" {
         Some(
             std::env::var("SWITCHBOARD_BENCH_POSTGRES")
@@ -98,16 +98,19 @@ fn store_name(store: &str) -> String {
     }
 }
 
-/// A fresh, migrated schema for one run on PostgreSQL.
-struct BenchSchema {
-    url: String,
-    schema: String,
+/// A fresh, migrated schema for one run on PostgreSQL (dropped by [`BenchSchema::drop`]).
+pub struct BenchSchema {
+    /// The database URL.
+    pub url: String,
+    /// The schema's name.
+    pub schema: String,
     admin: PostgresStore,
     transactions_at_start: u64,
 }
 
 impl BenchSchema {
-    async fn create(url: String, n: usize) -> anyhow::Result<BenchSchema> {
+    /// Creates and migrates a schema named after this process, the time and `n`.
+    pub async fn create(url: String, n: usize) -> anyhow::Result<BenchSchema> {
         let schema = format!("sbbench_{}_{}_{n}", std::process::id(), unix_now());
         let admin = PostgresStore::connect(&url, &PoolOptions::default())
             .context("connecting to PostgreSQL")?;
@@ -144,7 +147,8 @@ impl BenchSchema {
             .saturating_sub(self.transactions_at_start))
     }
 
-    async fn drop(self) {
+    /// Drops the schema.
+    pub async fn drop(self) {
         let _ = self.admin.drop_schema(&self.schema).await;
     }
 }
