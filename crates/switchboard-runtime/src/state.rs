@@ -4,6 +4,8 @@
 //! [`Conversation`]. The engine loads them, runs a turn, and commits them back, so a turn can run
 //! in any process that reaches the store.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -205,8 +207,10 @@ pub struct Conversation {
     pub phone_number_id: String,
     /// The contact.
     pub contact: Contact,
-    /// The most recent messages (bounded by the engine's history window), oldest first.
-    pub messages: Vec<HistoryMessage>,
+    /// The most recent messages (bounded by the engine's history window), oldest first. Each
+    /// is shared (`Arc`): copying a conversation copies no message (change one with
+    /// [`Arc::make_mut`]); stored as plain JSON objects all the same.
+    pub messages: Vec<Arc<HistoryMessage>>,
     /// When the contact last wrote.
     pub last_inbound_at: Option<Timestamp>,
     /// The innermost active execution, if any.
@@ -258,7 +262,7 @@ impl Conversation {
             let excess = self.messages.len() + 1 - window;
             self.messages.drain(..excess);
         }
-        self.messages.push(message);
+        self.messages.push(Arc::new(message));
     }
 }
 

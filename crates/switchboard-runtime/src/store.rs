@@ -5,7 +5,7 @@
 //! acknowledged only once its state is durable (for durable stores), and two processes racing
 //! on one conversation cannot both win.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -517,11 +517,26 @@ pub fn kv_full() -> StoreError {
 pub const MESSAGE_ID_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// An in-memory store: the default, for tests, the CLI and single-process deployments that can
-/// lose state on restart. Events can be capped per execution ([`MemoryStore::with_event_limit`]).
-#[derive(Default)]
+/// lose state on restart.
+///
+/// Its events are a bounded log: the last [`MemoryStore::DEFAULT_EVENT_CAPACITY`] events of all
+/// executions are kept, the oldest dropped first ([`MemoryStore::with_event_capacity`] sets
+/// another bound), so memory does not grow with the number of turns. They can also be capped
+/// per execution ([`MemoryStore::with_event_limit`]).
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     event_limit: Option<usize>,
+    event_capacity: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore {
+            inner: Mutex::default(),
+            event_limit: None,
+            event_capacity: MemoryStore::DEFAULT_EVENT_CAPACITY,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -534,7 +549,13 @@ struct Inner {
     order_key: HashMap<String, (Timestamp, u64)>,
     /// Executions created so far (the creation number of the next one).
     created: u64,
-    events: HashMap<String, Vec<Event>>,
+    /// Each execution's events, oldest first.
+    events: HashMap<String, VecDeque<Event>>,
+    /// The log's order: `(execution id, seq)` of each event kept, oldest first (entries of events
+    /// a per-execution limit dropped stay until they reach the front or are compacted away).
+    event_order: VecDeque<(String, u64)>,
+    /// Events kept, in all.
+    events_kept: usize,
     timers: BTreeSet<(Timestamp, String)>,
     timer_of: HashMap<String, Timestamp>,
     messages: HashMap<(String, String), Timestamp>,
@@ -558,16 +579,30 @@ struct Inner {
 }
 
 impl MemoryStore {
-    /// An empty store keeping every event.
+    /// Events kept by default, in all executions together (about 700 bytes each for a typical
+    /// step event: some 7 MB).
+    pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
+
+    /// An empty store keeping the last [`MemoryStore::DEFAULT_EVENT_CAPACITY`] events.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
 
-    /// An empty store keeping at most `limit` events per execution (the oldest are dropped).
+    /// An empty store keeping the last `capacity` events of all executions together (the
+    /// oldest are dropped first; 0 keeps none).
+    pub fn with_event_capacity(capacity: usize) -> MemoryStore {
+        MemoryStore {
+            event_capacity: capacity,
+            ..MemoryStore::default()
+        }
+    }
+
+    /// An empty store keeping at most `limit` events per execution (the oldest are dropped),
+    /// and at most [`MemoryStore::DEFAULT_EVENT_CAPACITY`] in all.
     pub fn with_event_limit(limit: usize) -> MemoryStore {
         MemoryStore {
-            inner: Mutex::default(),
             event_limit: Some(limit),
+            ..MemoryStore::default()
         }
     }
 
@@ -575,6 +610,54 @@ impl MemoryStore {
         self.inner
             .lock()
             .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    }
+
+    /// Appends an event to the log, dropping the oldest beyond the bounds.
+    fn log_event(&self, inner: &mut Inner, ev: Event) {
+        let limit = self
+            .event_limit
+            .unwrap_or(usize::MAX)
+            .min(self.event_capacity);
+        if limit == 0 {
+            return;
+        }
+        let Inner {
+            events,
+            event_order,
+            events_kept,
+            ..
+        } = inner;
+        event_order.push_back((ev.execution_id.clone(), ev.seq));
+        let list = events.entry(ev.execution_id.clone()).or_default();
+        list.push_back(ev);
+        *events_kept += 1;
+        if list.len() > limit {
+            list.pop_front();
+            *events_kept -= 1;
+        }
+        while *events_kept > self.event_capacity {
+            let Some((id, seq)) = event_order.pop_front() else {
+                break;
+            };
+            if let Some(list) = events.get_mut(&id)
+                && list.front().is_some_and(|e| e.seq == seq)
+            {
+                list.pop_front();
+                *events_kept -= 1;
+                if list.is_empty() {
+                    events.remove(&id);
+                }
+            }
+        }
+        // Entries of events a per-execution limit dropped: compacted away once they are many.
+        if event_order.len() > 2 * *events_kept + 1024 {
+            event_order.retain(|(id, seq)| {
+                events
+                    .get(id)
+                    .and_then(|l| l.front())
+                    .is_some_and(|first| *seq >= first.seq)
+            });
+        }
     }
 }
 
@@ -656,14 +739,7 @@ impl ExecutionStore for MemoryStore {
             inner.executions.insert(e.id.clone(), e);
         }
         for ev in commit.events {
-            let list = inner.events.entry(ev.execution_id.clone()).or_default();
-            list.push(ev);
-            if let Some(limit) = self.event_limit
-                && list.len() > limit
-            {
-                let excess = list.len() - limit;
-                list.drain(..excess);
-            }
+            self.log_event(&mut inner, ev);
         }
         for (conv, id, at) in commit.message_ids {
             inner.messages.insert((conv, id), at);
@@ -754,8 +830,10 @@ impl ExecutionStore for MemoryStore {
             .events
             .get(execution_id)
             .map(|list| {
-                list.iter()
-                    .filter(|e| e.seq > after && event_type.is_none_or(|t| t == e.event_type))
+                // Sequence numbers only grow: skip to the first one after `after`.
+                let from = list.partition_point(|e| e.seq <= after);
+                list.range(from..)
+                    .filter(|e| event_type.is_none_or(|t| t == e.event_type))
                     .take(limit)
                     .cloned()
                     .collect()

@@ -39,7 +39,7 @@ pub fn conversation(id: &str) -> Conversation {
             name: Some("José Ñúñez".into()),
             profile_name: Some("🦀 Ferris «ü»".into()),
         },
-        messages: vec![
+        messages: [
             HistoryMessage {
                 status: Some("received".into()),
                 ..HistoryMessage::new(
@@ -89,7 +89,10 @@ pub fn conversation(id: &str) -> Conversation {
                     Timestamp(T0.0 + 12_000),
                 )
             },
-        ],
+        ]
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect(),
         last_inbound_at: Some(Timestamp(T0.0 + 12_000)),
         active_execution_id: Some(format!("{id}-ex")),
         created_at: Some(T0),

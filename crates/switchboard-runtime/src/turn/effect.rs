@@ -363,6 +363,7 @@ impl Turn<'_> {
         // The history's delivery status (what `whatsapp_context` reports), when it is newer.
         for m in self.conv.messages.iter_mut().rev() {
             if m.id == status.message_id && m.status_at.is_none_or(|t| t <= status.at) {
+                let m = std::sync::Arc::make_mut(m);
                 m.status = Some(status.status.clone());
                 m.status_at = Some(status.at);
             }

@@ -58,7 +58,12 @@ impl Turn<'_> {
             }
         }
         for m in &mut self.conv.messages {
-            redact_string(&mut m.text, &secrets);
+            if secrets
+                .iter()
+                .any(|(value, _)| m.text.contains(value.as_str()))
+            {
+                redact_string(&mut std::sync::Arc::make_mut(m).text, &secrets);
+            }
         }
     }
 }
