@@ -40,8 +40,8 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             ensure!(status.success(), "benchmark failed");
             return Ok(());
         }
-        Some("serve") => {
-            // The serving benchmark drives a release `switchboard serve` from its own crate.
+        Some(name @ ("serve" | "startup")) => {
+            // The serving and startup benchmarks drive a release `switchboard` from their crate.
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let built = std::process::Command::new(&cargo)
                 .args(["build", "--release", "--quiet", "--package", "switchboard"])
@@ -56,7 +56,7 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
                     "--package",
                     "switchboard-bench",
                     "--",
-                    "serve",
+                    name,
                 ])
                 .args(&args[1..])
                 .status()
@@ -65,9 +65,9 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(other) => {
-            bail!("unknown benchmark `{other}` (available: validate, runtime, serve)")
+            bail!("unknown benchmark `{other}` (available: validate, runtime, serve, startup)")
         }
-        None => bail!("name a benchmark: validate, runtime or serve"),
+        None => bail!("name a benchmark: validate, runtime, serve or startup"),
     }
     if cfg!(debug_assertions) {
         // Re-run this task from a release build: timings of a debug build mean nothing.

@@ -442,9 +442,16 @@ fn main() -> anyhow::Result<()> {
         println!("{}", json!({"bench": "serve", "results": results}));
         return Ok(());
     }
+    if args.first().map(String::as_str) == Some("startup") {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let options = switchboard_bench::startup::options(&args[1..], &root)?;
+        let result = switchboard_bench::startup::run(&options, &root)?;
+        println!("{result}");
+        return Ok(());
+    }
     ensure!(
         args.first().map(String::as_str) == Some("runtime"),
-        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite,postgres] [--memory-convs N] [--concurrent K]\n       switchboard-bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…] [--rate R] [--bin PATH]"
+        "usage: switchboard-bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events,sqlite,postgres] [--memory-convs N] [--concurrent K]\n       switchboard-bench startup [--runs N] [--workflows N] [--bin PATH]\n       switchboard-bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres://…] [--rate R] [--bin PATH]"
     );
     let mut convs = 1000;
     let mut turns = 20;
