@@ -5,7 +5,7 @@
 //! acknowledged only once its state is durable (for durable stores), and two processes racing
 //! on one conversation cannot both win.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -513,6 +513,10 @@ pub fn kv_full() -> StoreError {
     StoreError::Limit(format!("the namespace is full ({KV_MAX_KEYS} keys)"))
 }
 
+/// The memory store's hash maps: foldhash, seeded per process (SipHash, the standard library's
+/// default, was an eighth of a turn's instructions on the memory store).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// How long inbound message ids are remembered for deduplication.
 pub const MESSAGE_ID_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -558,7 +562,8 @@ struct Inner {
     events_kept: usize,
     timers: BTreeSet<(Timestamp, String)>,
     timer_of: HashMap<String, Timestamp>,
-    messages: HashMap<(String, String), Timestamp>,
+    /// Processed inbound message ids, by conversation: id → when.
+    messages: HashMap<String, HashMap<String, Timestamp>>,
     idempotency: HashMap<String, (Value, Timestamp)>,
     commits: u64,
     /// Executions with a pending effect: `(due, id)`.
@@ -628,7 +633,10 @@ impl MemoryStore {
             ..
         } = inner;
         event_order.push_back((ev.execution_id.clone(), ev.seq));
-        let list = events.entry(ev.execution_id.clone()).or_default();
+        let list = match events.get_mut(&ev.execution_id) {
+            Some(list) => list,
+            None => events.entry(ev.execution_id.clone()).or_default(),
+        };
         list.push_back(ev);
         *events_kept += 1;
         if list.len() > limit {
@@ -693,7 +701,11 @@ impl ExecutionStore for MemoryStore {
             }
         }
         for (conv, id, _) in &commit.message_ids {
-            if inner.messages.contains_key(&(conv.clone(), id.clone())) {
+            if inner
+                .messages
+                .get(conv)
+                .is_some_and(|ids| ids.contains_key(id))
+            {
                 return Err(StoreError::Conflict(format!(
                     "message {id} was already processed"
                 )));
@@ -742,7 +754,7 @@ impl ExecutionStore for MemoryStore {
             self.log_event(&mut inner, ev);
         }
         for (conv, id, at) in commit.message_ids {
-            inner.messages.insert((conv, id), at);
+            inner.messages.entry(conv).or_default().insert(id, at);
         }
         if let Some((key, value, at)) = commit.idempotency {
             inner.idempotency.insert(key, (value, at));
@@ -773,9 +785,17 @@ impl ExecutionStore for MemoryStore {
         inner.commits += 1;
         if inner.commits % 4096 == 0 {
             // Forget message ids older than the retention window.
-            let newest = inner.messages.values().copied().max().unwrap_or_default();
+            let newest = inner
+                .messages
+                .values()
+                .flat_map(|ids| ids.values().copied())
+                .max()
+                .unwrap_or_default();
             let cutoff = newest.millis() - MESSAGE_ID_RETENTION_MS;
-            inner.messages.retain(|_, at| at.millis() >= cutoff);
+            inner.messages.retain(|_, ids| {
+                ids.retain(|_, at| at.millis() >= cutoff);
+                !ids.is_empty()
+            });
         }
         Ok(())
     }
@@ -788,7 +808,8 @@ impl ExecutionStore for MemoryStore {
         Ok(self
             .lock()?
             .messages
-            .contains_key(&(conversation_id.to_owned(), message_id.to_owned())))
+            .get(conversation_id)
+            .is_some_and(|ids| ids.contains_key(message_id)))
     }
 
     async fn idempotent_result(
@@ -898,7 +919,8 @@ impl ExecutionStore for MemoryStore {
             let processed = matches!(n.item, InboundItem::Message(_))
                 && inner
                     .messages
-                    .contains_key(&(n.conversation_id.clone(), n.key.clone()));
+                    .get(&n.conversation_id)
+                    .is_some_and(|ids| ids.contains_key(&n.key));
             if queued || processed {
                 out.push(Enqueued::Duplicate);
                 continue;
@@ -939,7 +961,7 @@ impl ExecutionStore for MemoryStore {
 
     async fn due_work(&self, now: Timestamp, limit: usize) -> Result<Vec<DueWork>, StoreError> {
         let inner = self.lock()?;
-        let mut due: HashMap<String, Timestamp> = HashMap::new();
+        let mut due: HashMap<String, Timestamp> = HashMap::default();
         let mut add = |conv: &str, at: Timestamp| {
             let slot = due.entry(conv.to_owned()).or_insert(at);
             if at < *slot {
