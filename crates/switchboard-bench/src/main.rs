@@ -27,7 +27,7 @@ use switchboard_runtime::adapters::{
 };
 use switchboard_runtime::offline::OfflineAdapters;
 use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::{ExecutionStore, MemoryStore};
+use switchboard_runtime::store::{ExecutionFilter, ExecutionStore, MemoryStore, OutboxQuery};
 use switchboard_runtime::{Engine, FlowDefinition, InboundMessage, StartRequest, Trigger};
 
 /// The workload's decide stub: `billing` when the text has the word `invoice`.
@@ -349,7 +349,7 @@ async fn memory(
     turns: usize,
 ) -> anyhow::Result<Value> {
     let (store, schema) = make_store(store_name, 1).await?;
-    let s = setup(workload, store, convs, false)?;
+    let s = setup(workload, store.clone(), convs, false)?;
     // Warm up: one conversation and one turn on another number range.
     start(&s.engine, WARM_UP).await?;
     turn(&s.engine, WARM_UP, 0).await?;
@@ -363,6 +363,7 @@ async fn memory(
         }
     }
     let after = rss_bytes();
+    let state = state_breakdown(store.as_ref()).await?;
     if let Some(schema) = schema {
         schema.drop().await;
     }
@@ -379,11 +380,45 @@ async fn memory(
         "memory store={store_name}: {convs} conversations paused after {turns} turns: RSS {} → {} bytes, {:.0} bytes per paused conversation ({n} messages hashed, not kept)",
         before, after, per
     );
+    println!(
+        "  what one of them holds, as JSON: conversation {} bytes ({} history messages), execution {} bytes, {} outbox records {} bytes, {} events kept",
+        state["conversation_bytes"],
+        state["history_messages"],
+        state["execution_bytes"],
+        state["outbox_records"],
+        state["outbox_bytes"],
+        state["events"]
+    );
     Ok(json!({
         "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
         "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
-        "messages_checksum": checksum,
+        "messages_checksum": checksum, "state_of_the_newest": state,
         "expected_checksum": expected_checksum(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."), convs, turns),
+    }))
+}
+
+/// What the newest execution's conversation holds in the store, as JSON bytes: where the memory
+/// of a paused conversation goes.
+async fn state_breakdown(store: &dyn ExecutionStore) -> anyhow::Result<Value> {
+    let newest = store
+        .executions(&ExecutionFilter {
+            limit: 1,
+            ..ExecutionFilter::default()
+        })
+        .await?;
+    let Some(e) = newest.into_iter().next() else {
+        return Ok(json!({}));
+    };
+    let conv = store.conversation(&e.conversation_id).await?;
+    let outbox = store.outbox(&OutboxQuery::Execution(e.id.clone())).await?;
+    let events = store.events(&e.id, 0, 1000, None).await?;
+    Ok(json!({
+        "conversation_bytes": conv.as_ref().map_or(0, |c| serde_json::to_vec(c).map_or(0, |v| v.len())),
+        "history_messages": conv.as_ref().map_or(0, |c| c.messages.len()),
+        "execution_bytes": serde_json::to_vec(&e).map_or(0, |v| v.len()),
+        "outbox_records": outbox.len(),
+        "outbox_bytes": serde_json::to_vec(&outbox).map_or(0, |v| v.len()),
+        "events": events.len(),
     }))
 }
 
