@@ -530,10 +530,20 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let workload = std::fs::read_to_string(root.join("fixtures/bench/bench_loop.json"))
         .context("reading fixtures/bench/bench_loop.json")?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if let Some((mode, store, c, t, k)) = case {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        // One conversation at a time: one thread. More: a worker thread per core (at most one
+        // per task), so concurrent turns can use every core.
+        let rt = if k > 1 {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(k.min(cores))
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
         let v = match mode.as_str() {
             "throughput" => rt.block_on(throughput(&workload, &root, &store, c, t, k))?,
             _ => rt.block_on(memory(&workload, &store, c, t))?,
@@ -555,6 +565,10 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let mut specs = vec![format!("throughput:{store}:{convs}:{turns}:1")];
+        if store.starts_with("memory") && cores > 1 {
+            // A turn per core at once.
+            specs.push(format!("throughput:{store}:{convs}:{turns}:{cores}"));
+        }
         if store == "sqlite" || store == "postgres" {
             specs.push(format!("throughput:{store}:{convs}:{turns}:{concurrent}"));
         }

@@ -11,6 +11,8 @@
 //! Each is run `runs` times in fresh processes; the median and the minimum are printed beside
 //! LangGraph's cold start from `fixtures/bench/peers.json` (the same workload, `lg-cold-memory`).
 
+#![allow(clippy::print_stdout)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
