@@ -1,4 +1,5 @@
-//! `cargo xtask bench validate`: load + validate the generated benchmark flows.
+//! `cargo xtask bench validate [--sizes N...] [--runs R] [--keep-flow FILE]`: load + validate the
+//! generated benchmark flows.
 //!
 //! The flows are built in memory by [`crate::flowgen`] (byte-identical to the files of
 //! shared/bench/workload/gen_validate_flows.py). Each size is timed `--runs` times in a release
@@ -6,7 +7,8 @@
 //! and beside each median the peer's figure (Kapso SDK `Flow.validate()`, from
 //! `fixtures/bench/peers.json`) and the ratio. The whole `switchboard validate --format json`
 //! process is then timed on the 10,000-node flow written to a temporary file (the release binary
-//! spawned `--runs` times, median), against the same peer figure.
+//! spawned `--runs` times, median), against the same peer figure; `--keep-flow FILE` writes that
+//! flow to FILE and keeps it (for profiling the process).
 //! The diagnostics must match the benchmark README's expectation where the catalogues agree: no
 //! error. (Kapso's SDK also warns about the final handoff having no outgoing edge; Switchboard's
 //! `dead-end` rule only reports final nodes whose work is lost, and a handoff is a normal end, so that
@@ -94,6 +96,8 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
     }
     let mut sizes = vec![1_000usize, 10_000, 50_000];
     let mut runs = 7usize;
+    // Where to keep the flow file of the whole-process measurement (else a temporary file).
+    let mut keep: Option<std::path::PathBuf> = None;
     let mut it = args[1..].iter().peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -104,6 +108,11 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
                 }
             }
             "--runs" => runs = it.next().context("--runs takes a number")?.parse()?,
+            "--keep-flow" => {
+                keep = Some(std::path::PathBuf::from(
+                    it.next().context("--keep-flow takes a file path")?,
+                ));
+            }
             other => bail!("unknown option `{other}`"),
         }
     }
@@ -178,7 +187,7 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             "total_ms_median": ms(tm), "total_ms_min": ms(tmin),
         }));
     }
-    let process = whole_process(PROCESS_NODES, runs)?;
+    let process = whole_process(PROCESS_NODES, runs, keep.as_deref())?;
     println!(
         "whole process: `switchboard validate --format json` on the {PROCESS_NODES}-node flow \
          ({runs} runs, median / min): {:.2} / {:.2} ms   {}",
@@ -206,10 +215,15 @@ const PROCESS_NODES: usize = 10_000;
 /// this one, built first), on the generated flow of `n` nodes written to a temporary file:
 /// (median, min) of `runs` runs. Every run must succeed (exit 0: warnings only) and print the
 /// same report.
-fn whole_process(n: usize, runs: usize) -> anyhow::Result<(Duration, Duration)> {
+fn whole_process(
+    n: usize,
+    runs: usize,
+    keep: Option<&std::path::Path>,
+) -> anyhow::Result<(Duration, Duration)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = std::process::Command::new(&cargo)
         .args(["build", "--release", "--quiet", "--package", "switchboard"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .status()
         .context("building switchboard")?;
     ensure!(built.success(), "building switchboard failed");
@@ -219,8 +233,13 @@ fn whole_process(n: usize, runs: usize) -> anyhow::Result<(Duration, Duration)> 
         .join(format!("switchboard{}", std::env::consts::EXE_SUFFIX));
     let dir =
         std::env::temp_dir().join(format!("switchboard-bench-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!("flow_{n}.json"));
+    let file = match keep {
+        Some(path) => path.to_owned(),
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            dir.join(format!("flow_{n}.json"))
+        }
+    };
     std::fs::write(&file, bench_flow_json(n))?;
     let result = (|| {
         let mut times = Vec::with_capacity(runs);
@@ -262,7 +281,9 @@ fn whole_process(n: usize, runs: usize) -> anyhow::Result<(Duration, Duration)> 
         let min = times.iter().min().copied().unwrap_or_default();
         Ok((median(&mut times), min))
     })();
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 
