@@ -27,6 +27,8 @@ pub fn parse_measured(text: &str) -> Result<(Value, usize), SyntaxError> {
         depth: 0,
         max_depth: 0,
         keys: Vec::new(),
+        entries: Vec::new(),
+        items: Vec::new(),
     };
     p.ws();
     let v = p.value()?;
@@ -45,6 +47,11 @@ struct Parser<'a> {
     max_depth: usize,
     /// Scratch space for duplicate-key detection in large objects.
     keys: Vec<std::collections::HashSet<String>>,
+    /// The entries of the objects being read, innermost last: an object's entries are moved
+    /// into one allocation of exactly their number when it closes (no growth, no slack).
+    entries: Vec<Entry>,
+    /// The same for the items of the arrays being read.
+    items: Vec<Value>,
 }
 
 impl<'a> Parser<'a> {
@@ -137,13 +144,14 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let start = self.i;
         self.i += 1;
-        let mut map = Map::with_capacity(4, Pos::new(start));
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
             self.depth -= 1;
-            return Ok(Value::Object(map));
+            return Ok(Value::Object(Map::with_capacity(0, Pos::new(start))));
         }
+        // This object's entries are `self.entries[base..]` until it closes.
+        let base = self.entries.len();
         let mut use_set = false;
         loop {
             if self.peek() != Some(b'"') {
@@ -152,18 +160,21 @@ impl<'a> Parser<'a> {
             let key_pos = self.i;
             let key = self.string()?;
             // Small objects: linear scan. Large ones: a hash set, so hostile input stays linear.
+            let count = self.entries.len() - base;
             let dup = if use_set {
                 let set = self.keys.last_mut().expect("set pushed");
                 !set.insert(key.to_string())
-            } else if map.len() >= 16 {
+            } else if count >= 16 {
                 use_set = true;
-                let mut set: std::collections::HashSet<String> =
-                    map.keys().map(str::to_owned).collect();
+                let mut set: std::collections::HashSet<String> = self.entries[base..]
+                    .iter()
+                    .map(|e| e.key.to_string())
+                    .collect();
                 let dup = !set.insert(key.to_string());
                 self.keys.push(set);
                 dup
             } else {
-                map.contains_key(&key)
+                self.entries[base..].iter().any(|e| e.key == key)
             };
             if dup {
                 if use_set {
@@ -187,7 +198,7 @@ impl<'a> Parser<'a> {
                     return Err(e);
                 }
             };
-            map.push_entry(Entry {
+            self.entries.push(Entry {
                 key,
                 value,
                 key_pos: Pos::new(key_pos),
@@ -215,21 +226,25 @@ impl<'a> Parser<'a> {
             self.keys.pop();
         }
         self.depth -= 1;
-        Ok(Value::Object(map))
+        // `Drain` knows its length: the vector is allocated once, at its exact size.
+        let entries: Vec<Entry> = self.entries.drain(base..).collect();
+        Ok(Value::Object(Map::from_entries(entries, Pos::new(start))))
     }
 
     fn array(&mut self) -> Result<Value, SyntaxError> {
         self.enter()?;
         self.i += 1;
-        let mut items = Vec::new();
         self.ws();
         if self.peek() == Some(b']') {
             self.i += 1;
             self.depth -= 1;
-            return Ok(Value::Array(items));
+            return Ok(Value::Array(Vec::new()));
         }
+        // This array's items are `self.items[base..]` until it closes.
+        let base = self.items.len();
         loop {
-            items.push(self.value()?);
+            let v = self.value()?;
+            self.items.push(v);
             self.ws();
             match self.peek() {
                 Some(b',') => {
@@ -244,6 +259,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
+        let items: Vec<Value> = self.items.drain(base..).collect();
         Ok(Value::Array(items))
     }
 
