@@ -26,6 +26,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use switchboard_validator::fs::{Format, read_registries, run};
 
+/// The allocator of the `switchboard` binary (mimalloc), so that `cargo xtask bench validate`
+/// times loading and validation as `switchboard validate` runs them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
   cargo xtask bench validate [--sizes N...] [--runs R] [--keep-flow FILE]
