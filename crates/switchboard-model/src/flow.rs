@@ -267,6 +267,8 @@ pub struct Edge {
     source: Option<Str>,
     target: Option<Str>,
     label: Option<Str>,
+    /// `flow_condition_id` when it is a string (no setter changes it).
+    flow_condition_id: Option<Str>,
     original: Option<Box<Value>>,
 }
 
@@ -311,15 +313,16 @@ impl Edge {
         let source = o.str_value(&mut cx, "source");
         let target = o.str_value(&mut cx, "target");
         let label = o.str_value(&mut cx, "label");
-        // Only their types are checked.
+        // Only the types of `id` and `type` are checked.
         o.check_str(&mut cx, "id");
         o.check_str(&mut cx, "type");
-        o.check_str(&mut cx, "flow_condition_id");
+        let flow_condition_id = o.str_value(&mut cx, "flow_condition_id");
         Edge {
             raw,
             source,
             target,
             label,
+            flow_condition_id,
             original: None,
         }
     }
@@ -330,6 +333,7 @@ impl Edge {
             source: None,
             target: None,
             label: None,
+            flow_condition_id: None,
             original: Some(Box::new(v)),
         }
     }
@@ -369,7 +373,7 @@ impl Edge {
 
     /// `flow_condition_id`, when set.
     pub fn flow_condition_id(&self) -> Option<&str> {
-        self.raw.get("flow_condition_id")?.as_str()
+        self.flow_condition_id.as_deref()
     }
 
     /// The edge's document object.
@@ -686,10 +690,10 @@ fn value_pos_at_rel(map: &Map, rel: &str) -> Pos {
     let (first, tail) = rel
         .split_once('/')
         .map_or((rel, None), |(a, b)| (a, Some(b)));
-    let key = if first.contains('~') {
-        first.replace("~1", "/").replace("~0", "~")
+    let key: std::borrow::Cow<'_, str> = if first.contains('~') {
+        first.replace("~1", "/").replace("~0", "~").into()
     } else {
-        first.to_owned()
+        first.into()
     };
     match map.entry(&key) {
         None => map.pos,
