@@ -37,7 +37,8 @@ pub(crate) fn check(cx: &mut Ctx) {
                 ),
             }
         }
-        if e.raw().get("label").and_then(|v| v.as_str()) == Some("") {
+        // `label()` reads an absent or `null` label as `next`: empty means written as `""`.
+        if e.label().is_empty() {
             cx.at_edge(
                 rules::EMPTY_EDGE_LABEL,
                 k,
