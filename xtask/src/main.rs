@@ -2,8 +2,8 @@
 //!
 //! * `cargo xtask validate [--format human|json] [--registries FILE] PATH...` validates flow
 //!   files and directories (exit 0: no error, 1: errors, 2: usage, I/O, or not a flow).
-//! * `cargo xtask bench validate [--sizes N...] [--runs R]` times load + validate of the
-//!   generated benchmark flows (shared/bench/README.md) in a release build.
+//! * `cargo xtask bench validate [--sizes N...] [--runs R] [--keep-flow FILE]` times load +
+//!   validate of the generated benchmark flows (shared/bench/README.md) in a release build.
 //! * `cargo xtask bench runtime [--convs C] [--turns T] [--stores …]` runs the runtime workload
 //!   (bench_loop) through `switchboard-bench`.
 //! * `cargo xtask bench serve [--contacts N] [--messages M] [--workers 1,2,3] [--store …]`
@@ -26,9 +26,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use switchboard_validator::fs::{Format, read_registries, run};
 
+/// The allocator of the `switchboard` binary (mimalloc), so that `cargo xtask bench validate`
+/// times loading and validation as `switchboard validate` runs them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage:
   cargo xtask validate [--format human|json] [--registries FILE] PATH...
-  cargo xtask bench validate [--sizes N...] [--runs R]
+  cargo xtask bench validate [--sizes N...] [--runs R] [--keep-flow FILE]
   cargo xtask bench runtime [--convs C] [--turns T] [--stores memory,memory-no-events]
   cargo xtask bench serve [--contacts N] [--messages M] [--parallel P] [--workers 1,2,3] [--store sqlite|postgres|postgres://…]
   cargo xtask layering

@@ -5,7 +5,7 @@
 //! as an [`Issue`]. Pointer strings are built only when an issue is recorded.
 
 use crate::issue::{Issue, IssueKind};
-use crate::value::{Map, Pos, Value, escape_pointer_token};
+use crate::value::{Map, Pos, Str, Value, escape_pointer_token};
 
 /// Collects issues for one node (or edge, or the top level).
 pub(crate) struct Cx<'a> {
@@ -254,6 +254,25 @@ impl<'a> Obj<'a> {
                 self.wrong_type(cx, key, "string");
                 None
             }
+        }
+    }
+
+    /// Like [`Obj::str`], as the document's string type (no allocation up to 24 bytes).
+    pub fn str_value(&self, cx: &mut Cx, key: &str) -> Option<Str> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(cx, key, "string");
+                None
+            }
+        }
+    }
+
+    /// Reports `key` when it is present, not `null`, and not a string.
+    pub fn check_str(&self, cx: &mut Cx, key: &str) {
+        match self.get(key) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => self.wrong_type(cx, key, "string"),
         }
     }
 

@@ -7,7 +7,7 @@
 use crate::config::{self, NodeConfig, NodeKind};
 use crate::decode::{Cx, Loc, Obj};
 use crate::issue::{Issue, IssueKind};
-use crate::value::{Map, Pos, Value, escape_pointer_token};
+use crate::value::{Map, Pos, Str, Value, escape_pointer_token};
 
 /// The shape of a flow document (flow-format §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +63,8 @@ pub struct Format {
 #[derive(Clone, Debug)]
 pub struct Node {
     raw: Map,
-    id: String,
+    /// Inline up to 24 bytes (most ids): reading it touches no other memory.
+    id: Str,
     kind: Option<NodeKind>,
     config: NodeConfig,
     /// The entry as written when it is not an object (kept for writing).
@@ -107,7 +108,7 @@ impl Node {
             edge: None,
         };
         let o = Obj::at(&raw, loc);
-        let id = o.str(&mut cx, "id").unwrap_or_default();
+        let id = o.str_value(&mut cx, "id").unwrap_or_default();
         let data = o.object(&mut cx, "data");
         let (kind, node_type_found) = match data {
             Some(d) => {
@@ -163,7 +164,7 @@ impl Node {
     pub(crate) fn decode_non_object(v: Value) -> Node {
         Node {
             raw: Map::new(),
-            id: String::new(),
+            id: Str::default(),
             kind: None,
             config: NodeConfig::Unknown,
             original: Some(Box::new(v)),
@@ -223,7 +224,7 @@ impl Node {
 
     /// Sets `id`.
     pub fn set_id(&mut self, id: impl Into<String>) {
-        let id = id.into();
+        let id = Str::from(id.into());
         self.raw.insert("id", id.clone());
         self.id = id;
     }
@@ -262,9 +263,12 @@ fn ensure_object<'a>(map: &'a mut Map, key: &str) -> &'a mut Map {
 #[derive(Clone, Debug)]
 pub struct Edge {
     raw: Map,
-    source: Option<String>,
-    target: Option<String>,
-    label: Option<String>,
+    // Inline up to 24 bytes (most ids and labels), like the node's id.
+    source: Option<Str>,
+    target: Option<Str>,
+    label: Option<Str>,
+    /// `flow_condition_id` when it is a string (no setter changes it).
+    flow_condition_id: Option<Str>,
     original: Option<Box<Value>>,
 }
 
@@ -306,17 +310,19 @@ impl Edge {
             edge: index,
         };
         let o = Obj::at(&raw, loc);
-        let source = o.str(&mut cx, "source");
-        let target = o.str(&mut cx, "target");
-        let label = o.str(&mut cx, "label");
-        o.str(&mut cx, "id");
-        o.str(&mut cx, "type");
-        o.str(&mut cx, "flow_condition_id");
+        let source = o.str_value(&mut cx, "source");
+        let target = o.str_value(&mut cx, "target");
+        let label = o.str_value(&mut cx, "label");
+        // Only the types of `id` and `type` are checked.
+        o.check_str(&mut cx, "id");
+        o.check_str(&mut cx, "type");
+        let flow_condition_id = o.str_value(&mut cx, "flow_condition_id");
         Edge {
             raw,
             source,
             target,
             label,
+            flow_condition_id,
             original: None,
         }
     }
@@ -327,6 +333,7 @@ impl Edge {
             source: None,
             target: None,
             label: None,
+            flow_condition_id: None,
             original: Some(Box::new(v)),
         }
     }
@@ -366,7 +373,7 @@ impl Edge {
 
     /// `flow_condition_id`, when set.
     pub fn flow_condition_id(&self) -> Option<&str> {
-        self.raw.get("flow_condition_id")?.as_str()
+        self.flow_condition_id.as_deref()
     }
 
     /// The edge's document object.
@@ -376,21 +383,21 @@ impl Edge {
 
     /// Sets `label`.
     pub fn set_label(&mut self, label: impl Into<String>) {
-        let label = label.into();
+        let label = Str::from(label.into());
         self.raw.insert("label", label.clone());
         self.label = Some(label);
     }
 
     /// Sets `target`.
     pub fn set_target(&mut self, target: impl Into<String>) {
-        let target = target.into();
+        let target = Str::from(target.into());
         self.raw.insert("target", target.clone());
         self.target = Some(target);
     }
 
     /// Sets `source`.
     pub fn set_source(&mut self, source: impl Into<String>) {
-        let source = source.into();
+        let source = Str::from(source.into());
         self.raw.insert("source", source.clone());
         self.source = Some(source);
     }
@@ -683,10 +690,10 @@ fn value_pos_at_rel(map: &Map, rel: &str) -> Pos {
     let (first, tail) = rel
         .split_once('/')
         .map_or((rel, None), |(a, b)| (a, Some(b)));
-    let key = if first.contains('~') {
-        first.replace("~1", "/").replace("~0", "~")
+    let key: std::borrow::Cow<'_, str> = if first.contains('~') {
+        first.replace("~1", "/").replace("~0", "~").into()
     } else {
-        first.to_owned()
+        first.into()
     };
     match map.entry(&key) {
         None => map.pos,

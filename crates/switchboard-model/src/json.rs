@@ -27,6 +27,8 @@ pub fn parse_measured(text: &str) -> Result<(Value, usize), SyntaxError> {
         depth: 0,
         max_depth: 0,
         keys: Vec::new(),
+        entries: Vec::new(),
+        items: Vec::new(),
     };
     p.ws();
     let v = p.value()?;
@@ -45,6 +47,11 @@ struct Parser<'a> {
     max_depth: usize,
     /// Scratch space for duplicate-key detection in large objects.
     keys: Vec<std::collections::HashSet<String>>,
+    /// The entries of the objects being read, innermost last: an object's entries are moved
+    /// into one allocation of exactly their number when it closes (no growth, no slack).
+    entries: Vec<Entry>,
+    /// The same for the items of the arrays being read.
+    items: Vec<Value>,
 }
 
 impl<'a> Parser<'a> {
@@ -137,13 +144,14 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let start = self.i;
         self.i += 1;
-        let mut map = Map::with_capacity(4, Pos::new(start));
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
             self.depth -= 1;
-            return Ok(Value::Object(map));
+            return Ok(Value::Object(Map::with_capacity(0, Pos::new(start))));
         }
+        // This object's entries are `self.entries[base..]` until it closes.
+        let base = self.entries.len();
         let mut use_set = false;
         loop {
             if self.peek() != Some(b'"') {
@@ -152,18 +160,21 @@ impl<'a> Parser<'a> {
             let key_pos = self.i;
             let key = self.string()?;
             // Small objects: linear scan. Large ones: a hash set, so hostile input stays linear.
+            let count = self.entries.len() - base;
             let dup = if use_set {
                 let set = self.keys.last_mut().expect("set pushed");
                 !set.insert(key.to_string())
-            } else if map.len() >= 16 {
+            } else if count >= 16 {
                 use_set = true;
-                let mut set: std::collections::HashSet<String> =
-                    map.keys().map(str::to_owned).collect();
+                let mut set: std::collections::HashSet<String> = self.entries[base..]
+                    .iter()
+                    .map(|e| e.key.to_string())
+                    .collect();
                 let dup = !set.insert(key.to_string());
                 self.keys.push(set);
                 dup
             } else {
-                map.contains_key(&key)
+                self.entries[base..].iter().any(|e| e.key == key)
             };
             if dup {
                 if use_set {
@@ -187,7 +198,7 @@ impl<'a> Parser<'a> {
                     return Err(e);
                 }
             };
-            map.push_entry(Entry {
+            self.entries.push(Entry {
                 key,
                 value,
                 key_pos: Pos::new(key_pos),
@@ -215,21 +226,25 @@ impl<'a> Parser<'a> {
             self.keys.pop();
         }
         self.depth -= 1;
-        Ok(Value::Object(map))
+        // `Drain` knows its length: the vector is allocated once, at its exact size.
+        let entries: Vec<Entry> = self.entries.drain(base..).collect();
+        Ok(Value::Object(Map::from_entries(entries, Pos::new(start))))
     }
 
     fn array(&mut self) -> Result<Value, SyntaxError> {
         self.enter()?;
         self.i += 1;
-        let mut items = Vec::new();
         self.ws();
         if self.peek() == Some(b']') {
             self.i += 1;
             self.depth -= 1;
-            return Ok(Value::Array(items));
+            return Ok(Value::Array(Vec::new()));
         }
+        // This array's items are `self.items[base..]` until it closes.
+        let base = self.items.len();
         loop {
-            items.push(self.value()?);
+            let v = self.value()?;
+            self.items.push(v);
             self.ws();
             match self.peek() {
                 Some(b',') => {
@@ -244,6 +259,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
+        let items: Vec<Value> = self.items.drain(base..).collect();
         Ok(Value::Array(items))
     }
 
@@ -254,17 +270,18 @@ impl<'a> Parser<'a> {
         let mut run = self.i;
         let mut out: Option<String> = None;
         loop {
-            // Jump to the next quote or backslash; the bytes skipped must not be control
-            // characters (a tight loop LLVM vectorises).
-            let Some(skip) = memchr::memchr2(b'"', b'\\', &s[self.i..]) else {
+            // Jump to the next quote, backslash or control character.
+            self.i += special(&s[self.i..]);
+            let Some(&c) = s.get(self.i) else {
                 return Err(self.err_at(open, "unterminated string"));
             };
-            if let Some(k) = s[self.i..self.i + skip].iter().position(|&b| b < 0x20) {
-                self.i += k;
+            if c < 0x20 {
+                // A string that never ends is reported as such, wherever its control characters.
+                if memchr::memchr2(b'"', b'\\', &s[self.i..]).is_none() {
+                    return Err(self.err_at(open, "unterminated string"));
+                }
                 return Err(self.err("control character in string (escape it as \\u00XX)"));
             }
-            self.i += skip;
-            let c = s[self.i];
             match c {
                 b'"' => {
                     let tail = self.slice(run, self.i);
@@ -388,6 +405,37 @@ impl<'a> Parser<'a> {
             _ => Err(self.err_at(start, format!("number `{text}` is out of range"))),
         }
     }
+}
+
+/// The offset of the first byte of `s` that ends a run of plain string content: `"`, `\\` or a
+/// control character (`s.len()` when there is none). Eight bytes at a time (SWAR): most strings
+/// of a flow are short keys and ids, for which a call to `memchr` costs more than the scan.
+#[inline]
+fn special(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // A byte of `x` is flagged when it is zero (`has_zero`) or, for `w` itself, below 0x20.
+        // Borrows only flag bytes above the first true one, so the lowest flag is exact.
+        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let quote = has_zero(w ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let found = quote | backslash | control;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = s.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// How [`write()`] lays out its output.
@@ -567,6 +615,30 @@ mod tests {
         assert!(err("").message.contains("end of input"));
         let deep = "[".repeat(MAX_DEPTH + 1);
         assert!(err(&deep).message.contains("nesting"));
+    }
+
+    #[test]
+    fn special_finds_the_first_quote_backslash_or_control_character() {
+        let naive = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(s.len())
+        };
+        // Every byte value at every offset of a 20-byte run, with and without a later quote.
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    assert_eq!(special(&v), naive(&v), "{v:?}");
+                    v.push(b'"');
+                    v.extend_from_slice("é\u{1}".as_bytes());
+                    assert_eq!(special(&v), naive(&v), "{v:?}");
+                }
+            }
+        }
+        assert_eq!(err("\"abc\u{1}def").message, "unterminated string");
+        assert!(err("\"abc\u{1}def\"").message.contains("control character"));
     }
 
     #[test]

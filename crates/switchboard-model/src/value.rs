@@ -386,6 +386,11 @@ impl Map {
         }
     }
 
+    /// A map of entries read from a source; the caller guarantees the keys are unique.
+    pub(crate) fn from_entries(entries: Vec<Entry>, pos: Pos) -> Map {
+        Map { entries, pos }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -18,7 +18,7 @@ pub(crate) fn check(cx: &mut Ctx) {
     for i in 0..cx.flow.nodes.len() {
         let node = cx.node(i);
         let Some(kind) = node.kind() else { continue };
-        let Some(config) = node.config_map() else {
+        let Some(config) = cx.config_map(i) else {
             continue;
         };
         let mut markers = Vec::new();

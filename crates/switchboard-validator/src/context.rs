@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use switchboard_model::{Edge, Flow, Issue, Node, Pos};
+use switchboard_model::{Edge, Flow, Issue, Map, Node, Pos};
 
 use crate::rules::Rule;
 use crate::{Diagnostic, EdgeRef, Options, Severity};
@@ -14,6 +14,13 @@ pub(crate) struct Ctx<'a> {
     pub ids: HashMap<&'a str, usize>,
     /// Node index → indices of the edges leaving it whose target is a known node or not.
     pub out_edges: Vec<Vec<usize>>,
+    /// Edge index → the node indices of its source and target (`None`: missing or unknown).
+    /// Looked up once here; the rules read them from this table.
+    ends: Vec<(Option<u32>, Option<u32>)>,
+    /// Node index → `true` for an object node whose id no earlier object node has.
+    first: Vec<bool>,
+    /// Node index → its `data.config` object, as written (`None`: absent or not an object).
+    configs: Vec<Option<&'a Map>>,
     nodes_ptr: String,
     edges_ptr: String,
     out: Vec<Diagnostic>,
@@ -21,16 +28,32 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(flow: &'a Flow, opts: &'a Options) -> Ctx<'a> {
-        let mut ids = HashMap::with_capacity_and_hasher(flow.nodes.len(), Default::default());
-        for (i, n) in flow.nodes.iter().enumerate() {
-            if n.is_object() {
-                ids.entry(n.id()).or_insert(i);
+        let n = flow.nodes.len();
+        let mut ids: HashMap<&str, usize> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut first = vec![false; n];
+        let mut configs = Vec::with_capacity(n);
+        for (i, node) in flow.nodes.iter().enumerate() {
+            if node.is_object() {
+                let entry = ids.entry(node.id());
+                first[i] = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
+                entry.or_insert(i);
             }
+            configs.push(node.config_map());
         }
-        let mut out_edges = vec![Vec::new(); flow.nodes.len()];
-        for (k, e) in flow.edges.iter().enumerate() {
-            if let Some(&i) = e.source().and_then(|s| ids.get(s)) {
-                out_edges[i].push(k);
+        let index = |id: Option<&str>| {
+            id.and_then(|id| ids.get(id))
+                .and_then(|&i| u32::try_from(i).ok())
+        };
+        let ends: Vec<(Option<u32>, Option<u32>)> = flow
+            .edges
+            .iter()
+            .map(|e| (index(e.source()), index(e.target())))
+            .collect();
+        let mut out_edges = vec![Vec::new(); n];
+        for (k, &(s, _)) in ends.iter().enumerate() {
+            if let Some(i) = s {
+                out_edges[i as usize].push(k);
             }
         }
         Ctx {
@@ -38,6 +61,9 @@ impl<'a> Ctx<'a> {
             opts,
             ids,
             out_edges,
+            ends,
+            first,
+            configs,
             nodes_ptr: flow.nodes_pointer(),
             edges_ptr: flow.edges_pointer(),
             out: Vec::new(),
@@ -55,6 +81,26 @@ impl<'a> Ctx<'a> {
 
     pub fn node(&self, i: usize) -> &'a Node {
         &self.flow.nodes[i]
+    }
+
+    /// The index of edge `k`'s source node (`None`: missing or not a node id).
+    pub fn source_of(&self, k: usize) -> Option<usize> {
+        self.ends[k].0.map(|i| i as usize)
+    }
+
+    /// The index of edge `k`'s target node (`None`: missing or not a node id).
+    pub fn target_of(&self, k: usize) -> Option<usize> {
+        self.ends[k].1.map(|i| i as usize)
+    }
+
+    /// `true` when node `i` is an object and the first node with its id.
+    pub fn is_first(&self, i: usize) -> bool {
+        self.first[i]
+    }
+
+    /// Node `i`'s `data.config` object as written (same as `Node::config_map`).
+    pub fn config_map(&self, i: usize) -> Option<&'a Map> {
+        self.configs[i]
     }
 
     /// Pointer of node `i` plus `suffix` (`""`, `/id`, `/data/config/x`, …).
@@ -133,10 +179,7 @@ impl<'a> Ctx<'a> {
         let pointer = self.edge_ptr(i, suffix);
         let pos = self.flow.pos_at(&pointer);
         let edge = &self.flow.edges[i];
-        let node = edge
-            .source()
-            .filter(|s| self.ids.contains_key(s))
-            .map(str::to_owned);
+        let node = self.source_of(i).and(edge.source()).map(str::to_owned);
         self.out.push(Diagnostic {
             rule: rule.name,
             severity: rule.severity,

@@ -14,9 +14,12 @@ pub(crate) fn check(cx: &mut Ctx) {
         if !e.is_object() {
             continue;
         }
-        for (end, value) in [("source", e.source()), ("target", e.target())] {
+        for (end, value, known) in [
+            ("source", e.source(), cx.source_of(k).is_some()),
+            ("target", e.target(), cx.target_of(k).is_some()),
+        ] {
             match value {
-                Some(id) if cx.index_of(id).is_some() => {}
+                Some(_) if known => {}
                 Some(id) => cx.at_edge(
                     rules::UNKNOWN_EDGE_ENDPOINT,
                     k,
@@ -34,7 +37,8 @@ pub(crate) fn check(cx: &mut Ctx) {
                 ),
             }
         }
-        if e.raw().get("label").and_then(|v| v.as_str()) == Some("") {
+        // `label()` reads an absent or `null` label as `next`: empty means written as `""`.
+        if e.label().is_empty() {
             cx.at_edge(
                 rules::EMPTY_EDGE_LABEL,
                 k,

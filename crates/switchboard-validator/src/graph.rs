@@ -35,11 +35,8 @@ pub(crate) fn check(cx: &mut Ctx, analysis: &Analysis) {
     for i in 0..n {
         g.add_node(i);
     }
-    for e in &flow.edges {
-        let (Some(s), Some(t)) = (
-            e.source().and_then(|s| cx.index_of(s)),
-            e.target().and_then(|t| cx.index_of(t)),
-        ) else {
+    for (k, e) in flow.edges.iter().enumerate() {
+        let (Some(s), Some(t)) = (cx.source_of(k), cx.target_of(k)) else {
             continue;
         };
         if flow.nodes[s].kind() == Some(NodeKind::Handoff) {
@@ -56,7 +53,7 @@ pub(crate) fn check(cx: &mut Ctx, analysis: &Analysis) {
 
     for (i, node) in flow.nodes.iter().enumerate() {
         // Nodes that are not objects, or repeat an id, were reported already.
-        if !node.is_object() || cx.index_of(node.id()) != Some(i) {
+        if !cx.is_first(i) {
             continue;
         }
         if !reachable[i] {
@@ -161,12 +158,7 @@ fn loops(cx: &mut Ctx, g: &DiGraph<usize, bool>, reachable: &[bool]) {
             .any(|&m| flow.nodes[m].kind() == Some(NodeKind::Call));
         let has_exit = members.iter().any(|&m| {
             let node = &flow.nodes[m];
-            let leaves = |k: usize| {
-                flow.edges[k]
-                    .target()
-                    .and_then(|t| cx.index_of(t))
-                    .is_none_or(|t| comp_of[t] != c)
-            };
+            let leaves = |k: usize| cx.target_of(k).is_none_or(|t| comp_of[t] != c);
             let decide_exit = match node.config() {
                 NodeConfig::Decide(d) => d.labels().any(|label| {
                     let edges: Vec<usize> = cx.out_edges[m]

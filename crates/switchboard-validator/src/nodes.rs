@@ -21,7 +21,7 @@ pub(crate) fn check(cx: &mut Ctx) {
     for i in 0..cx.flow.nodes.len() {
         let node = cx.node(i);
         let empty = Map::new();
-        let raw = node.config_map().unwrap_or(&empty);
+        let raw = cx.config_map(i).unwrap_or(&empty);
         match node.config() {
             NodeConfig::SendText(c) => {
                 required(cx, i, raw, "", &["message"]);

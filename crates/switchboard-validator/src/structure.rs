@@ -3,8 +3,6 @@
 //! `invalid-document`, `unknown-shape`, `invalid-field-type` and `unknown-node-type` come from
 //! loading (see `switchboard_model::Issue`); this module checks what needs the whole node list.
 
-use rustc_hash::FxHashSet as HashSet;
-
 use switchboard_model::NodeKind;
 
 use crate::context::Ctx;
@@ -22,8 +20,6 @@ pub(crate) fn check(cx: &mut Ctx) {
         return;
     }
 
-    let mut seen: HashSet<&str> =
-        HashSet::with_capacity_and_hasher(flow.nodes.len(), Default::default());
     for (i, node) in flow.nodes.iter().enumerate() {
         if !node.is_object() {
             continue;
@@ -62,7 +58,7 @@ pub(crate) fn check(cx: &mut Ctx) {
                 "start the id with a letter and use only letters, digits, `_` and `-`",
             );
         }
-        if !seen.insert(id) {
+        if !cx.is_first(i) {
             let first = cx.index_of(id).unwrap_or(0);
             cx.at_node(
                 rules::DUPLICATE_NODE_ID,

@@ -2,10 +2,12 @@
 //! secret references, secrets that would reach the user or the model, bare names that belong to
 //! another namespace, and the variable reads and writes the dataflow analysis (§9.3) needs.
 
+use std::borrow::Cow;
+
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use switchboard_model::config::{NodeConfig, TextField};
-use switchboard_model::{Node, Value};
+use switchboard_model::{Map, Node, Value};
 
 use crate::context::Ctx;
 use crate::rules;
@@ -77,20 +79,22 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
     for i in 0..n {
         let node = cx.node(i);
         let mut seen: HashSet<String> = HashSet::default();
-        for f in fields(node) {
+        for f in fields(node, cx.config_map(i)) {
             secrets(cx, i, &f);
             if !crate::util::has_template_or_comment(f.text) {
                 continue;
             }
-            let names = match simple_reads(f.text) {
-                Some(names) => names,
+            // Names read by a simple template borrow from the flow; those of the parser's cache
+            // are copied (the cache grows while a node's names are held).
+            let names: Vec<Cow<str>> = match simple_reads(f.text) {
+                Some(names) => names.into_iter().map(Cow::Borrowed).collect(),
                 None => {
                     let parsed = cache
                         .entry(f.text.to_owned())
                         .or_insert_with(|| parse(&env, f.text));
                     match parsed {
                         Ok(names) => {
-                            let names = names.clone();
+                            let names = names.iter().map(|n| Cow::Owned(n.clone())).collect();
                             if let Some(found) = expensive(f.text) {
                                 cx.at_config(
                                     rules::EXPENSIVE_TEMPLATE,
@@ -118,12 +122,12 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
                     }
                 }
             };
-            for path in names {
+            for path in &names {
                 let mut segs = path.split('.');
                 let first = segs.next().unwrap_or_default();
                 let var = match first {
                     "vars" => match segs.next() {
-                        Some(v) => v.to_owned(),
+                        Some(v) => v,
                         None => continue,
                     },
                     "system" | "context" | "metadata" => continue,
@@ -157,11 +161,12 @@ pub(crate) fn check(cx: &mut Ctx) -> Analysis {
                             }
                             continue;
                         }
-                        bare.to_owned()
+                        bare
                     }
                 };
-                if seen.insert(var.clone()) {
-                    analysis.reads[i].push((var, f.ptr.clone()));
+                if !seen.contains(var) {
+                    seen.insert(var.to_owned());
+                    analysis.reads[i].push((var.to_owned(), f.ptr.clone()));
                 }
             }
         }
@@ -489,15 +494,22 @@ fn parse(env: &minijinja::Environment<'_>, text: &str) -> Result<Vec<String>, St
 
 /// Fast path: a template whose only blocks are `{{ a.b.c }}` reads exactly those paths.
 /// Returns `None` when the template needs the real parser.
-fn simple_reads(text: &str) -> Option<Vec<String>> {
-    if text.contains("{%") || text.contains("{#") {
+/// The offset of the first `pair` in `s`: `str::find` sets up a two-way searcher at each call,
+/// which costs more than the search in the short texts of a flow.
+fn find2(s: &str, pair: &[u8; 2]) -> Option<usize> {
+    let b = s.as_bytes();
+    memchr::memchr_iter(pair[0], b).find(|&i| b.get(i + 1) == Some(&pair[1]))
+}
+
+fn simple_reads(text: &str) -> Option<Vec<&str>> {
+    if find2(text, b"{%").is_some() || find2(text, b"{#").is_some() {
         return None;
     }
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(open) = rest.find("{{") {
+    while let Some(open) = find2(rest, b"{{") {
         let after = &rest[open + 2..];
-        let close = after.find("}}")?;
+        let close = find2(after, b"}}")?;
         let expr = after[..close].trim();
         let ok = !expr.is_empty()
             && expr.split('.').all(|seg| {
@@ -508,11 +520,11 @@ fn simple_reads(text: &str) -> Option<Vec<String>> {
         if !ok {
             return None;
         }
-        out.push(expr.to_owned());
+        out.push(expr);
         rest = &after[close + 2..];
     }
     // A stray `}}` or `{{` left over is the parser's business.
-    if rest.contains("{{") {
+    if find2(rest, b"{{").is_some() {
         return None;
     }
     Some(out)
@@ -576,9 +588,10 @@ pub(crate) fn writes(node: &Node) -> (Vec<String>, bool) {
 }
 
 /// Every templated string of a node config, with its pointer suffix.
-pub(crate) fn fields(node: &Node) -> Vec<Field<'_>> {
+/// `config` is the node's `data.config` object as written ([`Ctx::config_map`]).
+pub(crate) fn fields<'a>(node: &'a Node, config: Option<&'a Map>) -> Vec<Field<'a>> {
     let mut out = Vec::new();
-    let Some(raw) = node.config_map() else {
+    let Some(raw) = config else {
         return out;
     };
     let leaves = collect_leaves;

@@ -76,7 +76,7 @@ pub(crate) fn check(cx: &mut Ctx) {
     for (i, node) in flow.nodes.iter().enumerate() {
         if let NodeConfig::Agent(a) = node.config() {
             let empty = Map::new();
-            agent(cx, i, a, node.config_map().unwrap_or(&empty));
+            agent(cx, i, a, cx.config_map(i).unwrap_or(&empty));
         }
     }
     for &(i, e) in &events {

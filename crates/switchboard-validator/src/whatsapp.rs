@@ -58,7 +58,7 @@ pub(crate) fn check(cx: &mut Ctx) {
             NodeConfig::SendText(c) => send_text(cx, i, c),
             NodeConfig::SendInteractive(c) => {
                 let empty = Map::new();
-                send_interactive(cx, i, c, node.config_map().unwrap_or(&empty));
+                send_interactive(cx, i, c, cx.config_map(i).unwrap_or(&empty));
             }
             NodeConfig::Start
             | NodeConfig::SendTemplate(_)
