@@ -49,7 +49,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -189,6 +189,76 @@ pub struct Pruned {
 /// The most commits written in one transaction (group commit).
 const MAX_GROUP: usize = 128;
 
+/// About how many bytes of rows the writer writes between two checkpoints of the write-ahead
+/// log by the background checkpointer (SQLite's own automatic checkpoint comes every 1,000
+/// pages, about 4 MB of log).
+const CHECKPOINT_BYTES: usize = 2 << 20;
+
+/// The log size (pages) at which the writer checkpoints by itself, should the background
+/// checkpointer fall behind: a bound on the log, not the usual path.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_000;
+
+/// Wakes the background checkpointer of a file-backed store.
+#[derive(Default)]
+struct Checkpoints {
+    state: Mutex<CheckpointState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct CheckpointState {
+    /// Bytes written since the last checkpoint was requested.
+    written: usize,
+    /// A checkpoint is due.
+    due: bool,
+    /// The store is gone: the checkpointer stops.
+    closed: bool,
+}
+
+impl Checkpoints {
+    /// Counts what a group commit wrote; asks for a checkpoint every [`CHECKPOINT_BYTES`].
+    fn wrote(&self, bytes: usize) {
+        let mut s = lock(&self.state);
+        s.written += bytes;
+        if s.written >= CHECKPOINT_BYTES && !s.due {
+            s.written = 0;
+            s.due = true;
+            self.wake.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.state).closed = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The background checkpointer: copies the write-ahead log into the database file on its own
+/// connection, so a commit never waits for a checkpoint (its writes and two syncs) as it does
+/// when SQLite checkpoints automatically inside the commit that fills the log. Passive: it
+/// never blocks the writer or readers. Durability does not depend on it (a commit is durable
+/// once its log frames are synced).
+fn checkpointer(conn: &Connection, checkpoints: &Checkpoints) {
+    loop {
+        {
+            let mut s = lock(&checkpoints.state);
+            while !s.due && !s.closed {
+                s = checkpoints
+                    .wake
+                    .wait(s)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if s.closed {
+                return;
+            }
+            s.due = false;
+        }
+        // A busy or failed checkpoint is retried at the next request; the writer's own
+        // automatic checkpoint bounds the log meanwhile.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
 /// A commit waiting for the writer, and where its own result goes.
 struct Job {
     write: Write,
@@ -221,6 +291,24 @@ enum Write {
     },
     /// Remove a key-value pair.
     KvDelete { namespace: String, key: String },
+}
+
+impl Write {
+    /// About how many bytes of rows it writes.
+    fn size(&self) -> usize {
+        match self {
+            Write::Commit(c) => {
+                c.conversations.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.executions.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.events.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.outbox.iter().map(|r| r.body.len()).sum::<usize>()
+                    + 64 * (c.message_ids.len() + c.consumed.len() + 1)
+            }
+            Write::Enqueue(rows) => rows.iter().map(|r| r.body.len() + 64).sum(),
+            Write::KvPut { value, .. } => value.len() + 64,
+            _ => 64,
+        }
+    }
 }
 
 /// What a job wrote.
@@ -279,6 +367,17 @@ pub struct SqliteStore {
     reader: Shared,
     queue: Arc<Mutex<Queue>>,
     path: Option<PathBuf>,
+    /// The background checkpointer of a file-backed store.
+    checkpoints: Option<(Arc<Checkpoints>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some((checkpoints, thread)) = self.checkpoints.take() {
+            checkpoints.close();
+            let _ = thread.join();
+        }
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -320,11 +419,31 @@ impl SqliteStore {
         )
         .map_err(|e| open_error(path, &e))?;
         configure(&reader)?;
+        // Checkpoints happen on their own connection (see `checkpointer`); the writer keeps
+        // SQLite's automatic checkpoint only as a bound should that one fall behind.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(backend)?;
+        let ckpt = Connection::open(path).map_err(|e| open_error(path, &e))?;
+        configure(&ckpt)?;
+        ckpt.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        ckpt.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend)?;
+        let checkpoints = Arc::new(Checkpoints::default());
+        let thread = {
+            let checkpoints = checkpoints.clone();
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpointer(&ckpt, &checkpoints))
+                .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?
+        };
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             queue: Arc::default(),
             path: Some(path.to_owned()),
+            checkpoints: Some((checkpoints, thread)),
         })
     }
 
@@ -344,6 +463,7 @@ impl SqliteStore {
             reader: conn,
             queue: Arc::default(),
             path: None,
+            checkpoints: None,
         })
     }
 
@@ -380,9 +500,10 @@ impl SqliteStore {
         };
         if start_writer {
             let (queue, writer) = (self.queue.clone(), self.writer.clone());
+            let checkpoints = self.checkpoints.as_ref().map(|(c, _)| c.clone());
             // Detached: it drains the queue, including writes queued while it writes.
             drop(tokio::task::spawn_blocking(move || {
-                write_queued(&queue, &writer)
+                write_queued(&queue, &writer, checkpoints.as_deref());
             }));
         }
         result.await.map_err(|_| {
@@ -1012,7 +1133,11 @@ impl Drop for WriterGuard<'_> {
 
 /// The writer: takes queued commits in groups of up to [`MAX_GROUP`] and writes each group,
 /// until the queue is empty.
-fn write_queued(queue: &Mutex<Queue>, writer: &Mutex<Connection>) {
+fn write_queued(
+    queue: &Mutex<Queue>,
+    writer: &Mutex<Connection>,
+    checkpoints: Option<&Checkpoints>,
+) {
     let _guard = WriterGuard(queue);
     loop {
         let jobs: Vec<Job> = {
@@ -1028,6 +1153,9 @@ fn write_queued(queue: &Mutex<Queue>, writer: &Mutex<Connection>) {
             let mut conn = lock(writer);
             write_group(&mut conn, &jobs)
         };
+        if let Some(c) = checkpoints {
+            c.wrote(jobs.iter().map(|j| j.write.size()).sum());
+        }
         for (job, result) in jobs.into_iter().zip(results) {
             // The caller may have gone away; its commit stands.
             let _ = job.done.send(result);
