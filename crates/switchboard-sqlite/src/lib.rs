@@ -19,7 +19,8 @@
 //! commit). A
 //! file-backed store has two connections — one writer, one reader — so loads, timer scans and
 //! dedupe checks are not held up by a commit waiting on the disk (WAL readers never block the
-//! writer and see only committed turns). Several processes on one machine may open the same
+//! writer and see only committed turns), and a third on its own thread that checkpoints the
+//! write-ahead log into the database file, so no commit waits for a checkpoint. Several processes on one machine may open the same
 //! file: writes serialize on SQLite's lock (`BEGIN IMMEDIATE`, 5 s busy timeout) and the
 //! version checks keep their turns apart. Network file systems are not supported.
 //!
