@@ -362,7 +362,12 @@ struct Queue {
 /// ~800–1,100 turns/s (bound by `fsync`); 32 conversations at once ~1,400 turns/s with a
 /// transaction per commit, ~2,500–6,000 turns/s with group commit. Served
 /// (`cargo xtask bench serve`), about 7,000 webhooks/s are acknowledged durably with 200
-/// clients writing at once.
+/// clients writing at once. Those figures depend on the disk's sync rate: measured later on
+/// the same (shared) machine with the runtime bench (`throughput:sqlite:1000:20`, ~3 commits
+/// a turn) while `fdatasync` ran at 227–330/s, 623 turns/s one at a time and 1,189–1,252
+/// turns/s at 32 at once (351 and 751–851 before checkpoints moved off the commit path;
+/// 1,360 and 2,274–2,285 with the sync switched off). `examples/wal_commit_rate.rs` measures
+/// a machine's syncs.
 pub struct SqliteStore {
     writer: Shared,
     reader: Shared,
