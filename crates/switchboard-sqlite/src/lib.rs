@@ -19,7 +19,8 @@
 //! commit). A
 //! file-backed store has two connections — one writer, one reader — so loads, timer scans and
 //! dedupe checks are not held up by a commit waiting on the disk (WAL readers never block the
-//! writer and see only committed turns). Several processes on one machine may open the same
+//! writer and see only committed turns), and a third on its own thread that checkpoints the
+//! write-ahead log into the database file, so no commit waits for a checkpoint. Several processes on one machine may open the same
 //! file: writes serialize on SQLite's lock (`BEGIN IMMEDIATE`, 5 s busy timeout) and the
 //! version checks keep their turns apart. Network file systems are not supported.
 //!
@@ -49,10 +50,11 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use switchboard_runtime::store::{
@@ -188,6 +190,76 @@ pub struct Pruned {
 /// The most commits written in one transaction (group commit).
 const MAX_GROUP: usize = 128;
 
+/// About how many bytes of rows the writer writes between two checkpoints of the write-ahead
+/// log by the background checkpointer (SQLite's own automatic checkpoint comes every 1,000
+/// pages, about 4 MB of log).
+const CHECKPOINT_BYTES: usize = 2 << 20;
+
+/// The log size (pages) at which the writer checkpoints by itself, should the background
+/// checkpointer fall behind: a bound on the log, not the usual path.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_000;
+
+/// Wakes the background checkpointer of a file-backed store.
+#[derive(Default)]
+struct Checkpoints {
+    state: Mutex<CheckpointState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct CheckpointState {
+    /// Bytes written since the last checkpoint was requested.
+    written: usize,
+    /// A checkpoint is due.
+    due: bool,
+    /// The store is gone: the checkpointer stops.
+    closed: bool,
+}
+
+impl Checkpoints {
+    /// Counts what a group commit wrote; asks for a checkpoint every [`CHECKPOINT_BYTES`].
+    fn wrote(&self, bytes: usize) {
+        let mut s = lock(&self.state);
+        s.written += bytes;
+        if s.written >= CHECKPOINT_BYTES && !s.due {
+            s.written = 0;
+            s.due = true;
+            self.wake.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.state).closed = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The background checkpointer: copies the write-ahead log into the database file on its own
+/// connection, so a commit never waits for a checkpoint (its writes and two syncs) as it does
+/// when SQLite checkpoints automatically inside the commit that fills the log. Passive: it
+/// never blocks the writer or readers. Durability does not depend on it (a commit is durable
+/// once its log frames are synced).
+fn checkpointer(conn: &Connection, checkpoints: &Checkpoints) {
+    loop {
+        {
+            let mut s = lock(&checkpoints.state);
+            while !s.due && !s.closed {
+                s = checkpoints
+                    .wake
+                    .wait(s)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if s.closed {
+                return;
+            }
+            s.due = false;
+        }
+        // A busy or failed checkpoint is retried at the next request; the writer's own
+        // automatic checkpoint bounds the log meanwhile.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
 /// A commit waiting for the writer, and where its own result goes.
 struct Job {
     write: Write,
@@ -220,6 +292,24 @@ enum Write {
     },
     /// Remove a key-value pair.
     KvDelete { namespace: String, key: String },
+}
+
+impl Write {
+    /// About how many bytes of rows it writes.
+    fn size(&self) -> usize {
+        match self {
+            Write::Commit(c) => {
+                c.conversations.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.executions.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.events.iter().map(|r| r.body.len()).sum::<usize>()
+                    + c.outbox.iter().map(|r| r.body.len()).sum::<usize>()
+                    + 64 * (c.message_ids.len() + c.consumed.len() + 1)
+            }
+            Write::Enqueue(rows) => rows.iter().map(|r| r.body.len() + 64).sum(),
+            Write::KvPut { value, .. } => value.len() + 64,
+            _ => 64,
+        }
+    }
 }
 
 /// What a job wrote.
@@ -272,12 +362,28 @@ struct Queue {
 /// ~800–1,100 turns/s (bound by `fsync`); 32 conversations at once ~1,400 turns/s with a
 /// transaction per commit, ~2,500–6,000 turns/s with group commit. Served
 /// (`cargo xtask bench serve`), about 7,000 webhooks/s are acknowledged durably with 200
-/// clients writing at once.
+/// clients writing at once. Those figures depend on the disk's sync rate: measured later on
+/// the same (shared) machine with the runtime bench (`throughput:sqlite:1000:20`, ~3 commits
+/// a turn) while `fdatasync` ran at 227–330/s, 623 turns/s one at a time and 1,189–1,252
+/// turns/s at 32 at once (351 and 751–851 before checkpoints moved off the commit path;
+/// 1,360 and 2,274–2,285 with the sync switched off). `examples/wal_commit_rate.rs` measures
+/// a machine's syncs.
 pub struct SqliteStore {
     writer: Shared,
     reader: Shared,
     queue: Arc<Mutex<Queue>>,
     path: Option<PathBuf>,
+    /// The background checkpointer of a file-backed store.
+    checkpoints: Option<(Arc<Checkpoints>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some((checkpoints, thread)) = self.checkpoints.take() {
+            checkpoints.close();
+            let _ = thread.join();
+        }
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -319,11 +425,31 @@ impl SqliteStore {
         )
         .map_err(|e| open_error(path, &e))?;
         configure(&reader)?;
+        // Checkpoints happen on their own connection (see `checkpointer`); the writer keeps
+        // SQLite's automatic checkpoint only as a bound should that one fall behind.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(backend)?;
+        let ckpt = Connection::open(path).map_err(|e| open_error(path, &e))?;
+        configure(&ckpt)?;
+        ckpt.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        ckpt.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend)?;
+        let checkpoints = Arc::new(Checkpoints::default());
+        let thread = {
+            let checkpoints = checkpoints.clone();
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpointer(&ckpt, &checkpoints))
+                .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?
+        };
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             queue: Arc::default(),
             path: Some(path.to_owned()),
+            checkpoints: Some((checkpoints, thread)),
         })
     }
 
@@ -343,6 +469,7 @@ impl SqliteStore {
             reader: conn,
             queue: Arc::default(),
             path: None,
+            checkpoints: None,
         })
     }
 
@@ -379,9 +506,10 @@ impl SqliteStore {
         };
         if start_writer {
             let (queue, writer) = (self.queue.clone(), self.writer.clone());
+            let checkpoints = self.checkpoints.as_ref().map(|(c, _)| c.clone());
             // Detached: it drains the queue, including writes queued while it writes.
             drop(tokio::task::spawn_blocking(move || {
-                write_queued(&queue, &writer)
+                write_queued(&queue, &writer, checkpoints.as_deref());
             }));
         }
         result.await.map_err(|_| {
@@ -462,6 +590,11 @@ impl SqliteStore {
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+    // Plans that do not depend on bound values. Without this, SQLite re-prepares (parses
+    // again) a cached statement whenever the value bound to its `LIMIT ?` changes, which the
+    // event reads of every turn did: ~4% of a turn's instructions.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -744,26 +877,41 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
                 ])
             })
         } else {
-            tx.prepare_cached(
-                "UPDATE executions SET version = version + 1, flow_id = ?2, conversation_id = ?3,
-                     status = ?4, waiting_reason = ?5, started_at = ?6, timer_due_at = ?7,
-                     body = ?8, effect_due_at = ?10
-                 WHERE id = ?1 AND version = ?9",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.id,
-                    row.flow_id,
-                    row.conversation_id,
-                    row.status,
-                    row.waiting_reason,
-                    row.started_at,
-                    row.timer_due_at,
-                    row.body,
-                    row.expected,
-                    row.effect_due_at
-                ])
-            })
+            let args = params![
+                row.id,
+                row.flow_id,
+                row.conversation_id,
+                row.status,
+                row.waiting_reason,
+                row.started_at,
+                row.timer_due_at,
+                row.body,
+                row.expected,
+                row.effect_due_at
+            ];
+            // The flow, the conversation and the start time of an execution do not change once
+            // it is stored, so the usual update leaves them (and the three indexes on them)
+            // alone: SQLite rewrites an index only when its columns are assigned. Should one
+            // differ after all, the full update below writes it.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE executions SET version = version + 1, status = ?4,
+                         waiting_reason = ?5, timer_due_at = ?7, body = ?8, effect_due_at = ?10
+                     WHERE id = ?1 AND version = ?9
+                       AND flow_id = ?2 AND conversation_id = ?3 AND started_at = ?6",
+                )
+                .and_then(|mut s| s.execute(args));
+            match changed {
+                Ok(0) => tx
+                    .prepare_cached(
+                        "UPDATE executions SET version = version + 1, flow_id = ?2,
+                             conversation_id = ?3, status = ?4, waiting_reason = ?5,
+                             started_at = ?6, timer_due_at = ?7, body = ?8, effect_due_at = ?10
+                         WHERE id = ?1 AND version = ?9",
+                    )
+                    .and_then(|mut s| s.execute(args)),
+                other => other,
+            }
         }
         .map_err(backend)?;
         if changed == 0 {
@@ -991,7 +1139,11 @@ impl Drop for WriterGuard<'_> {
 
 /// The writer: takes queued commits in groups of up to [`MAX_GROUP`] and writes each group,
 /// until the queue is empty.
-fn write_queued(queue: &Mutex<Queue>, writer: &Mutex<Connection>) {
+fn write_queued(
+    queue: &Mutex<Queue>,
+    writer: &Mutex<Connection>,
+    checkpoints: Option<&Checkpoints>,
+) {
     let _guard = WriterGuard(queue);
     loop {
         let jobs: Vec<Job> = {
@@ -1007,6 +1159,9 @@ fn write_queued(queue: &Mutex<Queue>, writer: &Mutex<Connection>) {
             let mut conn = lock(writer);
             write_group(&mut conn, &jobs)
         };
+        if let Some(c) = checkpoints {
+            c.wrote(jobs.iter().map(|j| j.write.size()).sum());
+        }
         for (job, result) in jobs.into_iter().zip(results) {
             // The caller may have gone away; its commit stands.
             let _ = job.done.send(result);
@@ -1050,18 +1205,24 @@ fn write_together(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut results = Vec::with_capacity(jobs.len());
+    // Cached statements: `execute_batch` would parse these again for every job.
+    let step = |sql: &str| {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(backend)
+    };
     for job in jobs {
-        tx.execute_batch("SAVEPOINT turn").map_err(backend)?;
+        step("SAVEPOINT turn")?;
         match apply_write(&tx, &job.write) {
             Ok(written) => {
-                tx.execute_batch("RELEASE turn").map_err(backend)?;
+                step("RELEASE turn")?;
                 results.push(Ok(written));
             }
             // A job's own refusal (a version conflict, a key-value limit) undoes only that
             // job; the group goes on.
             Err(e @ (StoreError::Conflict(_) | StoreError::Limit(_))) => {
-                tx.execute_batch("ROLLBACK TO turn; RELEASE turn")
-                    .map_err(backend)?;
+                step("ROLLBACK TO turn")?;
+                step("RELEASE turn")?;
                 results.push(Err(e));
             }
             Err(e) => return Err(e),
