@@ -424,6 +424,18 @@ async fn state_breakdown(store: &dyn ExecutionStore) -> anyhow::Result<Value> {
     }))
 }
 
+/// The SQLite case's database file: one per process, in the temporary directory.
+fn sqlite_path() -> PathBuf {
+    std::env::temp_dir().join(format!("switchboard-bench-{}.sqlite", std::process::id()))
+}
+
+/// Removes a SQLite database and its write-ahead log files, if there.
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// A store for one case, and the PostgreSQL schema to drop after it.
 async fn make_store(
     name: &str,
@@ -433,11 +445,8 @@ async fn make_store(
         "memory" => Ok((Arc::new(MemoryStore::new()), None)),
         "memory-no-events" => Ok((Arc::new(MemoryStore::with_event_limit(0)), None)),
         "sqlite" => {
-            let path = std::env::temp_dir()
-                .join(format!("switchboard-bench-{}.sqlite", std::process::id()));
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+            let path = sqlite_path();
+            remove_sqlite(&path);
             Ok((
                 Arc::new(switchboard_sqlite::SqliteStore::open(&path)?),
                 None,
@@ -551,12 +560,8 @@ fn main() -> anyhow::Result<()> {
             _ => rt.block_on(memory(&workload, &store, c, t)),
         };
         drop(rt);
-        // The SQLite case's database file (named after this process), whatever the outcome.
-        let path =
-            std::env::temp_dir().join(format!("switchboard-bench-{}.sqlite", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        // The SQLite case's database file, whatever the outcome.
+        remove_sqlite(&sqlite_path());
         let v = v?;
         println!("RESULT {v}");
         return Ok(());

@@ -74,23 +74,29 @@ fn time_to_line(mut cmd: Command, stdin: Option<&str>, needle: &str) -> anyhow::
         input.flush()?;
     }
     let (tx, rx) = mpsc::channel::<(Instant, String)>();
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send((Instant::now(), line));
-            }
-        }));
-    }
-    if let Some(err) = child.stderr.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send((Instant::now(), line));
-            }
-        }));
-    }
+    // Both streams' lines, timed as they arrive, on one channel.
+    let streams: [Option<Box<dyn std::io::Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ];
+    let readers: Vec<_> = streams
+        .into_iter()
+        .flatten()
+        .map(|stream| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send((Instant::now(), line));
+                }
+            })
+        })
+        .collect();
     drop(tx);
     let mut seen = Vec::new();
     let found = loop {
