@@ -260,6 +260,8 @@ async fn throughput(
     }
     // With `concurrency` > 1, conversations are split into groups served by concurrent tasks (each
     // keeps the round-robin order within its group); a durable store can then group-commit.
+    // One at a time (a current-thread runtime): the allocations of the turns are counted.
+    let counted = (concurrency == 1).then(counting::start);
     let t0 = Instant::now();
     let engine = Arc::new(s.engine.clone());
     let mut tasks = Vec::new();
@@ -282,6 +284,10 @@ async fn throughput(
         lat.extend(t.await??);
     }
     let wall = t0.elapsed();
+    let allocations_per_turn = counted.map(|before| {
+        let after = counting::stop();
+        (after.allocations - before.allocations) as f64 / (convs * turns) as f64
+    });
     lat.sort_unstable();
     start_lat.sort_unstable();
     let mut h = Sha256::new();
@@ -321,12 +327,16 @@ async fn throughput(
         lat.last().copied().unwrap_or(0),
         if ok { "ok" } else { "MISMATCH" }
     );
+    if let Some(a) = allocations_per_turn {
+        println!("  {a:.0} heap allocations per turn (counted)");
+    }
     Ok(json!({
         "mode": "throughput", "store": store_name, "persistence": persistence(store_name), "concurrency": concurrency,
         "convs": convs, "turns": turns, "turns_per_s": tps,
         "turn_latency_us": {"p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0), "max": lat.last()},
         "start_latency_us": {"p50": percentile(&start_lat, 50.0), "p99": percentile(&start_lat, 99.0)},
         "messages": messages, "checksum": checksum, "expected_checksum": expected, "ok": ok,
+        "allocations_per_turn": allocations_per_turn,
     }))
 }
 
@@ -354,6 +364,7 @@ async fn memory(
     start(&s.engine, WARM_UP).await?;
     turn(&s.engine, WARM_UP, 0).await?;
     let before = rss_bytes();
+    let heap_before = counting::start();
     for i in 0..convs {
         start(&s.engine, i).await?;
     }
@@ -362,6 +373,7 @@ async fn memory(
             turn(&s.engine, i, j).await?;
         }
     }
+    let heap = (counting::stop().live_bytes - heap_before.live_bytes) as f64 / convs as f64;
     let after = rss_bytes();
     let state = state_breakdown(store.as_ref()).await?;
     if let Some(schema) = schema {
@@ -380,6 +392,7 @@ async fn memory(
         "memory store={store_name}: {convs} conversations paused after {turns} turns: RSS {} → {} bytes, {:.0} bytes per paused conversation ({n} messages hashed, not kept)",
         before, after, per
     );
+    println!("  heap bytes per paused conversation (as asked of the allocator): {heap:.0}");
     println!(
         "  what one of them holds, as JSON: conversation {} bytes ({} history messages), execution {} bytes, {} outbox records {} bytes, {} events kept",
         state["conversation_bytes"],
@@ -392,6 +405,7 @@ async fn memory(
     Ok(json!({
         "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
         "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
+        "heap_bytes_per_conversation": heap,
         "messages_checksum": checksum, "state_of_the_newest": state,
         // Messages are hashed in arrival order: that is the expected order only for the first
         // questions (0 turns); after turns, the run's order is round-robin, not per conversation.
@@ -709,6 +723,86 @@ fn compare(results: &[Value], peers: &Value) {
 
 /// mimalloc rather than the system allocator: a turn makes many small, short-lived
 /// allocations, and glibc's malloc and free took about a third of a turn's instructions
-/// (callgrind on `cargo xtask bench runtime`).
+/// (callgrind on `cargo xtask bench runtime`). Wrapped in a counter of allocations and heap
+/// bytes, switched on only while a one-at-a-time case measures (see [`counting`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// Counts allocations and live heap bytes while switched on: the allocations a turn makes and
+/// the heap bytes a paused conversation holds (as the program asked for them, before the
+/// allocator's rounding, which RSS includes).
+#[allow(unsafe_code)]
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+    /// mimalloc, counted.
+    pub struct Counting;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+
+    /// What was counted so far: allocations (reallocations included) and live heap bytes
+    /// (allocated minus freed while on).
+    #[derive(Clone, Copy)]
+    pub struct Counts {
+        pub allocations: u64,
+        pub live_bytes: i64,
+    }
+
+    /// Starts counting (one thread at a time: the counters are shared atomics).
+    pub fn start() -> Counts {
+        ON.store(true, Relaxed);
+        now()
+    }
+
+    /// Stops counting.
+    pub fn stop() -> Counts {
+        ON.store(false, Relaxed);
+        now()
+    }
+
+    fn now() -> Counts {
+        Counts {
+            allocations: ALLOCATIONS.load(Relaxed),
+            live_bytes: LIVE.load(Relaxed),
+        }
+    }
+
+    fn count(allocated: usize, freed: usize) {
+        if ON.load(Relaxed) {
+            if allocated > 0 {
+                ALLOCATIONS.fetch_add(1, Relaxed);
+            }
+            LIVE.fetch_add(allocated as i64 - freed as i64, Relaxed);
+        }
+    }
+
+    // SAFETY: every call is forwarded unchanged to mimalloc; the counters only observe sizes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size(), 0);
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count(layout.size(), 0);
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            count(0, layout.size());
+            // SAFETY: `ptr` was allocated by mimalloc with this layout.
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size, layout.size());
+            // SAFETY: `ptr` was allocated by mimalloc with this layout.
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+}
