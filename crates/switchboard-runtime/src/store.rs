@@ -527,10 +527,17 @@ pub const MESSAGE_ID_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 /// executions are kept, the oldest dropped first ([`MemoryStore::with_event_capacity`] sets
 /// another bound), so memory does not grow with the number of turns. They can also be capped
 /// per execution ([`MemoryStore::with_event_limit`]).
+///
+/// Its settled outbox records (sent or failed) are a bounded log too: the last
+/// [`MemoryStore::DEFAULT_OUTBOX_CAPACITY`] of all executions are kept
+/// ([`MemoryStore::with_outbox_capacity`] sets another bound). A record still to be carried out
+/// (scheduled, or being sent) or that an execution's pending effect names is never dropped. A
+/// delivery status naming a dropped record finds no record, as one naming an unknown message.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     event_limit: Option<usize>,
     event_capacity: usize,
+    outbox_capacity: usize,
 }
 
 impl Default for MemoryStore {
@@ -539,14 +546,17 @@ impl Default for MemoryStore {
             inner: Mutex::default(),
             event_limit: None,
             event_capacity: MemoryStore::DEFAULT_EVENT_CAPACITY,
+            outbox_capacity: MemoryStore::DEFAULT_OUTBOX_CAPACITY,
         }
     }
 }
 
 #[derive(Default)]
 struct Inner {
-    conversations: HashMap<String, Conversation>,
-    executions: HashMap<String, Execution>,
+    /// Conversations and executions, boxed: the tables hold a pointer per entry (and some
+    /// free slots), not a whole value.
+    conversations: HashMap<String, Box<Conversation>>,
+    executions: HashMap<String, Box<Execution>>,
     /// Executions in listing order, oldest first: `(started_at, creation number, id)`.
     order: BTreeSet<(Timestamp, u64, String)>,
     /// The listing key of each execution.
@@ -573,10 +583,19 @@ struct Inner {
     inbox: BTreeMap<u64, QueuedInbound>,
     inbox_of: HashMap<String, BTreeSet<u64>>,
     inbox_seq: u64,
-    /// Outbox records, an execution's record ids in creation order, and WhatsApp ids.
-    outbox: HashMap<String, OutboxRecord>,
-    outbox_of: HashMap<String, Vec<String>>,
+    /// Outbox records (boxed: a record is large and the table moves its entries as it grows),
+    /// an execution's record ids in creation order, and WhatsApp ids.
+    outbox: HashMap<String, Box<OutboxRecord>>,
+    outbox_of: HashMap<String, VecDeque<String>>,
     by_whatsapp_id: HashMap<String, String>,
+    /// The settled records' log, oldest first: `(record id, settling number)`. A record
+    /// committed again is logged again; an entry counts only while its number is the record's
+    /// last (`settled_as`).
+    settled: VecDeque<(String, u64)>,
+    /// Each settled record's last settling number.
+    settled_as: HashMap<String, u64>,
+    /// Settling numbers given so far.
+    settlings: u64,
     /// Leases: conversation → (owner, expires at).
     leases: HashMap<String, (String, Timestamp)>,
     /// Key-value namespaces: namespace → key → value.
@@ -588,7 +607,12 @@ impl MemoryStore {
     /// step event: some 7 MB).
     pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
 
-    /// An empty store keeping the last [`MemoryStore::DEFAULT_EVENT_CAPACITY`] events.
+    /// Settled outbox records kept by default, in all executions together (about 1 KB each for
+    /// a text message: some 10 MB).
+    pub const DEFAULT_OUTBOX_CAPACITY: usize = 10_000;
+
+    /// An empty store keeping the last [`MemoryStore::DEFAULT_EVENT_CAPACITY`] events and
+    /// [`MemoryStore::DEFAULT_OUTBOX_CAPACITY`] settled outbox records.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
@@ -611,10 +635,63 @@ impl MemoryStore {
         }
     }
 
+    /// The same store keeping the last `capacity` settled (sent or failed) outbox records of all
+    /// executions together, the oldest dropped first. Records still to be carried out are
+    /// always kept.
+    pub fn with_outbox_capacity(mut self, capacity: usize) -> MemoryStore {
+        self.outbox_capacity = capacity;
+        self
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
             .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    }
+
+    /// Drops the oldest settled outbox records beyond the capacity. One an execution's pending
+    /// effect names is kept, outside the count, and logged again to be looked at later.
+    fn drop_settled(&self, inner: &mut Inner) {
+        let mut kept_back = Vec::new();
+        while inner.settled_as.len() > self.outbox_capacity + kept_back.len() {
+            let Some((id, n)) = inner.settled.pop_front() else {
+                break;
+            };
+            if inner.settled_as.get(&id) != Some(&n) {
+                // Committed again since (or no longer settled): a later entry stands for it.
+                continue;
+            }
+            let pending = inner.outbox.get(&id).is_some_and(|r| {
+                inner
+                    .executions
+                    .get(&r.execution_id)
+                    .and_then(|e| e.pending_effect.as_ref())
+                    .is_some_and(|p| p.outbox_id == id)
+            });
+            if pending {
+                kept_back.push((id, n));
+                continue;
+            }
+            inner.settled_as.remove(&id);
+            if let Some(r) = inner.outbox.remove(&id) {
+                if let Some(w) = r.whatsapp_id()
+                    && inner.by_whatsapp_id.get(w) == Some(&id)
+                {
+                    inner.by_whatsapp_id.remove(w);
+                }
+                if let Some(ids) = inner.outbox_of.get_mut(&r.execution_id) {
+                    if ids.front() == Some(&id) {
+                        ids.pop_front();
+                    } else {
+                        ids.retain(|x| *x != id);
+                    }
+                    if ids.is_empty() {
+                        inner.outbox_of.remove(&r.execution_id);
+                    }
+                }
+            }
+        }
+        inner.settled.extend(kept_back);
     }
 
     /// Appends an event to the log, dropping the oldest beyond the bounds.
@@ -672,11 +749,15 @@ impl MemoryStore {
 #[async_trait]
 impl ExecutionStore for MemoryStore {
     async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
-        Ok(self.lock()?.conversations.get(id).cloned())
+        Ok(self
+            .lock()?
+            .conversations
+            .get(id)
+            .map(|c| Conversation::clone(c)))
     }
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        Ok(self.lock()?.executions.get(id).cloned())
+        Ok(self.lock()?.executions.get(id).map(|e| Execution::clone(e)))
     }
 
     async fn commit(&self, commit: TurnCommit) -> Result<(), StoreError> {
@@ -713,7 +794,7 @@ impl ExecutionStore for MemoryStore {
         }
         for mut c in commit.conversations {
             c.version += 1;
-            inner.conversations.insert(c.id.clone(), c);
+            inner.conversations.insert(c.id.clone(), Box::new(c));
         }
         for mut e in commit.executions {
             e.version += 1;
@@ -748,7 +829,7 @@ impl ExecutionStore for MemoryStore {
                 inner.order.insert((e.started_at, n, e.id.clone()));
                 inner.order_key.insert(e.id.clone(), (e.started_at, n));
             }
-            inner.executions.insert(e.id.clone(), e);
+            inner.executions.insert(e.id.clone(), Box::new(e));
         }
         for ev in commit.events {
             self.log_event(&mut inner, ev);
@@ -759,6 +840,7 @@ impl ExecutionStore for MemoryStore {
         if let Some((key, value, at)) = commit.idempotency {
             inner.idempotency.insert(key, (value, at));
         }
+        let mut settled_now = false;
         for r in commit.outbox {
             if let Some(w) = r.whatsapp_id() {
                 inner.by_whatsapp_id.insert(w.to_owned(), r.id.clone());
@@ -768,9 +850,24 @@ impl ExecutionStore for MemoryStore {
                     .outbox_of
                     .entry(r.execution_id.clone())
                     .or_default()
-                    .push(r.id.clone());
+                    .push_back(r.id.clone());
             }
-            inner.outbox.insert(r.id.clone(), r);
+            if matches!(
+                r.state,
+                OutboxState::Sent { .. } | OutboxState::Failed { .. }
+            ) {
+                inner.settlings += 1;
+                let n = inner.settlings;
+                inner.settled.push_back((r.id.clone(), n));
+                inner.settled_as.insert(r.id.clone(), n);
+                settled_now = true;
+            } else {
+                inner.settled_as.remove(&r.id);
+            }
+            inner.outbox.insert(r.id.clone(), Box::new(r));
+        }
+        if settled_now {
+            self.drop_settled(&mut inner);
         }
         for seq in commit.consumed {
             if let Some(q) = inner.inbox.remove(&seq)
@@ -896,7 +993,7 @@ impl ExecutionStore for MemoryStore {
                 continue;
             };
             if matches_filter(e, filter) {
-                out.push(e.clone());
+                out.push(Execution::clone(e));
                 if out.len() >= limit {
                     break;
                 }
@@ -1027,12 +1124,17 @@ impl ExecutionStore for MemoryStore {
     async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxRecord>, StoreError> {
         let inner = self.lock()?;
         Ok(match query {
-            OutboxQuery::Id(id) => inner.outbox.get(id).cloned().into_iter().collect(),
+            OutboxQuery::Id(id) => inner
+                .outbox
+                .get(id)
+                .map(|r| OutboxRecord::clone(r))
+                .into_iter()
+                .collect(),
             OutboxQuery::WhatsappId(w) => inner
                 .by_whatsapp_id
                 .get(w)
                 .and_then(|id| inner.outbox.get(id))
-                .cloned()
+                .map(|r| OutboxRecord::clone(r))
                 .into_iter()
                 .collect(),
             OutboxQuery::Execution(e) => inner
@@ -1040,7 +1142,7 @@ impl ExecutionStore for MemoryStore {
                 .get(e)
                 .into_iter()
                 .flatten()
-                .filter_map(|id| inner.outbox.get(id).cloned())
+                .filter_map(|id| inner.outbox.get(id).map(|r| OutboxRecord::clone(r)))
                 .collect(),
         })
     }
