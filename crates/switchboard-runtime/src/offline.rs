@@ -225,12 +225,14 @@ pub struct FunctionCallRecord {
     pub input: Option<Value>,
 }
 
-/// Functions from closures and canned answers; queued answers per function go first.
+/// Functions from closures and canned answers; queued answers per function go first. It
+/// remembers the last [`ScriptedFunctions::CALL_LOG_CAPACITY`] calls (a long-running offline
+/// server does not grow with them).
 #[derive(Default)]
 pub struct ScriptedFunctions {
     functions: Mutex<HashMap<String, FunctionFn>>,
     queued: Mutex<HashMap<String, VecDeque<AdapterResult<Value>>>>,
-    calls: Mutex<Vec<FunctionCallRecord>>,
+    calls: Mutex<VecDeque<FunctionCallRecord>>,
 }
 
 impl std::fmt::Debug for ScriptedFunctions {
@@ -262,9 +264,13 @@ impl ScriptedFunctions {
             .push_back(answer);
     }
 
-    /// The calls received so far.
+    /// Calls remembered: the last ones, oldest dropped first.
+    pub const CALL_LOG_CAPACITY: usize = 10_000;
+
+    /// The calls received so far (the last [`ScriptedFunctions::CALL_LOG_CAPACITY`]), oldest
+    /// first.
     pub fn calls(&self) -> Vec<FunctionCallRecord> {
-        lock(&self.calls).clone()
+        lock(&self.calls).iter().cloned().collect()
     }
 }
 
@@ -272,12 +278,18 @@ impl ScriptedFunctions {
 impl FunctionInvoker for ScriptedFunctions {
     async fn invoke(&self, call: &FunctionCall<'_>) -> AdapterResult<Value> {
         let name = call.function_id.or(call.function_slug).map(str::to_owned);
-        lock(&self.calls).push(FunctionCallRecord {
-            function: name.clone(),
-            node_id: call.node_id.to_owned(),
-            available_edges: call.available_edges.map(<[String]>::to_vec),
-            input: call.input.cloned(),
-        });
+        {
+            let mut calls = lock(&self.calls);
+            if calls.len() >= Self::CALL_LOG_CAPACITY {
+                calls.pop_front();
+            }
+            calls.push_back(FunctionCallRecord {
+                function: name.clone(),
+                node_id: call.node_id.to_owned(),
+                available_edges: call.available_edges.map(<[String]>::to_vec),
+                input: call.input.cloned(),
+            });
+        }
         for name in call.function_id.iter().chain(&call.function_slug) {
             if let Some(a) = lock(&self.queued)
                 .get_mut(*name)
@@ -615,5 +627,35 @@ mod tests {
         );
         // Ties go to the earlier condition.
         assert_eq!(decide("order prices", &c), "sales");
+    }
+
+    #[tokio::test]
+    async fn scripted_functions_remember_only_the_last_calls() {
+        let f = ScriptedFunctions::default();
+        f.answer("count", Value::Null);
+        let vars = serde_json::Map::new();
+        let payload = || Value::Null;
+        let total = ScriptedFunctions::CALL_LOG_CAPACITY + 2;
+        for n in 0..total {
+            let node = format!("n{n}");
+            let call = FunctionCall::new(
+                Some("count"),
+                None,
+                "x1",
+                &node,
+                &vars,
+                None,
+                None,
+                &payload,
+            );
+            assert_eq!(f.invoke(&call).await.unwrap(), Value::Null);
+        }
+        let calls = f.calls();
+        assert_eq!(calls.len(), ScriptedFunctions::CALL_LOG_CAPACITY);
+        assert_eq!(calls[0].node_id, "n2", "the two oldest calls were dropped");
+        assert_eq!(
+            calls.last().map(|c| c.node_id.as_str()),
+            Some(&*format!("n{}", total - 1))
+        );
     }
 }
