@@ -316,7 +316,7 @@ async fn throughput(
     let expected = expected_checksum(root, convs, turns);
     let ok = expected.as_deref().is_none_or(|e| e == checksum) && bad == 0;
     let tps = (convs * turns) as f64 / wall.as_secs_f64();
-    println!(
+    switchboard_bench::out!(
         "throughput store={store_name} concurrency={concurrency}: {convs}×{turns} = {} turns in {:.3} s → {:.0} turns/s; p50 {} µs, p90 {} µs, p99 {} µs, max {} µs; checksum {}",
         convs * turns,
         wall.as_secs_f64(),
@@ -328,7 +328,7 @@ async fn throughput(
         if ok { "ok" } else { "MISMATCH" }
     );
     if let Some(a) = allocations_per_turn {
-        println!("  {a:.0} heap allocations per turn (counted)");
+        switchboard_bench::out!("  {a:.0} heap allocations per turn (counted)");
     }
     Ok(json!({
         "mode": "throughput", "store": store_name, "persistence": persistence(store_name), "concurrency": concurrency,
@@ -388,12 +388,16 @@ async fn memory(
             .map_err(|_| anyhow::anyhow!("poisoned"))?;
         (format!("{:x}", h.0.clone().finalize()), h.1)
     };
-    println!(
+    switchboard_bench::out!(
         "memory store={store_name}: {convs} conversations paused after {turns} turns: RSS {} → {} bytes, {:.0} bytes per paused conversation ({n} messages hashed, not kept)",
-        before, after, per
+        before,
+        after,
+        per
     );
-    println!("  heap bytes per paused conversation (as asked of the allocator): {heap:.0}");
-    println!(
+    switchboard_bench::out!(
+        "  heap bytes per paused conversation (as asked of the allocator): {heap:.0}"
+    );
+    switchboard_bench::out!(
         "  what one of them holds, as JSON: conversation {} bytes ({} history messages), execution {} bytes, {} outbox records {} bytes, {} events kept",
         state["conversation_bytes"],
         state["history_messages"],
@@ -499,14 +503,14 @@ fn main() -> anyhow::Result<()> {
                 results.push(rt.block_on(switchboard_bench::serve::run_one(&options, n, rate))?);
             }
         }
-        println!("{}", json!({"bench": "serve", "results": results}));
+        switchboard_bench::out!("{}", json!({"bench": "serve", "results": results}));
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("startup") {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let options = switchboard_bench::startup::options(&args[1..], &root)?;
         let result = switchboard_bench::startup::run(&options, &root)?;
-        println!("{result}");
+        switchboard_bench::out!("{result}");
         return Ok(());
     }
     ensure!(
@@ -577,7 +581,7 @@ fn main() -> anyhow::Result<()> {
         // The SQLite case's database file, whatever the outcome.
         remove_sqlite(&sqlite_path());
         let v = v?;
-        println!("RESULT {v}");
+        switchboard_bench::out!("RESULT {v}");
         return Ok(());
     }
     // Every case runs in a fresh process, so memory figures are not polluted by earlier cases.
@@ -590,7 +594,9 @@ fn main() -> anyhow::Result<()> {
         if store == "postgres"
             && let Err(e) = rt.block_on(postgres_reachable())
         {
-            println!("postgres: skipped ({e:#}); set SWITCHBOARD_BENCH_POSTGRES to a database URL");
+            switchboard_bench::out!(
+                "postgres: skipped ({e:#}); set SWITCHBOARD_BENCH_POSTGRES to a database URL"
+            );
             continue;
         }
         let mut specs = vec![format!("throughput:{store}:{convs}:{turns}:1")];
@@ -615,7 +621,7 @@ fn main() -> anyhow::Result<()> {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 match line.strip_prefix("RESULT ") {
                     Some(json) => results.push(serde_json::from_str::<Value>(json)?),
-                    None => println!("{line}"),
+                    None => switchboard_bench::out!("{line}"),
                 }
             }
         }
@@ -624,7 +630,7 @@ fn main() -> anyhow::Result<()> {
         .context("reading fixtures/bench/peers.json")?;
     let peers: Value = serde_json::from_str(&peers).context("fixtures/bench/peers.json")?;
     compare(&results, &peers);
-    println!("{}", json!({"bench": "runtime", "results": results}));
+    switchboard_bench::out!("{}", json!({"bench": "runtime", "results": results}));
     Ok(())
 }
 
@@ -639,10 +645,14 @@ async fn postgres_reachable() -> anyhow::Result<()> {
 /// Prints each figure beside the peer's (`fixtures/bench/peers.json`), the ratio, and the goal.
 fn compare(results: &[Value], peers: &Value) {
     let peer = |case: &str, key: &str| peers["cases"][case][key].as_f64();
-    println!();
-    println!(
+    switchboard_bench::out!();
+    switchboard_bench::out!(
         "{:<46} {:>12} {:>36} {:>9} {:>12}",
-        "figure", "Switchboard", "peer (fixtures/bench/peers.json)", "ratio", "goal"
+        "figure",
+        "Switchboard",
+        "peer (fixtures/bench/peers.json)",
+        "ratio",
+        "goal"
     );
     for r in results {
         let store = r["store"].as_str().unwrap_or("?");
@@ -662,7 +672,7 @@ fn compare(results: &[Value], peers: &Value) {
                     _ => "",
                 };
                 if let Some(p) = peer(case, "turns_per_s") {
-                    println!(
+                    switchboard_bench::out!(
                         "{:<46} {:>12.0} {:>36} {:>8.0}× {:>12}",
                         format!("turns/s, {store}, {k} at once"),
                         ours,
@@ -673,7 +683,7 @@ fn compare(results: &[Value], peers: &Value) {
                 }
                 let ours_p50 = r["turn_latency_us"]["p50"].as_f64().unwrap_or(0.0);
                 if let Some(p) = peer(case, "p50_us") {
-                    println!(
+                    switchboard_bench::out!(
                         "{:<46} {:>12.1} {:>36} {:>8.0}× {:>12}",
                         format!("turn p50 µs, {store}, {k} at once"),
                         ours_p50,
@@ -696,7 +706,7 @@ fn compare(results: &[Value], peers: &Value) {
                 let peer_turns = if durable { 0 } else { turns };
                 if durable && turns > 0 {
                     // The peer measured its durable saver only freshly paused.
-                    println!(
+                    switchboard_bench::out!(
                         "{:<46} {:>12.0} {:>36} {:>9} {:>12}",
                         format!("bytes per paused conversation, {store}, {turns} turns"),
                         ours,
@@ -705,7 +715,7 @@ fn compare(results: &[Value], peers: &Value) {
                         ""
                     );
                 } else if let Some(p) = peer(case, "rss_per_conv") {
-                    println!(
+                    switchboard_bench::out!(
                         "{:<46} {:>12.0} {:>36} {:>8.1}× {:>12}",
                         format!("bytes per paused conversation, {store}, {turns} turns"),
                         ours,
@@ -718,7 +728,9 @@ fn compare(results: &[Value], peers: &Value) {
             _ => {}
         }
     }
-    println!("(ratio: how many times better than the peer; memory and latency: peer ÷ ours)");
+    switchboard_bench::out!(
+        "(ratio: how many times better than the peer; memory and latency: peer ÷ ours)"
+    );
 }
 
 /// mimalloc rather than the system allocator: a turn makes many small, short-lived

@@ -272,7 +272,7 @@ pub async fn run_one(o: &Options, n: usize, rate: Option<f64>) -> anyhow::Result
     let trips = round_trips_per_turn.map_or(String::new(), |r| {
         format!("; {r:.2} database round trips per turn (all statements, statuses included)")
     });
-    println!(
+    crate::out!(
         "serve store={} workers={n}: {} contacts × {} messages, {offered}: {:.0} acknowledged webhooks/s (ack p50 {:.2} ms, p99 {:.2} ms); {:.0} turns/s, turn p50 {:.1} ms, p99 {:.1} ms; {:.2} CPU-ms per turn{trips}",
         store_name(&o.store),
         o.contacts,

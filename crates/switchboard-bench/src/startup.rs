@@ -215,16 +215,20 @@ pub fn run(o: &Options, root: &Path) -> anyhow::Result<Value> {
     let lg_import = lg["import_langgraph_s"].as_f64().unwrap_or(f64::NAN) * 1000.0;
     let (chat_med, chat_min) = median_min(chat);
     let (serve_med, serve_min) = median_min(serve);
-    println!(
+    crate::out!(
         "startup, fresh processes ({} runs each, median / min), binary {}",
         o.runs,
         o.bin.display()
     );
-    println!(
+    crate::out!(
         "{:<52} {:>16} {:>40} {:>8} {:>9}",
-        "figure", "Switchboard ms", "peer (fixtures/bench/peers.json)", "ratio", "goal"
+        "figure",
+        "Switchboard ms",
+        "peer (fixtures/bench/peers.json)",
+        "ratio",
+        "goal"
     );
-    println!(
+    crate::out!(
         "{:<52} {:>16} {:>40} {:>7.0}× {:>9}",
         "chat: process start → first reply (bench_loop)",
         format!("{chat_med:.1} / {chat_min:.1}"),
@@ -232,7 +236,7 @@ pub fn run(o: &Options, root: &Path) -> anyhow::Result<Value> {
         lg_import / chat_med,
         "≤ 10"
     );
-    println!(
+    crate::out!(
         "{:<52} {:>16} {:>40} {:>7.0}× {:>9}",
         format!(
             "serve: process start → listening, {} workflows",
