@@ -692,6 +692,16 @@ fn compare(results: &[Value], peers: &Value) {
                         ""
                     );
                 }
+                if let Some(a) = r["allocations_per_turn"].as_f64() {
+                    switchboard_bench::out!(
+                        "{:<46} {:>12.0} {:>36} {:>9} {:>12}",
+                        format!("heap allocations per turn, {store}"),
+                        a,
+                        "(not measured by the peer)",
+                        "",
+                        ""
+                    );
+                }
             }
             Some("memory") => {
                 let turns = r["turns_before_pause"].as_u64().unwrap_or(0);
