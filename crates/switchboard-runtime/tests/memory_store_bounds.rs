@@ -5,36 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use switchboard_runtime::adapters::{OutboundBody, OutboundMessage};
 use switchboard_runtime::event::EventType;
 use switchboard_runtime::state::{EffectKind, PendingEffect};
 use switchboard_runtime::store::{
-    Effect, ExecutionStore, MemoryStore, OutboxQuery, OutboxRecord, OutboxState, TurnCommit,
+    ExecutionStore, MemoryStore, OutboxQuery, OutboxRecord, OutboxState, TurnCommit,
 };
-use switchboard_store_tests::{T0, event, execution};
-
-fn record(id: &str, execution_id: &str, state: OutboxState) -> OutboxRecord {
-    OutboxRecord {
-        id: id.to_owned(),
-        conversation_id: "c1".into(),
-        execution_id: execution_id.to_owned(),
-        node_id: "ask".into(),
-        effect: Effect::Message(OutboundMessage {
-            from: "pn".into(),
-            to: "+14155550100".into(),
-            execution_id: execution_id.to_owned(),
-            node_id: "ask".into(),
-            body: OutboundBody::Text {
-                text: format!("message {id}"),
-            },
-            reference: None,
-        }),
-        state,
-        not_before: None,
-        statuses: Vec::new(),
-        created_at: T0,
-    }
-}
+use switchboard_store_tests::{T0, event, execution, record};
 
 fn sent(id: &str, execution_id: &str) -> OutboxRecord {
     record(

@@ -1658,7 +1658,9 @@ pub(crate) async fn inbox(store: Arc<dyn ExecutionStore>) {
     );
 }
 
-fn record(id: &str, execution_id: &str, state: OutboxState) -> OutboxRecord {
+/// An outbox record of a text message of `execution_id` (conversation `c1`, node `ask`) in
+/// `state`, created at [`T0`].
+pub fn record(id: &str, execution_id: &str, state: OutboxState) -> OutboxRecord {
     OutboxRecord {
         id: id.to_owned(),
         conversation_id: "c1".into(),

@@ -84,7 +84,7 @@ use std::sync::Arc;
 
 use switchboard_runtime::store::ExecutionStore;
 
-pub use checks::{T0, conversation, event, execution};
+pub use checks::{T0, conversation, event, execution, record};
 
 /// One rule of the store contract (see the [crate docs](crate)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
