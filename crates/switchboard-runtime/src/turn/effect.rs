@@ -54,7 +54,7 @@ impl Turn<'_> {
         tool_call_id: Option<String>,
     ) -> Result<Outcome, EngineError> {
         self.execs[xi].effects += 1;
-        let id = format!("{}.{}", self.execs[xi].id, self.execs[xi].effects);
+        let id = super::numbered_id(&self.execs[xi].id, '.', self.execs[xi].effects);
         let scheduled = not_before.filter(|t| *t > self.now);
         let mut record = OutboxRecord {
             id: id.clone(),

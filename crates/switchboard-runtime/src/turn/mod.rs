@@ -285,7 +285,7 @@ impl<'e> Turn<'e> {
         e.event_seq += 1;
         e.last_event_at = self.now;
         self.events.push(Event {
-            id: format!("{}:{}", e.id, e.event_seq),
+            id: numbered_id(&e.id, ':', e.event_seq),
             execution_id: e.id.clone(),
             seq: e.event_seq,
             event_type,
@@ -901,6 +901,19 @@ impl<'e> Turn<'e> {
             json!({"node_id": node_id, "action": action, "error": Failure::from(e.clone()).summary()}),
         );
     }
+}
+
+/// `<base><sep><n>`: an event id (`<execution id>:<seq>`) or an outbox record id
+/// (`<execution id>.<n>`), built without the formatting machinery (`format!` was 7 % of a turn's
+/// instructions for the event ids alone).
+pub(super) fn numbered_id(base: &str, sep: char, n: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity(base.len() + 1 + digits.len());
+    id.push_str(base);
+    id.push(sep);
+    id.push_str(digits);
+    id
 }
 
 fn kind_of(v: &Value) -> &'static str {
