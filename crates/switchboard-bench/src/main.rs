@@ -25,9 +25,12 @@ use switchboard_runtime::adapters::{
     AdapterResult, ChatRequest, ChatResponse, LanguageModel, Messenger, OutboundBody,
     OutboundMessage, Purpose, SendReceipt,
 };
+use switchboard_runtime::event::Event;
 use switchboard_runtime::offline::OfflineAdapters;
-use switchboard_runtime::state::TriggerType;
-use switchboard_runtime::store::{ExecutionFilter, ExecutionStore, MemoryStore, OutboxQuery};
+use switchboard_runtime::state::{Conversation, Execution, HistoryMessage, TriggerType};
+use switchboard_runtime::store::{
+    ExecutionFilter, ExecutionStore, MemoryStore, OutboxQuery, OutboxRecord,
+};
 use switchboard_runtime::{Engine, FlowDefinition, InboundMessage, StartRequest, Trigger};
 
 /// The workload's decide stub: `billing` when the text has the word `invoice`.
@@ -406,6 +409,10 @@ async fn memory(
         state["outbox_bytes"],
         state["events"]
     );
+    switchboard_bench::out!(
+        "  the same as Rust values (heap bytes, without the store's indexes): {}",
+        state["as_rust_values_bytes"]
+    );
     Ok(json!({
         "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
         "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
@@ -432,7 +439,30 @@ async fn state_breakdown(store: &dyn ExecutionStore) -> anyhow::Result<Value> {
     let conv = store.conversation(&e.conversation_id).await?;
     let outbox = store.outbox(&OutboxQuery::Execution(e.id.clone())).await?;
     let events = store.events(&e.id, 0, 1000, None).await?;
+    // The same as Rust values: the heap bytes a deep copy of each part allocates, plus the
+    // value itself where the memory store keeps it behind a pointer (boxed, or in an `Arc`).
+    let history: Vec<HistoryMessage> = conv
+        .as_ref()
+        .map(|c| {
+            c.messages
+                .iter()
+                .map(|m| HistoryMessage::clone(m))
+                .collect()
+        })
+        .unwrap_or_default();
+    let values = json!({
+        "conversation_without_history": conv.as_ref().map_or(0, |c| {
+            let mut bare = c.clone();
+            bare.messages = Vec::new();
+            heap_of(&bare) + std::mem::size_of::<Conversation>() as i64
+        }),
+        "history": history.iter().map(|m| heap_of(m) + std::mem::size_of::<HistoryMessage>() as i64 + 16).sum::<i64>(),
+        "execution": heap_of(&e) + std::mem::size_of::<Execution>() as i64,
+        "outbox": outbox.iter().map(|r| heap_of(r) + std::mem::size_of::<OutboxRecord>() as i64).sum::<i64>(),
+        "events": events.iter().map(|ev| heap_of(ev) + std::mem::size_of::<Event>() as i64).sum::<i64>(),
+    });
     Ok(json!({
+        "as_rust_values_bytes": values,
         "conversation_bytes": conv.as_ref().map_or(0, |c| serde_json::to_vec(c).map_or(0, |v| v.len())),
         "history_messages": conv.as_ref().map_or(0, |c| c.messages.len()),
         "execution_bytes": serde_json::to_vec(&e).map_or(0, |v| v.len()),
@@ -440,6 +470,15 @@ async fn state_breakdown(store: &dyn ExecutionStore) -> anyhow::Result<Value> {
         "outbox_bytes": serde_json::to_vec(&outbox).map_or(0, |v| v.len()),
         "events": events.len(),
     }))
+}
+
+/// The heap bytes a deep copy of `v` allocates (counted; the case runs on one thread).
+fn heap_of<T: Clone>(v: &T) -> i64 {
+    let before = counting::start();
+    let copy = v.clone();
+    let after = counting::stop();
+    drop(copy);
+    after.live_bytes - before.live_bytes
 }
 
 /// The SQLite case's database file: one per process, in the temporary directory.
