@@ -795,14 +795,20 @@ static ALLOCATOR: counting::Counting = counting::Counting;
 #[allow(unsafe_code)]
 mod counting {
     use std::alloc::{GlobalAlloc, Layout};
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     /// mimalloc, counted.
     pub struct Counting;
 
     static ON: AtomicBool = AtomicBool::new(false);
-    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-    static LIVE: AtomicI64 = AtomicI64::new(0);
+
+    // Per-thread counters (no atomic read-modify-write on the hot path: shared atomics cost
+    // about a fifth of a turn). The counted cases run on one thread and read them there.
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+        static LIVE: Cell<i64> = const { Cell::new(0) };
+    }
 
     /// What was counted so far: allocations (reallocations included) and live heap bytes
     /// (allocated minus freed while on).
@@ -812,7 +818,7 @@ mod counting {
         pub live_bytes: i64,
     }
 
-    /// Starts counting (one thread at a time: the counters are shared atomics).
+    /// Starts counting (what this thread allocates and frees).
     pub fn start() -> Counts {
         ON.store(true, Relaxed);
         now()
@@ -826,17 +832,17 @@ mod counting {
 
     fn now() -> Counts {
         Counts {
-            allocations: ALLOCATIONS.load(Relaxed),
-            live_bytes: LIVE.load(Relaxed),
+            allocations: ALLOCATIONS.with(Cell::get),
+            live_bytes: LIVE.with(Cell::get),
         }
     }
 
     fn count(allocated: usize, freed: usize) {
         if ON.load(Relaxed) {
             if allocated > 0 {
-                ALLOCATIONS.fetch_add(1, Relaxed);
+                ALLOCATIONS.with(|n| n.set(n.get() + 1));
             }
-            LIVE.fetch_add(allocated as i64 - freed as i64, Relaxed);
+            LIVE.with(|n| n.set(n.get() + allocated as i64 - freed as i64));
         }
     }
 
