@@ -263,8 +263,6 @@ async fn throughput(
     }
     // With `concurrency` > 1, conversations are split into groups served by concurrent tasks (each
     // keeps the round-robin order within its group); a durable store can then group-commit.
-    // One at a time (a current-thread runtime): the allocations of the turns are counted.
-    let counted = (concurrency == 1).then(counting::start);
     let t0 = Instant::now();
     let engine = Arc::new(s.engine.clone());
     let mut tasks = Vec::new();
@@ -287,10 +285,6 @@ async fn throughput(
         lat.extend(t.await??);
     }
     let wall = t0.elapsed();
-    let allocations_per_turn = counted.map(|before| {
-        let after = counting::stop();
-        (after.allocations - before.allocations) as f64 / (convs * turns) as f64
-    });
     lat.sort_unstable();
     start_lat.sort_unstable();
     let mut h = Sha256::new();
@@ -330,16 +324,12 @@ async fn throughput(
         lat.last().copied().unwrap_or(0),
         if ok { "ok" } else { "MISMATCH" }
     );
-    if let Some(a) = allocations_per_turn {
-        switchboard_bench::out!("  {a:.0} heap allocations per turn (counted)");
-    }
     Ok(json!({
         "mode": "throughput", "store": store_name, "persistence": persistence(store_name), "concurrency": concurrency,
         "convs": convs, "turns": turns, "turns_per_s": tps,
         "turn_latency_us": {"p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0), "max": lat.last()},
         "start_latency_us": {"p50": percentile(&start_lat, 50.0), "p99": percentile(&start_lat, 99.0)},
         "messages": messages, "checksum": checksum, "expected_checksum": expected, "ok": ok,
-        "allocations_per_turn": allocations_per_turn,
     }))
 }
 
@@ -371,12 +361,17 @@ async fn memory(
     for i in 0..convs {
         start(&s.engine, i).await?;
     }
+    let turns_from = counting::now();
     for j in 0..turns {
         for i in 0..convs {
             turn(&s.engine, i, j).await?;
         }
     }
-    let heap = (counting::stop().live_bytes - heap_before.live_bytes) as f64 / convs as f64;
+    let counted = counting::stop();
+    let heap = (counted.live_bytes - heap_before.live_bytes) as f64 / convs as f64;
+    // Counted here, in an untimed case: counting costs cycles the throughput cases must not pay.
+    let allocations_per_turn = (turns > 0)
+        .then(|| (counted.allocations - turns_from.allocations) as f64 / (convs * turns) as f64);
     let after = rss_bytes();
     let state = state_breakdown(store.as_ref()).await?;
     if let Some(schema) = schema {
@@ -400,6 +395,9 @@ async fn memory(
     switchboard_bench::out!(
         "  heap bytes per paused conversation (as asked of the allocator): {heap:.0}"
     );
+    if let Some(a) = allocations_per_turn {
+        switchboard_bench::out!("  {a:.0} heap allocations per turn (counted)");
+    }
     switchboard_bench::out!(
         "  what one of them holds, as JSON: conversation {} bytes ({} history messages), execution {} bytes, {} outbox records {} bytes, {} events kept",
         state["conversation_bytes"],
@@ -416,7 +414,7 @@ async fn memory(
     Ok(json!({
         "mode": "memory", "store": store_name, "convs": convs, "turns_before_pause": turns,
         "rss_before": before, "rss_after": after, "rss_growth_per_conversation_bytes": per,
-        "heap_bytes_per_conversation": heap,
+        "heap_bytes_per_conversation": heap, "allocations_per_turn": allocations_per_turn,
         "messages_checksum": checksum, "state_of_the_newest": state,
         // Messages are hashed in arrival order: that is the expected order only for the first
         // questions (0 turns); after turns, the run's order is round-robin, not per conversation.
@@ -731,6 +729,9 @@ fn compare(results: &[Value], peers: &Value) {
                         ""
                     );
                 }
+            }
+            Some("memory") => {
+                let turns = r["turns_before_pause"].as_u64().unwrap_or(0);
                 if let Some(a) = r["allocations_per_turn"].as_f64() {
                     switchboard_bench::out!(
                         "{:<46} {:>12.0} {:>36} {:>9} {:>12}",
@@ -741,9 +742,6 @@ fn compare(results: &[Value], peers: &Value) {
                         ""
                     );
                 }
-            }
-            Some("memory") => {
-                let turns = r["turns_before_pause"].as_u64().unwrap_or(0);
                 let ours = r["rss_growth_per_conversation_bytes"]
                     .as_f64()
                     .unwrap_or(0.0);
@@ -830,7 +828,8 @@ mod counting {
         now()
     }
 
-    fn now() -> Counts {
+    /// What was counted so far, counting on.
+    pub fn now() -> Counts {
         Counts {
             allocations: ALLOCATIONS.with(Cell::get),
             live_bytes: LIVE.with(Cell::get),
