@@ -248,19 +248,18 @@ impl<'a> Obj<'a> {
     }
 
     pub fn str(&self, cx: &mut Cx, key: &str) -> Option<String> {
-        match self.get(key)? {
-            Value::String(s) => Some(s.to_string()),
-            _ => {
-                self.wrong_type(cx, key, "string");
-                None
-            }
-        }
+        self.string(cx, key).map(|s| s.to_string())
     }
 
     /// Like [`Obj::str`], as the document's string type (no allocation up to 24 bytes).
     pub fn str_value(&self, cx: &mut Cx, key: &str) -> Option<Str> {
+        self.string(cx, key).cloned()
+    }
+
+    /// The string at `key`, borrowed; any other type is reported (`None` either way).
+    fn string(&self, cx: &mut Cx, key: &str) -> Option<&'a Str> {
         match self.get(key)? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s),
             _ => {
                 self.wrong_type(cx, key, "string");
                 None

@@ -856,39 +856,29 @@ fn apply(tx: &Connection, c: &Encoded) -> Result<(), StoreError> {
         }
     }
     for row in &c.executions {
+        // One parameter list for the insert and both updates (the insert does not use ?9, the
+        // version it was loaded with).
+        let args = params![
+            row.id,
+            row.flow_id,
+            row.conversation_id,
+            row.status,
+            row.waiting_reason,
+            row.started_at,
+            row.timer_due_at,
+            row.body,
+            row.expected,
+            row.effect_due_at
+        ];
         let changed = if row.expected == 0 {
             tx.prepare_cached(
                 "INSERT INTO executions (id, version, flow_id, conversation_id, status,
                      waiting_reason, started_at, timer_due_at, body, effect_due_at)
-                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10)
                  ON CONFLICT (id) DO NOTHING",
             )
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.id,
-                    row.flow_id,
-                    row.conversation_id,
-                    row.status,
-                    row.waiting_reason,
-                    row.started_at,
-                    row.timer_due_at,
-                    row.body,
-                    row.effect_due_at
-                ])
-            })
+            .and_then(|mut s| s.execute(args))
         } else {
-            let args = params![
-                row.id,
-                row.flow_id,
-                row.conversation_id,
-                row.status,
-                row.waiting_reason,
-                row.started_at,
-                row.timer_due_at,
-                row.body,
-                row.expected,
-                row.effect_due_at
-            ];
             // The flow, the conversation and the start time of an execution do not change once
             // it is stored, so the usual update leaves them (and the three indexes on them)
             // alone: SQLite rewrites an index only when its columns are assigned. Should one
